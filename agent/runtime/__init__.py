@@ -1,0 +1,1 @@
+"""Pod runtimes behind one interface (:mod:`agent.runtime.base`)."""

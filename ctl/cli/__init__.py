@@ -1,0 +1,1 @@
+"""The ``centaurusctl`` command line (Typer + Rich)."""
