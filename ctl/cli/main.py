@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from ctl.cli import image_cmd
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Centaurus cloud platform toolchain.")
+app.add_typer(image_cmd.app, name="image")
 
 
 def main() -> None:
