@@ -55,13 +55,17 @@ def find_busybox() -> Path:
         p = Path(c)
         if p.is_file() and os.access(p, os.X_OK):
             return p
-    raise ImageError("busybox binary not found (install Debian's busybox-static: apt-get install busybox-static)")
+    raise ImageError(
+        "busybox binary not found (install Debian's busybox-static: apt-get install busybox-static)"
+    )
 
 
 def busybox_layer(busybox: Path) -> bytes:
     """The deterministic layer tarball for the busybox image."""
     try:
-        listing = subprocess.run([str(busybox), "--list-full"], capture_output=True, check=True, timeout=10).stdout
+        listing = subprocess.run(
+            [str(busybox), "--list-full"], capture_output=True, check=True, timeout=10
+        ).stdout
     except (subprocess.SubprocessError, OSError) as e:
         raise ImageError(f"cannot list busybox applets: {e}") from None
     data = busybox.read_bytes()
@@ -101,7 +105,9 @@ def busybox_layer(busybox: Path) -> bytes:
     return tar_bytes(ordered, contents)
 
 
-def build_busybox_image(store: ImageStore, name: str = DEFAULT_NAME, busybox: Path | None = None) -> ImageRecord:
+def build_busybox_image(
+    store: ImageStore, name: str = DEFAULT_NAME, busybox: Path | None = None
+) -> ImageRecord:
     """Build (or rebuild, idempotently) the busybox image into ``store``."""
     bb = busybox or find_busybox()
     layer = busybox_layer(bb)

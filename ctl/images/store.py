@@ -156,7 +156,7 @@ class ImageStore:
         digest = sha256_bytes(data)
         p = self.blob_path(digest)
         if not p.exists():
-            tmp = p.with_suffix(".tmp%d" % os.getpid())
+            tmp = p.with_suffix(f".tmp{os.getpid()}")
             tmp.write_bytes(data)
             os.replace(tmp, p)
         return digest
@@ -202,7 +202,12 @@ class ImageStore:
         layers = [lyr["digest"] for lyr in manifest.get("layers", [])]
         size = sum(int(lyr.get("size", 0)) for lyr in manifest.get("layers", []))
         return ImageRecord(
-            name=name, digest=desc["digest"], config_digest=cfg_digest, size=size, created=created, layers=layers
+            name=name,
+            digest=desc["digest"],
+            config_digest=cfg_digest,
+            size=size,
+            created=created,
+            layers=layers,
         )
 
     def list(self) -> list[ImageRecord]:
@@ -223,7 +228,8 @@ class ImageStore:
             hits = {
                 r.digest: r
                 for r in images
-                if r.digest.split(":")[1].startswith(hexref) or r.config_digest.split(":")[1].startswith(hexref)
+                if r.digest.split(":")[1].startswith(hexref)
+                or r.config_digest.split(":")[1].startswith(hexref)
             }
             if len(hits) == 1:
                 rec = next(iter(hits.values()))
@@ -361,7 +367,9 @@ class ImageStore:
                     found = [(found[0][0], [name])]
                 unnamed = [d for d, names in found if not names]
                 if unnamed:
-                    raise ImageError(f"{p}: image {unnamed[0]['digest'][:19]} has no name; pass --name NAME:TAG")
+                    raise ImageError(
+                        f"{p}: image {unnamed[0]['digest'][:19]} has no name; pass --name NAME:TAG"
+                    )
                 idx = self._read_index()
                 names = []
                 for desc, nms in found:
@@ -458,7 +466,9 @@ class ImageStore:
             }
             mb = json.dumps(manifest, sort_keys=True).encode()
             md = self._put_blob(mb)
-            out.append(({"mediaType": MT_OCI_MANIFEST, "digest": md, "size": len(mb)}, list(e.get("RepoTags") or [])))
+            out.append(
+                ({"mediaType": MT_OCI_MANIFEST, "digest": md, "size": len(mb)}, list(e.get("RepoTags") or []))
+            )
         return out
 
     # ---------------------------------------------------------------- removal
@@ -490,9 +500,7 @@ class ImageStore:
                     if d["digest"] == rec.digest
                 ]
             remaining = [
-                d
-                for d in idx["manifests"]
-                if (d.get("annotations") or {}).get(ANN_NAME) not in removed
+                d for d in idx["manifests"] if (d.get("annotations") or {}).get(ANN_NAME) not in removed
             ]
             still_used = any(d["digest"] == rec.digest for d in remaining)
             rootfs = self.rootfs_dir / rec.digest.split(":")[1]
