@@ -83,7 +83,7 @@ def list_(output: str = typer.Option("table", "--output", "-o", help="table, jso
     """List images in the local store."""
     if output not in ("table", "json", "yaml"):
         raise CLIError(f"unknown output format {output!r} (use table, json or yaml)")
-    recs = _store().list()
+    recs = _store().images()
     items = [r.to_dict() for r in recs]
     if output == "json":
         print(json.dumps(items, indent=2))

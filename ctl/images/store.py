@@ -210,7 +210,7 @@ class ImageStore:
             layers=layers,
         )
 
-    def list(self) -> list[ImageRecord]:
+    def images(self) -> list[ImageRecord]:
         idx = self._read_index()
         out = []
         for desc in idx.get("manifests", []):
@@ -222,7 +222,7 @@ class ImageStore:
     def resolve(self, ref: str) -> ImageRecord:
         """Find an image by name, ``name@digest``, manifest digest, or image-ID prefix."""
         ref = ref.strip()
-        images = self.list()
+        images = self.images()
         hexref = ref[len("sha256:") :] if ref.startswith("sha256:") else ref
         if len(hexref) >= 6 and all(c in "0123456789abcdef" for c in hexref):
             hits = {
@@ -446,12 +446,12 @@ class ImageStore:
         except ValueError as e:
             raise InvalidImage(f"manifest.json is not valid JSON: {e}") from None
         out: list[tuple[dict[str, Any], list[str]]] = []
-        for e in entries:
-            cfg_rel = e["Config"]
+        for ent in entries:
+            cfg_rel = ent["Config"]
             with src.open(cfg_rel) as fh:
                 cfg_digest, cfg_size = self._put_blob_file(fh)
             layers = []
-            for lrel in e.get("Layers", []):
+            for lrel in ent.get("Layers", []):
                 with src.open(lrel) as fh:
                     head = fh.read(2)
                 with src.open(lrel) as fh:
@@ -467,7 +467,10 @@ class ImageStore:
             mb = json.dumps(manifest, sort_keys=True).encode()
             md = self._put_blob(mb)
             out.append(
-                ({"mediaType": MT_OCI_MANIFEST, "digest": md, "size": len(mb)}, list(e.get("RepoTags") or []))
+                (
+                    {"mediaType": MT_OCI_MANIFEST, "digest": md, "size": len(mb)},
+                    list(ent.get("RepoTags") or []),
+                )
             )
         return out
 
@@ -518,7 +521,7 @@ class ImageStore:
             canon = reference.normalize(ref)
         except reference.InvalidReference:
             return False
-        return any(r.name == canon for r in self.list())
+        return any(r.name == canon for r in self.images())
 
     def _gc(self, idx: dict[str, Any]) -> None:
         """Delete blobs no manifest in ``idx`` references."""
