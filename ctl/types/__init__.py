@@ -1,0 +1,1 @@
+"""API types shared by the server, the clients and the agents: kinds, metadata, selectors, validation."""
