@@ -1,0 +1,1 @@
+"""The Kubernetes-compatible API server with Arktos tenancy (``centaurusctl serve apiserver``)."""

@@ -1,0 +1,605 @@
+"""HTTP front of the API server: routing, content negotiation, watch streaming.
+
+One catch-all route per API root hands the path to :func:`ctl.apiserver.paths.parse`,
+then to the generic :class:`~ctl.apiserver.registry.Registry`. A middleware measures
+every request and turns :class:`APIError` (and anything unexpected) into a Kubernetes
+``Status``. Bodies are limited to 3 MiB and must be JSON or YAML; PATCH takes the
+merge, JSON and strategic merge patch types.
+
+``centaurusctl serve apiserver`` runs :func:`run`: the store, the watch cache, and
+listeners on TCP and optionally a Unix socket. SIGTERM/SIGINT stop it gracefully:
+listeners close, open watches end, the store flushes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from ctl.apiserver import discovery
+from ctl.apiserver import status as st
+from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, TokenFile
+from ctl.apiserver.metrics import Metrics
+from ctl.apiserver.paths import RequestInfo, parse
+from ctl.apiserver.registry import Registry, scale_of
+from ctl.apiserver.status import APIError
+from ctl.apiserver.watchcache import WatchCache
+from ctl.store import CompactedError, Store, open_store
+from ctl.types import kinds, meta
+from ctl.types.columns import columns_for
+from ctl.types.kinds import SYSTEM_TENANT, Kind
+from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError
+
+log = logging.getLogger("centaurus.apiserver")
+
+MAX_BODY = 3 * 1024 * 1024
+FIELD_PREFIXES = ("metadata.", "spec.", "status.", "involvedObject.", "type", "reason", "source")
+Hook = Callable[["APIServer", web.Request, Identity, RequestInfo], Awaitable[web.StreamResponse | None]]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _truthy(v: str | None) -> bool:
+    return v is not None and v.lower() in ("1", "true", "yes", "")
+
+
+class APIServer:
+    """The API server's state: store, cache, registry, authenticator, hooks."""
+
+    def __init__(self, store: Store, authenticator: Authenticator | None = None, data_dir: Path | None = None) -> None:
+        self.store = store
+        self.cache = WatchCache(store)
+        self.registry = Registry(store, self.cache)
+        self.auth = authenticator or Authenticator(None, anonymous=True)
+        self.metrics = Metrics()
+        self.data_dir = data_dir
+        self.shutting_down = asyncio.Event()
+        # Extension points for later layers (tenancy, RBAC, subresources like pod log/exec/action).
+        self.authorizers: list[Callable[[Identity, str, RequestInfo, str], None]] = []
+        self.subresource_handlers: dict[tuple[str, str], Hook] = {}
+        self.app = self._make_app()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        await self.store.start()
+        await self.cache.start()
+        await self.bootstrap()
+
+    async def stop(self) -> None:
+        self.shutting_down.set()
+        await self.cache.stop()
+        await self.store.close()
+
+    async def bootstrap(self) -> None:
+        """Objects that exist from the first start: the system tenant and its namespaces."""
+        tk = kinds.by_resource("v1", "tenants")
+        nk = kinds.by_resource("v1", "namespaces")
+        assert tk and nk
+        try:
+            await self.registry.create(tk, "", None, {"metadata": {"name": SYSTEM_TENANT}})
+        except APIError as e:
+            if e.code != 409:
+                raise
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            try:
+                await self.registry.create(nk, SYSTEM_TENANT, None, {"metadata": {"name": ns}})
+            except APIError as e:
+                if e.code != 409:
+                    raise
+
+    # ------------------------------------------------------------------ app
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY + 1024)
+        r = app.router
+        r.add_get("/healthz", self._healthz)
+        r.add_get("/livez", self._healthz)
+        r.add_get("/readyz", self._readyz)
+        r.add_get("/version", self._version)
+        r.add_get("/metrics", self._metrics)
+        r.add_get("/openapi/v2", self._openapi)
+        r.add_get("/openapi/v3", lambda req: _json(discovery.openapi_v3_root()))
+        r.add_get("/openapi/v3/{tail:.+}", self._openapi_v3)
+        r.add_get("/api", lambda req: self._discovery(req, discovery.api_versions()))
+        r.add_get("/api/", lambda req: self._discovery(req, discovery.api_versions()))
+        r.add_get("/apis", lambda req: self._discovery(req, discovery.api_groups()))
+        r.add_get("/apis/", lambda req: self._discovery(req, discovery.api_groups()))
+        r.add_get("/api/v1", self._core_resources)
+        r.add_get("/apis/{group}", self._group)
+        r.add_get("/apis/{group}/{version}", self._group_resources)
+        r.add_route("*", "/api/{tail:.+}", self._resource)
+        r.add_route("*", "/apis/{tail:.+}", self._resource)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        t0 = time.perf_counter()
+        code = 500
+        try:
+            if request.path not in PUBLIC_PATHS:
+                ident = self.auth.authenticate(request.headers, _peercert(request))
+                if ident is None:
+                    raise APIError(401, "Unauthorized: a valid bearer token or client certificate is required", "Unauthorized")
+                request["identity"] = ident
+            resp = await handler(request)
+            code = resp.status
+            return resp
+        except APIError as e:
+            code = e.code
+            return _json(e.body(), e.code)
+        except web.HTTPException as e:
+            code = e.status
+            return _json(st.status_body(e.status, e.reason or "error", st.REASONS.get(e.status, "Unknown")), e.status)
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # never a traceback to the client
+            log.exception("internal error on %s %s", request.method, request.path)
+            return _json(st.status_body(500, f"internal error: {type(e).__name__}: {e}", "InternalError"), 500)
+        finally:
+            verb = request.get("verb", request.method.lower())
+            self.metrics.observe(verb, request.get("resource", ""), code, time.perf_counter() - t0)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if not self.cache.ready.is_set() or self.shutting_down.is_set():
+            return web.Response(text="not ready", status=503)
+        return web.Response(text="ok")
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json(discovery.version_info())
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        extra = {
+            "centaurus_store_revision": float(self.cache.revision),
+            "centaurus_watch_cache_objects": float(sum(len(c.objects) for c in self.cache.caches.values())),
+        }
+        return web.Response(text=self.metrics.render(extra), content_type="text/plain")
+
+    async def _openapi(self, request: web.Request) -> web.Response:
+        if "protobuf" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+            raise APIError(406, "only application/json is served; use /openapi/v3", "NotAcceptable")
+        return _json(discovery.openapi_v2())
+
+    async def _openapi_v3(self, request: web.Request) -> web.Response:
+        parts = request.match_info["tail"].split("/")
+        doc = None
+        if len(parts) == 2 and parts[0] == "api":
+            doc = discovery.openapi_v3("", parts[1])
+        elif len(parts) == 3 and parts[0] == "apis":
+            doc = discovery.openapi_v3(parts[1], parts[2])
+        if doc is None:
+            raise APIError(404, f"no OpenAPI document for {request.match_info['tail']}")
+        return _json(doc)
+
+    def _hidden(self, request: web.Request) -> set[str]:
+        ident: Identity | None = request.get("identity")
+        return set() if ident is None or ident.is_system else {"Node", "Tenant"}
+
+    async def _discovery(self, request: web.Request, doc: dict[str, Any]) -> web.Response:
+        return _json(doc)
+
+    async def _core_resources(self, request: web.Request) -> web.Response:
+        return _json(discovery.resource_list("v1", self._hidden(request)))
+
+    async def _group(self, request: web.Request) -> web.Response:
+        g = discovery.api_group(request.match_info["group"])
+        if g is None:
+            raise APIError(404, f"the server could not find the requested resource (group {request.match_info['group']})")
+        return _json(g)
+
+    async def _group_resources(self, request: web.Request) -> web.Response:
+        gv = f"{request.match_info['group']}/{request.match_info['version']}"
+        doc = discovery.resource_list(gv, self._hidden(request))
+        if doc is None:
+            raise APIError(404, f"the server could not find the requested resource (group version {gv})")
+        return _json(doc)
+
+    # ------------------------------------------------------------------ resources
+    def _tenant_of(self, ident: Identity, info: RequestInfo) -> str | None:
+        """The tenant a request addresses (None = across tenants)."""
+        if info.kind.scope == kinds.CLUSTER:
+            return ""
+        if info.tenant is None:
+            return ident.tenant
+        if info.all_tenants:
+            return None
+        return info.tenant
+
+    async def _body(self, request: web.Request) -> Any:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise APIError(413, f"the request body is {request.content_length} bytes; the limit is {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge")
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise APIError(413, f"the request body is larger than the limit of {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge") from None
+        if len(raw) > MAX_BODY:
+            raise APIError(413, f"the request body is {len(raw)} bytes; the limit is {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge")
+        if not raw.strip():
+            raise st.bad_request("the request body is empty; send a JSON object")
+        ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+        try:
+            if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
+                return yaml.safe_load(raw)
+            if ct == "application/json" or ct.endswith("+json") or ct == "":
+                return orjson.loads(raw)
+        except (orjson.JSONDecodeError, yaml.YAMLError) as e:
+            raise st.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}") from None
+        raise APIError(415, f"unsupported content type {ct!r}: send application/json or application/yaml", "UnsupportedMediaType")
+
+    async def _object_body(self, request: web.Request) -> dict[str, Any]:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise st.bad_request("the request body must be a JSON object")
+        return body
+
+    def authorize(self, ident: Identity, verb: str, info: RequestInfo, tenant: str | None) -> None:
+        for a in self.authorizers:
+            a(ident, verb, info, tenant or "")
+
+    async def _resource(self, request: web.Request) -> web.StreamResponse:
+        info = parse(request.path)
+        ident: Identity = request["identity"]
+        kind = info.kind
+        request["resource"] = kind.plural + (f"/{info.subresource}" if info.subresource else "")
+        tenant = self._tenant_of(ident, info)
+        method = request.method
+        q = request.query
+        if info.name is None and info.subresource is None:
+            if method == "GET":
+                verb = "watch" if _truthy(q.get("watch")) else "list"
+            elif method == "POST":
+                verb = "create"
+            elif method == "DELETE":
+                verb = "deletecollection"
+            else:
+                raise APIError(405, f"method {method} is not allowed on a collection", "MethodNotAllowed")
+        else:
+            verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}.get(method, "")
+            if not verb:
+                raise APIError(405, f"method {method} is not allowed", "MethodNotAllowed")
+        request["verb"] = verb
+        if tenant is None and not ident.is_system:
+            raise st.forbidden(f'{kind.plural} is forbidden: User "{ident.user}" cannot {verb} resources across tenants')
+        self.authorize(ident, verb, info, tenant)
+        hook = self.subresource_handlers.get((kind.plural, info.subresource or ""))
+        if hook is not None and info.subresource:
+            resp = await hook(self, request, ident, info)
+            if resp is not None:
+                return resp
+        if info.subresource is None and info.name is None:
+            if verb in ("list", "watch"):
+                return await self._list_or_watch(request, kind, tenant, info, verb == "watch")
+            if verb == "create":
+                if tenant is None:
+                    raise st.bad_request("cannot create objects in tenant 'all'; name a tenant")
+                body = await self._object_body(request)
+                if kind.namespaced and info.namespace is None:
+                    info.namespace = (body.get("metadata") or {}).get("namespace") or "default"
+                obj = await self.registry.create(kind, tenant, info.namespace, body, dry_run="dryRun" in q)
+                return _json(obj, 201)
+            return await self._delete_collection(request, kind, tenant, info)
+        assert info.name is not None
+        if tenant is None:
+            raise st.bad_request("tenant 'all' can only be used to list or watch")
+        if kind.namespaced and info.namespace is None:
+            info.namespace = "default"
+        sub = info.subresource
+        if verb == "get":
+            obj = await self.registry.get(kind, tenant, info.namespace, info.name)
+            if sub == "scale":
+                return _json(scale_of(kind, obj))
+            return _json(obj)
+        if verb == "update":
+            body = await self._object_body(request)
+            if sub == "scale":
+                return _json(await self.registry.update_scale(kind, tenant, info.namespace, info.name, body))
+            obj = await self.registry.update(kind, tenant, info.namespace, info.name, body, sub, dry_run="dryRun" in q)
+            return _json(obj)
+        if verb == "patch":
+            body = await self._body(request)
+            obj = await self.registry.patch(
+                kind, tenant, info.namespace, info.name, request.headers.get("Content-Type", ""), body, sub, dry_run="dryRun" in q
+            )
+            return _json(obj)
+        if verb == "delete":
+            options: dict[str, Any] = {}
+            if request.can_read_body:
+                raw = await request.read()
+                if raw.strip():
+                    try:
+                        options = orjson.loads(raw)
+                    except orjson.JSONDecodeError as e:
+                        raise st.bad_request(f"DeleteOptions are not valid JSON: {e}") from None
+                    if not isinstance(options, dict):
+                        raise st.bad_request("DeleteOptions must be a JSON object")
+            for p in ("propagationPolicy", "gracePeriodSeconds"):
+                if p in q:
+                    options[p] = int(q[p]) if p == "gracePeriodSeconds" else q[p]
+            obj, gone = await self.registry.delete(kind, tenant, info.namespace, info.name, options)
+            return _json(obj)
+        if verb == "create" and sub == "binding":
+            body = await self._object_body(request)
+            await self.registry.bind(tenant, info.namespace or "default", info.name, body)
+            return _json(st.success_status(), 201)
+        raise APIError(405, f"{verb} is not supported on {kind.plural}/{sub}", "MethodNotAllowed")
+
+    def _selectors(self, request: web.Request) -> tuple[LabelSelector, FieldSelector]:
+        try:
+            labels = LabelSelector.parse(request.query.get("labelSelector"))
+            fields = FieldSelector.parse(
+                request.query.get("fieldSelector"), lambda f: f.startswith(FIELD_PREFIXES)
+            )
+        except SelectorError as e:
+            raise st.bad_request(str(e)) from None
+        # Kubernetes treats metadata.namespace specially for tenant/namespace listing.
+        return labels, fields
+
+    async def _list_or_watch(
+        self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo, watch: bool
+    ) -> web.StreamResponse:
+        labels, fields = self._selectors(request)
+        q = request.query
+        namespace = info.namespace
+        if kind.namespaced and namespace is None:
+            ns_field = fields.equality_value("metadata.namespace")
+            if ns_field:
+                namespace = ns_field
+        if watch:
+            return await self._watch(request, kind, tenant, namespace, labels, fields)
+        try:
+            limit = int(q.get("limit", "0") or 0)
+        except ValueError:
+            raise st.bad_request(f"limit must be an integer, got {q.get('limit')!r}") from None
+        items, rev, cont = await self.registry.list(
+            kind, tenant, namespace, labels, fields, limit, q.get("continue") or None, q.get("resourceVersion")
+        )
+        if "as=Table" in request.headers.get("Accept", ""):
+            return _json(self._table(kind, items, rev, cont))
+        body: dict[str, Any] = {
+            "kind": kind.list_kind,
+            "apiVersion": kind.api_version,
+            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
+            "items": items,
+        }
+        return _json(body)
+
+    def _table(self, kind: Kind, items: list[dict[str, Any]], rev: int, cont: str | None) -> dict[str, Any]:
+        cols = columns_for(kind.kind, wide=True)
+        defs = [{"name": "Name", "type": "string", "format": "name", "description": "name", "priority": 0}]
+        defs += [{"name": h.title(), "type": "string", "format": "", "description": h, "priority": 0} for h, _ in cols]
+        rows = []
+        for o in items:
+            md = o["metadata"]
+            rows.append({
+                "cells": [md["name"], *[f(o) for _, f in cols]],
+                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": md},
+            })
+        return {
+            "kind": "Table",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
+            "columnDefinitions": defs,
+            "rows": rows,
+        }
+
+    async def _delete_collection(self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo) -> web.Response:
+        if tenant is None:
+            raise st.bad_request("cannot delete across tenants")
+        labels, fields = self._selectors(request)
+        items, _, _ = await self.registry.list(kind, tenant, info.namespace, labels, fields)
+        deleted = []
+        for o in items:
+            md = o["metadata"]
+            try:
+                obj, _ = await self.registry.delete(kind, tenant, md.get("namespace"), md["name"], {})
+                deleted.append(obj)
+            except APIError as e:
+                if e.code != 404:
+                    raise
+        return _json({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}, "items": deleted})
+
+    async def _watch(
+        self, request: web.Request, kind: Kind, tenant: str | None, namespace: str | None,
+        labels: LabelSelector, fields: FieldSelector,
+    ) -> web.StreamResponse:
+        q = request.query
+        rv = q.get("resourceVersion")
+        after: int | None
+        if rv in (None, "", "0"):
+            after = None
+        else:
+            try:
+                after = int(rv)
+            except ValueError:
+                raise st.bad_request(f"resourceVersion must be an integer, got {rv!r}") from None
+        try:
+            timeout = float(q.get("timeoutSeconds", "1800"))
+        except ValueError:
+            raise st.bad_request("timeoutSeconds must be a number") from None
+        bookmarks = _truthy(q.get("allowWatchBookmarks")) if "allowWatchBookmarks" in q else False
+        prefix = kind.prefix(tenant, namespace)
+        if after is not None:
+            compacted = await self.store.compacted_revision()
+            if after < compacted:
+                raise st.gone(f"too old resource version: {after} ({compacted})")
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        await resp.prepare(request)
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        gen = self.cache.watch(kind, prefix, after, labels, fields)
+
+        async def pump() -> None:
+            try:
+                async for typ, obj in gen:
+                    queue.put_nowait(orjson.dumps({"type": typ, "object": obj}) + b"\n")
+            except CompactedError as e:
+                err = st.gone(f"too old resource version: {e.requested} ({e.compacted})").body()
+                queue.put_nowait(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
+            finally:
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(pump())
+        stop = asyncio.create_task(self.shutting_down.wait())
+        self.metrics.watchers += 1
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                get = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({get, stop}, timeout=min(remaining, 30.0), return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    if stop in done:
+                        break
+                    if bookmarks:
+                        bm = {"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": kind.api_version,
+                                                             "metadata": {"resourceVersion": str(self.cache.revision)}}}
+                        await resp.write(orjson.dumps(bm) + b"\n")
+                    continue
+                line = get.result()
+                if line is None:
+                    break
+                chunk = [line]
+                while not queue.empty():
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        queue.put_nowait(None)
+                        break
+                    chunk.append(nxt)
+                await resp.write(b"".join(chunk))
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.metrics.watchers -= 1
+            stop.cancel()
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+            await gen.aclose()  # type: ignore[attr-defined]
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
+
+def _peercert(request: web.Request) -> dict[str, Any] | None:
+    transport = request.transport
+    if transport is None:
+        return None
+    sslobj = transport.get_extra_info("ssl_object")
+    if sslobj is None:
+        return None
+    cert: dict[str, Any] | None = sslobj.getpeercert()
+    return cert
+
+
+# ---------------------------------------------------------------------- process entry
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="centaurusctl serve apiserver", description="Run the Centaurus API server.")
+    p.add_argument("--data-dir", default=os.environ.get("CENTAURUS_DATA_DIR", str(Path.home() / ".centaurus")))
+    p.add_argument("--store", default="", help="sqlite:///PATH or etcd://HOST:PORT[,HOST:PORT] (default: sqlite in data dir)")
+    p.add_argument("--bind-address", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=6443)
+    p.add_argument("--unix-socket", default="", help="also listen on this Unix socket (plain HTTP)")
+    p.add_argument("--tls-cert", default="")
+    p.add_argument("--tls-key", default="")
+    p.add_argument("--client-ca", default="", help="CA bundle to verify client certificates")
+    p.add_argument("--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator")
+    p.add_argument("--partition-role", choices=["all", "tenant", "resource"], default="all")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = None) -> None:
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(args.store or f"sqlite://{data_dir / 'store.db'}")
+    tokens = TokenFile(data_dir / "tokens.json")
+    server = APIServer(store, Authenticator(tokens, anonymous=args.anonymous), data_dir)
+    _install_extensions(server)
+    await server.start()
+    runner = web.AppRunner(server.app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    sites: list[web.BaseSite] = []
+    ctx = None
+    if args.tls_cert:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        if args.client_ca:
+            ctx.load_verify_locations(args.client_ca)
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+    if args.port:
+        sites.append(web.TCPSite(runner, args.bind_address, args.port, ssl_context=ctx, backlog=1024, reuse_address=True))
+    if args.unix_socket:
+        try:
+            os.unlink(args.unix_socket)
+        except FileNotFoundError:
+            pass
+        sites.append(web.UnixSite(runner, args.unix_socket))
+    for s in sites:
+        await s.start()
+    log.info("apiserver listening on %s", ", ".join(s.name for s in sites))
+    if ready:
+        ready()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("apiserver shutting down")
+    server.shutting_down.set()
+    await runner.cleanup()
+    await server.stop()
+
+
+def _install_extensions(server: APIServer) -> None:
+    """Layers that extend the server (tenancy, RBAC, pod subresources) register here."""
+    import importlib
+
+    for mod in ("ctl.apiserver.tenancy", "ctl.apiserver.podsub"):
+        try:
+            m = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            continue
+        m.install(server)
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s apiserver %(levelname)s %(message)s")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        asyncio.run(serve(args))
+    except OSError as e:
+        print(f"error: apiserver: {e}", flush=True)
+        return 1
+    return 0
+
+
+__all__ = ["APIServer", "run", "serve", "meta"]

@@ -1,0 +1,528 @@
+"""Generic REST storage: the verbs every kind shares, on top of the store and watch cache.
+
+``Registry`` turns an addressed request (kind, tenant, namespace, name) into store
+operations and enforces the object lifecycle rules Kubernetes clients expect:
+
+* create: defaults, validation, generateName, uid/creationTimestamp/generation,
+  the tenant and namespace taken from the path (a body that disagrees is 400), the
+  namespace must exist and not be terminating;
+* update: optimistic concurrency on ``metadata.resourceVersion`` (409 when stale), the
+  main resource cannot change ``status`` and a ``status`` update cannot change
+  anything else, ``generation`` moves only with ``spec``;
+* patch: merge, JSON and strategic merge patches, retried on conflicts when the
+  patch itself did not pin a resourceVersion;
+* delete: finalizers and graceful pod deletion set ``deletionTimestamp`` first; the
+  object goes away when its last finalizer is removed.
+
+Nothing is half-stored: every check happens before the single store write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import string
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from ctl.apiserver import status as st
+from ctl.apiserver.paths import self_link
+from ctl.apiserver.patch import apply_patch
+from ctl.apiserver.status import APIError
+from ctl.apiserver.watchcache import WatchCache, decode
+from ctl.store import ConflictError, KeyExistsError, KeyNotFoundError, Store
+from ctl.types import kinds, meta, validation
+from ctl.types.kinds import Kind
+from ctl.types.selectors import FieldSelector, LabelSelector
+
+Admission = Callable[[str, Kind, dict[str, Any], dict[str, Any] | None], Awaitable[None]]
+
+# Kinds whose main resource ignores .status (it has a status subresource).
+_STATUS_SPLIT_EXEMPT = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Lease", "Role", "RoleBinding",
+                        "ClusterRole", "ClusterRoleBinding"}
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    md = obj.get("metadata", {})
+    rv = md.pop("resourceVersion", None)
+    try:
+        return orjson.dumps(obj)
+    finally:
+        if rv is not None:
+            md["resourceVersion"] = rv
+
+
+class Registry:
+    def __init__(self, store: Store, cache: WatchCache) -> None:
+        self.store = store
+        self.cache = cache
+        self.admission: list[Admission] = []
+
+    # ------------------------------------------------------------------ helpers
+    def key(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> str:
+        return kind.key(tenant, namespace or "", name)
+
+    def _get_cached(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.cache.get(kind, self.key(kind, tenant, namespace, name))
+
+    async def get_fresh(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        kv = await self.store.get(self.key(kind, tenant, namespace, name))
+        return decode(kv.value, kv.mod_revision) if kv else None
+
+    def _resource_name(self, kind: Kind) -> str:
+        return kind.plural
+
+    def _not_found(self, kind: Kind, name: str) -> APIError:
+        return st.not_found(kind.plural, name, kind.group)
+
+    async def check_namespace(self, tenant: str, namespace: str, creating: bool = True) -> None:
+        ns_kind = kinds.by_resource("v1", "namespaces")
+        assert ns_kind is not None
+        ns = self._get_cached(ns_kind, tenant, None, namespace)
+        if ns is None:
+            await self.cache.fresh()
+            ns = self._get_cached(ns_kind, tenant, None, namespace)
+        if ns is None:
+            raise st.not_found("namespaces", namespace)
+        if creating and ns["metadata"].get("deletionTimestamp"):
+            raise st.forbidden(
+                f"unable to create new content in namespace {namespace} because it is being terminated"
+            )
+
+    async def check_tenant(self, tenant: str) -> None:
+        t_kind = kinds.by_resource("v1", "tenants")
+        assert t_kind is not None
+        t = self._get_cached(t_kind, "", None, tenant)
+        if t is None:
+            await self.cache.fresh()
+            t = self._get_cached(t_kind, "", None, tenant)
+        if t is None:
+            raise st.not_found("tenants", tenant)
+        if t["metadata"].get("deletionTimestamp"):
+            raise st.forbidden(f"unable to create new content in tenant {tenant} because it is being terminated")
+
+    def _finish(self, kind: Kind, obj: dict[str, Any], tenant: str, namespace: str | None) -> dict[str, Any]:
+        md = obj["metadata"]
+        md["selfLink"] = self_link(kind, tenant, namespace or "", md["name"])
+        return obj
+
+    # ------------------------------------------------------------------ reads
+    async def get(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._get_cached(kind, tenant, namespace, name)
+        if obj is None:
+            await self.cache.fresh()
+            obj = self._get_cached(kind, tenant, namespace, name)
+        if obj is None:
+            raise self._not_found(kind, name)
+        return obj
+
+    async def list(
+        self,
+        kind: Kind,
+        tenant: str | None,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        limit: int = 0,
+        cont: str | None = None,
+        resource_version: str | None = None,
+    ) -> tuple[list[dict[str, Any]], int, str | None]:
+        prefix = kind.prefix(tenant, namespace)
+        if resource_version not in ("0",):
+            await self.cache.fresh()
+        rev = self.cache.revision
+        start_after = None
+        if cont:
+            try:
+                c = orjson.loads(bytes.fromhex(cont))
+                start_after, rev = c["k"], int(c["r"])
+            except (ValueError, KeyError, TypeError):
+                raise st.bad_request("invalid continue token; start the list again without it") from None
+        items: list[dict[str, Any]] = []
+        more_key: str | None = None
+        if cont and rev != self.cache.revision:
+            # Continue a paged list consistently at the revision the first page was read at.
+            while True:
+                try:
+                    res = await self.store.list(prefix, limit=max(limit, 500), start_after=start_after, revision=rev)
+                except Exception as e:
+                    from ctl.store import CompactedError
+
+                    if isinstance(e, CompactedError):
+                        raise st.gone(
+                            "The provided continue parameter is too old to display a consistent list result. "
+                            "You can start a new list without the continue parameter."
+                        ) from None
+                    raise
+                for kv in res.items:
+                    o = decode(kv.value, kv.mod_revision)
+                    if self._selected(o, labels, fields):
+                        items.append(o)
+                        if limit and len(items) > limit:
+                            break
+                    start_after = kv.key
+                if (limit and len(items) > limit) or not res.more:
+                    break
+        else:
+            for key, o in self.cache.list_items(kind, prefix):
+                if start_after is not None and key <= start_after:
+                    continue
+                if self._selected(o, labels, fields):
+                    items.append(o)
+                    if limit and len(items) > limit:
+                        break
+        next_token = None
+        if limit and len(items) > limit:
+            items = items[:limit]
+            last = items[-1]["metadata"]
+            more_key = kind.key(last.get("tenant", ""), last.get("namespace", ""), last["name"])
+            next_token = orjson.dumps({"k": more_key, "r": rev}).hex()
+        return items, rev, next_token
+
+    @staticmethod
+    def _selected(obj: dict[str, Any], labels: LabelSelector, fields: FieldSelector) -> bool:
+        if not labels.empty and not labels.matches(obj.get("metadata", {}).get("labels")):
+            return False
+        return fields.empty or fields.matches(obj)
+
+    # ------------------------------------------------------------------ writes
+    async def _admit(self, verb: str, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        for a in self.admission:
+            await a(verb, kind, obj, old)
+
+    def _check_identity(self, kind: Kind, obj: dict[str, Any], tenant: str, namespace: str | None, name: str | None) -> None:
+        md = obj.get("metadata")
+        if not isinstance(md, dict):
+            raise st.invalid(kind.kind, "", [validation.Cause("metadata", "Required value")], kind.group)
+        av, k = obj.get("apiVersion"), obj.get("kind")
+        if av is None:
+            obj["apiVersion"] = kind.api_version
+        if k is None:
+            obj["kind"] = kind.kind
+        if obj["apiVersion"] != kind.api_version or obj["kind"] != kind.kind:
+            raise st.bad_request(
+                f"the body is {obj['kind']} ({obj['apiVersion']}) but the request is for {kind.plural} "
+                f"({kind.api_version}); send a {kind.kind} with apiVersion {kind.api_version} or use the right path"
+            )
+        if kind.namespaced:
+            body_ns = md.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise st.bad_request(
+                    f"the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({namespace})"
+                )
+            md["namespace"] = namespace
+        else:
+            md.pop("namespace", None) if kind.scope != kinds.NAMESPACE and not md.get("namespace") else None
+            if md.get("namespace"):
+                raise st.bad_request(f"{kind.plural} are not namespaced; remove metadata.namespace")
+        body_tenant = md.get("tenant")
+        if kind.scope == kinds.CLUSTER:
+            md.pop("tenant", None)
+        else:
+            if body_tenant and body_tenant != tenant:
+                raise st.bad_request(
+                    f"the tenant of the provided object ({body_tenant}) does not match the tenant of the request ({tenant})"
+                )
+            md["tenant"] = tenant
+        if name is not None and md.get("name") and md["name"] != name:
+            raise st.bad_request(
+                f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+            )
+        if name is not None and not md.get("name"):
+            md["name"] = name
+
+    async def create(
+        self, kind: Kind, tenant: str, namespace: str | None, obj: dict[str, Any], dry_run: bool = False
+    ) -> dict[str, Any]:
+        self._check_identity(kind, obj, tenant, namespace, None)
+        md = obj["metadata"]
+        if not md.get("name"):
+            gen = md.get("generateName")
+            if not gen:
+                raise st.invalid(kind.kind, "", [validation.Cause("metadata.name", "Required value: name or generateName is required")], kind.group)
+            md["name"] = gen + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
+        if kind.scope != kinds.CLUSTER:
+            await self.check_tenant(tenant)
+        if kind.namespaced:
+            await self.check_namespace(tenant, namespace or "")
+        validation.default(kind, obj)
+        causes = validation.validate(kind, obj)
+        if causes:
+            raise st.invalid(kind.kind, md.get("name", ""), causes, kind.group)
+        for f in ("resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            md.pop(f, None)
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = meta.now_rfc3339()
+        md["generation"] = 1
+        md["hashKey"] = meta.hash_key(md["uid"])
+        await self._admit("create", kind, obj, None)
+        if dry_run:
+            return self._finish(kind, obj, tenant, namespace)
+        key = self.key(kind, tenant, namespace, md["name"])
+        try:
+            kv = await self.store.create(key, encode(obj))
+        except KeyExistsError:
+            raise st.already_exists(kind.plural, md["name"], kind.group) from None
+        md["resourceVersion"] = str(kv.mod_revision)
+        return self._finish(kind, obj, tenant, namespace)
+
+    async def update(
+        self,
+        kind: Kind,
+        tenant: str,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        subresource: str | None = None,
+        old: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        self._check_identity(kind, obj, tenant, namespace, name)
+        if old is None:
+            old = await self.get_fresh(kind, tenant, namespace, name)
+            if old is None:
+                raise self._not_found(kind, name)
+        md = obj["metadata"]
+        old_md = old["metadata"]
+        rv = md.get("resourceVersion")
+        if rv and rv != old_md.get("resourceVersion"):
+            raise st.conflict(kind.plural, name, kind.group)
+        if md.get("uid") and md["uid"] != old_md["uid"]:
+            raise APIError(409, f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: {old_md['uid']}", "Conflict")
+        new = self._merge_update(kind, old, obj, subresource)
+        nmd = new["metadata"]
+        validation.default(kind, new)
+        causes = validation.validate(kind, new)
+        if causes:
+            raise st.invalid(kind.kind, name, causes, kind.group)
+        self._check_immutable(kind, old, new)
+        await self._admit("update", kind, new, old)
+        expected = int(old_md["resourceVersion"])
+        key = self.key(kind, tenant, namespace, name)
+        if dry_run:
+            return self._finish(kind, new, tenant, namespace)
+        # Finalization: a deleting object without finalizers goes away now.
+        if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and self._deletable_now(kind, new):
+            try:
+                await self.store.delete(key, expected)
+            except ConflictError:
+                raise st.conflict(kind.plural, name, kind.group) from None
+            except KeyNotFoundError:
+                raise self._not_found(kind, name) from None
+            nmd["resourceVersion"] = str(expected)
+            return self._finish(kind, new, tenant, namespace)
+        try:
+            kv = await self.store.update(key, encode(new), expected)
+        except ConflictError:
+            raise st.conflict(kind.plural, name, kind.group) from None
+        except KeyNotFoundError:
+            raise self._not_found(kind, name) from None
+        nmd["resourceVersion"] = str(kv.mod_revision)
+        return self._finish(kind, new, tenant, namespace)
+
+    @staticmethod
+    def _deletable_now(kind: Kind, obj: dict[str, Any]) -> bool:
+        if kind.kind == "Namespace":
+            return not (obj.get("spec") or {}).get("finalizers")
+        if kind.kind == "Pod":
+            # A bound pod is removed by its node agent (grace 0) once its containers stopped.
+            return not (obj.get("spec") or {}).get("nodeName") or obj["metadata"].get("deletionGracePeriodSeconds") == 0
+        return True
+
+    def _merge_update(self, kind: Kind, old: dict[str, Any], obj: dict[str, Any], sub: str | None) -> dict[str, Any]:
+        old_md = old["metadata"]
+        if sub == "status":
+            new = copy.deepcopy(old)
+            new["status"] = obj.get("status", {})
+            return new
+        if sub == "finalize":
+            new = copy.deepcopy(old)
+            new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
+            return new
+        new = copy.deepcopy(obj)
+        md = new["metadata"]
+        for f in ("uid", "creationTimestamp", "generation", "hashKey", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            if f in old_md:
+                md[f] = old_md[f]
+            else:
+                md.pop(f, None)
+        md["resourceVersion"] = old_md["resourceVersion"]
+        if kind.kind not in _STATUS_SPLIT_EXEMPT and "status" in kind.subresources:
+            if "status" in old:
+                new["status"] = old["status"]
+            else:
+                new.pop("status", None)
+        if new.get("spec") != old.get("spec"):
+            md["generation"] = int(old_md.get("generation", 1)) + 1
+        if old_md.get("deletionTimestamp"):
+            # Only finalizers may shrink on a deleting object; nothing may be added.
+            added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
+            if added:
+                raise st.forbidden(f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}")
+        return new
+
+    def _check_immutable(self, kind: Kind, old: dict[str, Any], new: dict[str, Any]) -> None:
+        if kind.kind == "Pod":
+            on = (old.get("spec") or {}).get("nodeName")
+            nn = (new.get("spec") or {}).get("nodeName")
+            if on and nn != on:
+                raise st.invalid("Pod", new["metadata"]["name"], [validation.Cause("spec.nodeName", "field is immutable once set")])
+
+    async def patch(
+        self,
+        kind: Kind,
+        tenant: str,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        for attempt in range(8):
+            old = await self.get_fresh(kind, tenant, namespace, name)
+            if old is None:
+                raise self._not_found(kind, name)
+            base = old
+            if subresource == "scale":
+                base = scale_of(kind, old)
+            patched = apply_patch(content_type, copy.deepcopy(base), patch)
+            if subresource == "scale":
+                return await self.update_scale(kind, tenant, namespace, name, patched, old)
+            pinned = isinstance(patched.get("metadata"), dict) and patched["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]
+            try:
+                return await self.update(kind, tenant, namespace, name, patched, subresource, old=old, dry_run=dry_run)
+            except APIError as e:
+                if e.code == 409 and e.reason == "Conflict" and not pinned and attempt < 7:
+                    await asyncio.sleep(0.005 * (attempt + 1))
+                    continue
+                raise
+        raise st.conflict(kind.plural, name, kind.group)
+
+    async def delete(
+        self,
+        kind: Kind,
+        tenant: str,
+        namespace: str | None,
+        name: str,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete (or start deleting). Returns (object, gone_now)."""
+        options = options or {}
+        for attempt in range(8):
+            old = await self.get_fresh(kind, tenant, namespace, name)
+            if old is None:
+                raise self._not_found(kind, name)
+            md = old["metadata"]
+            pre = options.get("preconditions") or {}
+            if pre.get("uid") and pre["uid"] != md["uid"]:
+                raise APIError(409, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md['uid']}", "Conflict")
+            if pre.get("resourceVersion") and pre["resourceVersion"] != md["resourceVersion"]:
+                raise st.conflict(kind.plural, name, kind.group)
+            await self._admit("delete", kind, old, old)
+            new = copy.deepcopy(old)
+            nmd = new["metadata"]
+            policy = options.get("propagationPolicy")
+            if options.get("orphanDependents") is True:
+                policy = "Orphan"
+            finalizers = list(nmd.get("finalizers") or [])
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers and not nmd.get("deletionTimestamp"):
+                finalizers.append("foregroundDeletion")
+            if policy == "Orphan" and "orphan" not in finalizers and not nmd.get("deletionTimestamp"):
+                finalizers.append("orphan")
+            grace = options.get("gracePeriodSeconds")
+            graceful = False
+            if kind.kind == "Pod" and (new.get("spec") or {}).get("nodeName"):
+                if grace is None:
+                    grace = (new.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                graceful = int(grace) > 0
+            if kind.kind in ("Namespace", "Tenant"):
+                graceful = True  # their controllers empty them, then finalize
+                new.setdefault("status", {})["phase"] = "Terminating"
+            expected = int(md["resourceVersion"])
+            key = self.key(kind, tenant, namespace, name)
+            try:
+                if finalizers or graceful:
+                    if nmd.get("deletionTimestamp"):
+                        return self._finish(kind, old, tenant, namespace), False  # already deleting
+                    nmd["deletionTimestamp"] = meta.now_rfc3339()
+                    if kind.kind == "Pod":
+                        nmd["deletionGracePeriodSeconds"] = int(grace or 0)
+                    nmd["finalizers"] = finalizers
+                    kv = await self.store.update(key, encode(new), expected)
+                    nmd["resourceVersion"] = str(kv.mod_revision)
+                    return self._finish(kind, new, tenant, namespace), False
+                await self.store.delete(key, expected)
+                return self._finish(kind, old, tenant, namespace), True
+            except ConflictError:
+                await asyncio.sleep(0.005 * (attempt + 1))
+                continue
+            except KeyNotFoundError:
+                raise self._not_found(kind, name) from None
+        raise st.conflict(kind.plural, name, kind.group)
+
+    # ------------------------------------------------------------------ subresources
+    async def bind(self, tenant: str, namespace: str, name: str, binding: dict[str, Any]) -> None:
+        kind = kinds.by_resource("v1", "pods")
+        assert kind is not None
+        target = (binding.get("target") or {}).get("name")
+        if not target:
+            raise st.invalid("Binding", name, [validation.Cause("target.name", "Required value")])
+        old = await self.get_fresh(kind, tenant, namespace, name)
+        if old is None:
+            raise self._not_found(kind, name)
+        if (old.get("spec") or {}).get("nodeName"):
+            raise APIError(409, f"pod {name} is already assigned to node {old['spec']['nodeName']!r}", "Conflict")
+        if old["metadata"].get("deletionTimestamp"):
+            raise APIError(409, f"pod {name} is being deleted, cannot be assigned to a host", "Conflict")
+        new = copy.deepcopy(old)
+        new["spec"]["nodeName"] = target
+        conds = [c for c in (new.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
+        conds.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": meta.now_rfc3339()})
+        new["status"]["conditions"] = conds
+        try:
+            await self.store.update(self.key(kind, tenant, namespace, name), encode(new), int(old["metadata"]["resourceVersion"]))
+        except ConflictError:
+            raise st.conflict("pods", name) from None
+
+    async def update_scale(
+        self, kind: Kind, tenant: str, namespace: str | None, name: str, scale: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise st.invalid("Scale", name, [validation.Cause("spec.replicas", f"Invalid value: {replicas!r}: must be a non-negative integer")], "autoscaling")
+        if old is None:
+            old = await self.get_fresh(kind, tenant, namespace, name)
+            if old is None:
+                raise self._not_found(kind, name)
+        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        if rv and rv != old["metadata"]["resourceVersion"]:
+            raise st.conflict(kind.plural, name, kind.group)
+        new = copy.deepcopy(old)
+        new["spec"]["replicas"] = replicas
+        out = await self.update(kind, tenant, namespace, name, new, old=old)
+        return scale_of(kind, out)
+
+
+def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj["metadata"]
+    sel = (obj.get("spec") or {}).get("selector") or {}
+    from ctl.types.selectors import LabelSelector as _LS
+
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": md["name"],
+            "namespace": md.get("namespace"),
+            "tenant": md.get("tenant"),
+            "uid": md["uid"],
+            "resourceVersion": md["resourceVersion"],
+            "creationTimestamp": md.get("creationTimestamp"),
+        },
+        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": str(_LS.from_spec(sel))},
+    }

@@ -1,0 +1,97 @@
+"""Object metadata helpers: names, timestamps, uids, hash keys and owner references.
+
+Names follow Kubernetes: most kinds use DNS-1123 subdomains (lowercase alphanumerics,
+'-' and '.', at most 253 characters); namespaces, tenants and a few others use
+DNS-1123 labels (no dots, at most 63). ``hashKey`` is a stable 63-bit hash of the uid
+that lets several controller instances split the objects among themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def dns1123_label_error(name: str) -> str | None:
+    if not name:
+        return "must not be empty"
+    if len(name) > 63:
+        return f"must be no more than 63 characters (got {len(name)})"
+    if not _LABEL.match(name):
+        return (
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+            "and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')"
+        )
+    return None
+
+
+def dns1123_subdomain_error(name: str) -> str | None:
+    if not name:
+        return "must not be empty"
+    if len(name) > 253:
+        return f"must be no more than 253 characters (got {len(name)})"
+    if not _SUBDOMAIN.match(name):
+        return (
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+            "and must start and end with an alphanumeric character (e.g. 'example.com')"
+        )
+    return None
+
+
+def label_key_error(key: str) -> str | None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and dns1123_subdomain_error(prefix):
+        return f"label key {key!r}: prefix must be a DNS subdomain"
+    if not name or len(name) > 63 or not _QUALIFIED.match(name):
+        return f"label key {key!r}: name part must be 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def label_value_error(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"label value {value!r} must be a string"
+    if value and (len(value) > 63 or not _QUALIFIED.match(value)):
+        return f"label value {value!r}: must be at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+    return None
+
+
+def now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> float:
+    return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
+
+
+def new_uid() -> str:
+    return str(uuid.uuid4())
+
+
+def hash_key(uid: str) -> int:
+    return int.from_bytes(hashlib.sha256(uid.encode()).digest()[:8], "big") >> 1
+
+
+def owner_reference(obj: dict[str, Any], controller: bool = True, block: bool = True) -> dict[str, Any]:
+    md = obj["metadata"]
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": md["name"],
+        "uid": md["uid"],
+        "controller": controller,
+        "blockOwnerDeletion": block,
+    }
+
+
+def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref
+    return None
