@@ -256,10 +256,11 @@ class EtcdStore(Store):
 
     @staticmethod
     def _conditions(k: bytes, expected_revision: int | None) -> builtins.list[rpc.Compare]:
-        cmp = [rpc.Compare(key=k, result=_GREATER, target=_CREATE, create_revision=0)]
-        if expected_revision is not None:
-            cmp.append(rpc.Compare(key=k, result=_EQUAL, target=_MOD, mod_revision=expected_revision))
-        return cmp
+        mod = rpc.Compare(key=k, result=_EQUAL, target=_MOD, mod_revision=expected_revision or 0)
+        if expected_revision is not None and expected_revision > 0:
+            return [mod]  # a missing key has mod_revision 0, so this also requires existence
+        exists = rpc.Compare(key=k, result=_GREATER, target=_CREATE, create_revision=0)
+        return [exists] if expected_revision is None else [exists, mod]
 
     @staticmethod
     def _failure(key: str, expected_revision: int | None, resp: Any) -> StoreError:

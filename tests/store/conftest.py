@@ -26,7 +26,9 @@ HAVE_SQLITE = importlib.util.find_spec("ctl.store.sqlite") is not None
 HAVE_ETCD = os.access(ETCD_BINARY, os.X_OK)
 
 BACKENDS = [
-    pytest.param("sqlite", marks=pytest.mark.skipif(not HAVE_SQLITE, reason="ctl.store.sqlite not available yet")),
+    pytest.param(
+        "sqlite", marks=pytest.mark.skipif(not HAVE_SQLITE, reason="ctl.store.sqlite not available yet")
+    ),
     pytest.param("etcd", marks=pytest.mark.skipif(not HAVE_ETCD, reason=f"{ETCD_BINARY} not installed")),
 ]
 

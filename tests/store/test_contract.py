@@ -262,7 +262,9 @@ async def test_watch_replays_history_then_live(store: Store, root: str) -> None:
         assert not dele.is_create
         assert dele.kv.value == b"a2" and dele.kv.create_revision == a1.create_revision
         assert dele.revision > b1.mod_revision
-        assert dele.prev is not None and dele.prev.value == b"a2" and dele.prev.mod_revision == a2.mod_revision
+        assert (
+            dele.prev is not None and dele.prev.value == b"a2" and dele.prev.mod_revision == a2.mod_revision
+        )
         revs = [e.revision for e in evs]
         assert revs == sorted(set(revs))
 
@@ -490,7 +492,9 @@ async def test_concurrent_cas_increments_lose_nothing(store: Store, root: str) -
                 cur = await store.get(key)
                 assert cur is not None
                 try:
-                    await store.update(key, str(int(cur.value) + 1).encode(), expected_revision=cur.mod_revision)
+                    await store.update(
+                        key, str(int(cur.value) + 1).encode(), expected_revision=cur.mod_revision
+                    )
                     break
                 except ConflictError:
                     await asyncio.sleep(0)
