@@ -569,3 +569,22 @@ async def test_large_values(store: Store, root: str) -> None:
     assert evs[0].kv.value == big and evs[1].kv == kv2 and evs[2].kv.value == big
     deleted = await store.delete(prefix + "big")
     assert deleted.value == big[::-1]
+    # a list whose response is larger than gRPC's default 4 MiB message limit
+    for i in range(5):
+        await store.create(f"{prefix}many{i}", big)
+    res = await store.list(prefix + "many")
+    assert len(res.items) == 5 and all(x.value == big for x in res.items)
+
+
+async def test_close_ends_active_watches(store_url: str, root: str) -> None:
+    from ctl.store import open_store
+
+    store = open_store(store_url)
+    await store.start()
+    prefix = root + "/registry/pods/"
+    w = store.watch(prefix, await store.current_revision())
+    waiter = asyncio.ensure_future(anext(w))
+    await asyncio.sleep(0.2)
+    await store.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(waiter, 5)

@@ -76,7 +76,12 @@ async def test_restart_keeps_data_and_ports_and_errors_while_down(tmp_path: Path
         store = open_store(proc.store_url)
         await store.start()
         kv = await store.create("/registry/pods/a", b"persisted")
+        w = store.watch("/registry/", kv.mod_revision)
+        waiter = asyncio.ensure_future(anext(w))
+        await asyncio.sleep(0.2)
         proc.stop()
+        with pytest.raises(StoreError):  # an active watch fails loudly when etcd goes away
+            await asyncio.wait_for(waiter, 15)
         assert not proc.running()
         with pytest.raises(StoreError):
             async with asyncio.timeout(15):
