@@ -1,0 +1,5 @@
+"""``python -m ctl`` is ``centaurusctl``."""
+
+from ctl.cli.main import main
+
+main()
