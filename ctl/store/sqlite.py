@@ -21,6 +21,7 @@ the event loop to the watchers whose prefix matches.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import queue
 import sqlite3
@@ -385,10 +386,10 @@ class SqliteStore(Store):
             await self.start()
         return self._compacted
 
-    async def _history(self, prefix: str, after: int, upto: int) -> list[WatchEvent]:
+    async def _history(self, prefix: str, after: int, upto: int) -> builtins.list[WatchEvent]:
         end = prefix_end(prefix)
 
-        def fn(conn: sqlite3.Connection) -> list[WatchEvent]:
+        def fn(conn: sqlite3.Connection) -> builtins.list[WatchEvent]:
             rows = conn.execute(
                 """SELECT l.id, l.name, l.deleted, l.create_revision, l.prev_revision, l.value, p.value
                    FROM log l LEFT JOIN log p ON p.id = l.prev_revision
@@ -401,13 +402,13 @@ class SqliteStore(Store):
                 out.append(WatchEvent("DELETE" if deleted else "PUT", KeyValue(name, value, crev, rid), prev))
             return out
 
-        result: list[WatchEvent] = await self._read(fn)
+        result: builtins.list[WatchEvent] = await self._read(fn)
         return result
 
     async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
         if not self._started:
             await self.start()
-        if after_revision and after_revision < self._compacted:
+        if after_revision < self._compacted:
             raise CompactedError(after_revision, self._compacted)
         w = _Watcher(prefix)
         self._watchers.add(w)
