@@ -68,7 +68,7 @@ _SSH_KEY_TYPES = (
     "sk-ssh-ed25519@openssh.com",
     "sk-ecdsa-sha2-nistp256@openssh.com",
 )
-_SUFFIX = {
+_SUFFIX: dict[str, int | Decimal] = {
     "": 1,
     "m": Decimal("0.001"),
     "k": 10**3,
@@ -104,7 +104,7 @@ def parse_quantity(q: Any) -> Decimal:
     try:
         if suf[:1] in ("e", "E"):
             return Decimal(num + suf)
-        return Decimal(num) * Decimal(_SUFFIX[suf])
+        return Decimal(num) * Decimal(str(_SUFFIX[suf]))
     except (InvalidOperation, KeyError) as e:
         raise ValueError(f"{q!r} is not a quantity") from e
 
