@@ -1,0 +1,1 @@
+"""Tests of the container runtimes, the pod network plumbing and the prober."""

@@ -1,0 +1,349 @@
+"""The runc runtime with real busybox containers: lifecycle, restarts, exec, networking, adoption."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agent.cni.bridge import netns_name, veth_name
+from agent.runtime.base import PodRuntimeStatus, RuntimeError_
+from agent.runtime.runc import RUNC, RuncRuntime, parse_cpu, parse_memory
+from tests.runtime.conftest import leftovers, make_pod
+
+
+async def sync_until(
+    rt: RuncRuntime,
+    pod: dict,
+    pred: Callable[[PodRuntimeStatus], bool],
+    timeout: float = 10.0,
+    every: float = 0.1,
+) -> PodRuntimeStatus:
+    """Drive ``sync_pod`` like the agent loop does until ``pred`` holds."""
+    deadline = time.monotonic() + timeout
+    st = await rt.sync_pod(pod)
+    while not pred(st):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout}s; last status: {st}")
+        await asyncio.sleep(every)
+        st = await rt.sync_pod(pod)
+    return st
+
+
+async def read_logs(rt: RuncRuntime, uid: str, container: str | None = None, **kw) -> str:
+    chunks = [c async for c in await rt.logs(uid, container, **kw)]
+    return b"".join(chunks).decode()
+
+
+def runc_ids(rt: RuncRuntime) -> list[str]:
+    out = subprocess.run([RUNC, "--root", str(rt.runc_root), "list", "-q"], capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def test_quantities() -> None:
+    assert parse_cpu("500m") == 0.5 and parse_cpu("2") == 2.0 and parse_cpu(None) is None
+    assert (
+        parse_memory("64Mi") == 64 * 1024**2
+        and parse_memory("1G") == 10**9
+        and parse_memory("129e6") == 129 * 10**6
+    )
+    with pytest.raises(RuntimeError_):
+        parse_memory("lots")
+
+
+async def test_run_command_exit_code_and_logs(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p1",
+        [
+            {
+                "name": "c",
+                "image": "busybox",
+                "command": ["sh", "-c", "echo err >&2; sleep 0.1; echo one; echo two; echo three; exit 3"],
+            }
+        ],
+        restart_policy="Never",
+    )
+    st = await sync_until(runtime, pod, lambda s: s.finished)
+    c = st.containers[0]
+    assert c.state == "terminated" and c.exit_code == 3 and c.reason == "Error"
+    assert c.restart_count == 0 and c.container_id.startswith("runc://")
+    k8s = c.to_k8s()
+    assert k8s["state"]["terminated"]["exitCode"] == 3
+    assert st.pod_ip and st.pod_ip.startswith("10.88.") and st.sandbox_ready
+    logs = await read_logs(runtime, pod["metadata"]["uid"])
+    # stdout and stderr are separate streams (as under kubelet): order is kept within each
+    assert logs.splitlines() == ["err", "one", "two", "three"]
+    assert await read_logs(runtime, pod["metadata"]["uid"], "c", tail=1) == "three\n"
+    # a finished pod stays finished: more syncs start nothing
+    st = await runtime.sync_pod(pod)
+    assert st.finished and st.containers[0].restart_count == 0
+    with pytest.raises(RuntimeError_):
+        await read_logs(runtime, pod["metadata"]["uid"], "nope")
+
+
+async def test_env_args_workingdir_and_limits(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p2",
+        [
+            {
+                "name": "c",
+                "image": "docker.io/library/busybox:latest",
+                "command": ["sh", "-c"],
+                "args": [
+                    'echo "greeting=$GREETING"; echo "expanded=$(GREETING)"; echo "cwd=$(pwd)"; '
+                    'echo "host=$(hostname)"; cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null '
+                    '|| cat /sys/fs/cgroup/memory.max; echo args="$0 $1"',
+                    "first",
+                    "second",
+                ],
+                "env": [{"name": "GREETING", "value": "hello world"}],
+                "workingDir": "/tmp",
+                "resources": {"limits": {"memory": "48Mi", "cpu": "250m"}},
+            },
+            # no command: the image's Cmd is replaced by args (busybox has no Entrypoint)
+            {"name": "d", "image": "busybox", "args": ["echo", "from-args"]},
+        ],
+        restart_policy="Never",
+    )
+    st = await sync_until(runtime, pod, lambda s: s.finished)
+    assert [c.exit_code for c in st.containers] == [0, 0]
+    out = await read_logs(runtime, pod["metadata"]["uid"], "c")
+    assert "greeting=hello world" in out
+    assert "expanded=hello world" in out  # $(VAR) expanded by the runtime, before the shell
+    assert "cwd=/tmp" in out and "host=p2" in out
+    assert "args=first second" in out
+    if "resource limits not enforced" not in st.message:
+        assert str(48 * 1024 * 1024) in out
+    assert (await read_logs(runtime, pod["metadata"]["uid"], "d")).strip() == "from-args"
+
+
+async def test_start_errors_are_reported(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p3",
+        [
+            {"name": "bad", "image": "busybox", "command": ["/no/such/binary"]},
+            {"name": "noimg", "image": "missing:1"},
+        ],
+        restart_policy="Never",
+    )
+    st = await sync_until(runtime, pod, lambda s: s.containers[0].state == "terminated")
+    bad, noimg = st.containers
+    assert bad.reason == "StartError" and bad.exit_code == 128 and "/no/such/binary" in bad.message
+    assert noimg.state == "waiting" and noimg.reason == "ErrImageNeverPull"
+
+
+async def test_containers_share_localhost_and_pod_ip_reachable(runtime: RuncRuntime) -> None:
+    server = {
+        "name": "web",
+        "image": "busybox",
+        "command": [
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-from-web > /www/index.html && exec httpd -f -p 8080 -h /www",
+        ],
+    }
+    client = {
+        "name": "client",
+        "image": "busybox",
+        "command": [
+            "sh",
+            "-c",
+            "for i in $(seq 50); do wget -q -O- http://127.0.0.1:8080/ && exit 0; sleep 0.1; done; exit 1",
+        ],
+    }
+    pod = make_pod("p4", [server, client], restart_policy="OnFailure")
+    st = await sync_until(runtime, pod, lambda s: s.containers[1].state == "terminated")
+    assert st.containers[1].exit_code == 0
+    assert (await read_logs(runtime, pod["metadata"]["uid"], "client")).strip() == "hello-from-web"
+    # the host (this test's network namespace) reaches the pod at its podIP through cbr0
+    reader, writer = await asyncio.open_connection(st.pod_ip, 8080)
+    writer.write(b"GET / HTTP/1.0\r\n\r\n")
+    await writer.drain()
+    body = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert b"hello-from-web" in body
+    # the pod's netns, veth and bridge are what the status says
+    assert st.netns == f"/run/netns/{netns_name(pod['metadata']['uid'])}"
+    links = subprocess.run(
+        ["ip", "-o", "link", "show", "master", "cbr0"], capture_output=True, text=True
+    ).stdout
+    assert veth_name(pod["metadata"]["uid"]) in links
+
+
+async def test_restart_backoff_and_crashloop(runtime: RuncRuntime) -> None:
+    pod = make_pod("p5", [{"name": "crash", "image": "busybox", "command": ["sh", "-c", "echo run; exit 2"]}])
+    uid = pod["metadata"]["uid"]
+    seen: dict[int, float] = {}
+    crashloop = None
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 8 and len(seen) < 4:
+        st = await runtime.sync_pod(pod)
+        c = st.containers[0]
+        seen.setdefault(c.restart_count, time.monotonic())
+        if c.reason == "CrashLoopBackOff":
+            crashloop = c
+        await asyncio.sleep(0.05)
+    assert len(seen) >= 4, f"only {sorted(seen)} restarts in 8s"
+    assert crashloop is not None
+    assert crashloop.state == "waiting" and "back-off" in crashloop.message
+    assert crashloop.last_terminated and crashloop.last_terminated["exitCode"] == 2
+    # first restart immediate, then 0.5s, 1s: the gaps grow
+    gaps = [seen[i + 1] - seen[i] for i in range(3)]
+    assert gaps[0] < 0.45, gaps
+    assert gaps[2] > gaps[1] >= 0.45, gaps
+    assert (await read_logs(runtime, uid, previous=True)).strip() == "run"
+    # only the newest two instances are kept on disk
+    await asyncio.sleep(0.2)
+    dirs = sorted((runtime.pods_dir / uid / "containers" / "crash").iterdir())
+    assert len([d for d in dirs if d.name.isdigit()]) <= 2
+
+
+async def test_onfailure_and_never(runtime: RuncRuntime) -> None:
+    ok = make_pod("p6", [{"name": "c", "image": "busybox", "command": ["true"]}], restart_policy="OnFailure")
+    st = await sync_until(runtime, ok, lambda s: s.finished)
+    assert st.containers[0].reason == "Completed" and st.containers[0].restart_count == 0
+
+    failing = make_pod(
+        "p7", [{"name": "c", "image": "busybox", "command": ["false"]}], restart_policy="OnFailure"
+    )
+    st = await sync_until(runtime, failing, lambda s: s.containers[0].restart_count >= 2)
+    assert not st.finished
+
+    never = make_pod("p8", [{"name": "c", "image": "busybox", "command": ["false"]}], restart_policy="Never")
+    st = await sync_until(runtime, never, lambda s: s.finished)
+    await asyncio.sleep(0.6)
+    st = await runtime.sync_pod(never)
+    assert st.finished and st.containers[0].restart_count == 0 and st.containers[0].exit_code == 1
+
+
+async def test_exec(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p9",
+        [
+            {
+                "name": "c",
+                "image": "busybox",
+                "command": ["sleep", "300"],
+                "env": [{"name": "X", "value": "42"}],
+                "workingDir": "/etc",
+            }
+        ],
+        terminationGracePeriodSeconds=1,
+    )
+    await sync_until(runtime, pod, lambda s: s.containers[0].state == "running")
+    uid = pod["metadata"]["uid"]
+    res = await runtime.exec(uid, "c", ["sh", "-c", "echo $X $(pwd); echo err >&2; exit 5"])
+    assert res.exit_code == 5 and res.stdout == b"42 /etc\n" and res.stderr == b"err\n"
+    res = await runtime.exec(uid, None, ["cat", "/etc/hostname"])
+    assert res.stdout.strip() == b"p9"
+    with pytest.raises(RuntimeError_) as ei:
+        await runtime.exec(uid, "c", ["sleep", "5"], timeout=0.5)
+    assert ei.value.reason == "ExecTimeout"
+    with pytest.raises(RuntimeError_):
+        await runtime.exec(uid, "missing", ["true"])
+
+
+async def test_restart_container_counts_restart(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p10",
+        [{"name": "c", "image": "busybox", "command": ["sleep", "300"]}],
+        terminationGracePeriodSeconds=0.5,
+    )
+    st = await sync_until(runtime, pod, lambda s: s.containers[0].state == "running")
+    first_id = st.containers[0].container_id
+    await runtime.restart_container(pod["metadata"]["uid"], "c", "liveness probe failed")
+    st = await sync_until(
+        runtime, pod, lambda s: s.containers[0].state == "running" and s.containers[0].restart_count == 1
+    )
+    c = st.containers[0]
+    assert c.container_id != first_id
+    # sleep as PID 1 ignores SIGTERM, so the grace period ends with SIGKILL
+    assert c.last_terminated and c.last_terminated["exitCode"] == 137
+
+
+async def test_adoption_by_fresh_runtime(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p11",
+        [
+            {"name": "a", "image": "busybox", "command": ["sleep", "300"]},
+            {"name": "b", "image": "busybox", "command": ["sleep", "300"]},
+        ],
+    )
+    st = await sync_until(runtime, pod, lambda s: all(c.state == "running" for c in s.containers))
+    ids = sorted(c.container_id for c in st.containers)
+    await runtime.close()
+
+    fresh = RuncRuntime(
+        data_dir=runtime.data_dir,
+        node_name=runtime.node_name,
+        state_dir=runtime.state_dir,
+        backoff_initial=0.5,
+    )
+    await fresh.start()
+    listed = await fresh.list_pods()
+    assert [p.uid for p in listed] == [pod["metadata"]["uid"]]
+    assert sorted(c.container_id for c in listed[0].containers) == ids
+    assert all(c.state == "running" for c in listed[0].containers)
+    assert listed[0].pod_ip == st.pod_ip
+    st2 = await fresh.sync_pod(pod)
+    assert sorted(c.container_id for c in st2.containers) == ids
+    assert all(c.restart_count == 0 for c in st2.containers)
+    assert sorted(runc_ids(fresh)) == sorted(i.removeprefix("runc://") for i in ids)
+    await fresh.kill_pod(pod["metadata"]["uid"], grace_seconds=0.5)
+    assert await fresh.list_pods() == []
+
+
+async def test_kill_pod_cleans_everything(runtime: RuncRuntime) -> None:
+    pods = [
+        make_pod(
+            f"k{i}",
+            [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "command": ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"],
+                }
+            ],
+        )
+        for i in range(3)
+    ]
+    for p in pods:
+        await sync_until(runtime, p, lambda s: s.containers[0].state == "running")
+    assert len(runc_ids(runtime)) == 3
+    assert leftovers(runtime)
+    t = time.monotonic()
+    await asyncio.gather(*(runtime.kill_pod(p["metadata"]["uid"], grace_seconds=5) for p in pods))
+    assert time.monotonic() - t < 4, "SIGTERM-handling containers should stop well before the grace period"
+    assert leftovers(runtime) == []
+    # idempotent
+    await runtime.kill_pod(pods[0]["metadata"]["uid"])
+    assert not Path(f"/run/netns/{netns_name(pods[0]['metadata']['uid'])}").exists()
+
+
+async def test_log_follow(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p12",
+        [
+            {
+                "name": "c",
+                "image": "busybox",
+                "command": ["sh", "-c", "for i in 1 2 3; do echo line$i; sleep 0.2; done"],
+            }
+        ],
+        restart_policy="Never",
+    )
+    await sync_until(runtime, pod, lambda s: s.containers[0].state in ("running", "terminated"))
+    got = await asyncio.wait_for(read_logs(runtime, pod["metadata"]["uid"], follow=True), 10)
+    assert got.split() == ["line1", "line2", "line3"]
+
+
+async def test_state_survives_in_pod_json(runtime: RuncRuntime) -> None:
+    pod = make_pod("p13", [{"name": "c", "image": "busybox", "command": ["true"]}], restart_policy="Never")
+    await sync_until(runtime, pod, lambda s: s.finished)
+    saved = json.loads((runtime.pods_dir / pod["metadata"]["uid"] / "pod.json").read_text())
+    assert saved["metadata"]["name"] == "p13"
