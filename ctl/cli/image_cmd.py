@@ -5,8 +5,8 @@ table|json|yaml``), ``remove REF`` and ``build-defaults`` (the busybox container
 VM image builder is present, the default VM images). The store lives in ``DATA_DIR/images``;
 ``--data-dir`` on the group or ``CENTAURUS_DATA_DIR`` picks ``DATA_DIR`` (default ``~/.centaurus``).
 
-Errors are one line on stderr and exit status 1, whether or not the top-level ``main`` translates
-:class:`~ctl.cli.errors.CLIError` itself.
+Errors are raised as :class:`~ctl.cli.errors.CLIError` with a one-line message; ``ctl.cli.main``
+prints it on stderr and exits 1.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,14 +31,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _one_line_errors(fn: F) -> F:
+    """Turn store and OS errors into a one-line :class:`CLIError` (``main`` prints it and exits 1)."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (CLIError, ImageError, OSError) as e:
+        except (ImageError, OSError) as e:
             msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
-            print(f"error: {msg}", file=sys.stderr)
-            raise typer.Exit(1) from None
+            raise CLIError(msg) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -1,0 +1,1 @@
+"""Tests of the local image store and the image CLI."""
