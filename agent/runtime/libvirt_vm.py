@@ -586,6 +586,8 @@ class LibvirtRuntime(Runtime):
                 raise
             dom.create()  # the test driver has no START_PAUSED
             dom.suspend()
+        if not paused and dom.state(0)[0] == _PAUSED:
+            dom.resume()  # a managed save taken while paused restores paused
         if not restoring or not st["startedAt"]:
             st["startedAt"] = _now()
         st["everStarted"] = True
@@ -681,8 +683,13 @@ class LibvirtRuntime(Runtime):
         st.d["stoppedAt"] = _now()
         if state == _PAUSED:
             await asyncio.to_thread(dom.resume)  # a paused guest cannot see the power button
-        if st["shutdownRequestedAt"] is None:
-            st["shutdownRequestedAt"] = time.time()
+        now = time.time()
+        if st["shutdownRequestedAt"] is None or now - st.d.get("lastPowerButton", 0) >= 3.0:
+            # Press the power button again every few seconds within the grace period: a guest that was
+            # still booting (no ACPI handler yet) ignores the first press.
+            if st["shutdownRequestedAt"] is None:
+                st["shutdownRequestedAt"] = now
+            st.d["lastPowerButton"] = now
             try:
                 await asyncio.to_thread(dom.shutdown)
                 self._console_note(uid, f"[test:///default] ACPI shutdown requested at {_now()}")
@@ -895,7 +902,9 @@ class LibvirtRuntime(Runtime):
         banner = b""
         if st["kind"] == "kernel":
             with contextlib.suppress(VMImageError):
-                banner = str(resolve_vm_image(self.data_dir, st["image"]).meta.get("bootBanner", "")).encode()
+                meta = resolve_vm_image(self.data_dir, st["image"]).meta
+                # the ready banner: the guest has booted *and* handles ACPI again
+                banner = str(meta.get("readyBanner") or meta.get("bootBanner") or "").encode()
         try:
             dom.reboot(libvirt.VIR_DOMAIN_REBOOT_ACPI_POWER_BTN)
         except libvirt.libvirtError:
