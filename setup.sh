@@ -79,7 +79,16 @@ case "${1:-}" in
     exec "$VENV/bin/centaurusctl" init --demo ;;
   test)
     shift || true
-    exec "$VENV/bin/python" -m pytest -q "$@" ;;
+    log "ruff check"; "$VENV/bin/ruff" check ctl agent tests benchmarks
+    log "ruff format --check"; "$VENV/bin/ruff" format --check ctl agent tests benchmarks
+    log "mypy ctl agent"; "$VENV/bin/mypy" ctl agent
+    log "pytest"
+    set +e
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+    rc=$?
+    set -e
+    # pytest exits 5 when it collected no tests: that is a failure for CI, not a pass.
+    exit $rc ;;
   "") log "setup complete; activate with: source $VENV/bin/activate" ;;
   *) echo "usage: $0 [demo|test [pytest args]]" >&2; exit 1 ;;
 esac

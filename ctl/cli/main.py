@@ -58,7 +58,9 @@ def main() -> None:
     from ctl.client import ApiError, ConfigError
 
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except CLIError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
@@ -75,13 +77,13 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(1 if e.exit_code == 2 else e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
+    except Exception as e:  # usage errors and the like
+        show = getattr(e, "show", None)
+        code = getattr(e, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(1 if code == 2 else code)
+        if isinstance(code, int):
+            sys.exit(code)
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         sys.exit(1)

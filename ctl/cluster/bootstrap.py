@@ -1,0 +1,185 @@
+"""What ``centaurusctl init`` sets up: settings, credentials, client configs and the component list.
+
+The data directory holds everything a cluster needs to come back exactly as it was:
+``cluster.yaml`` (the settings chosen at first init; later runs reuse them unless a
+flag overrides), ``tokens.json`` (hashed bearer tokens), ``kubeconfig`` (the system
+administrator's client config), ``components/*.kubeconfig`` (one credential per
+component), the store (``store.db`` or ``etcd/``), logs and pid files.
+
+:func:`components` turns the settings into the supervised processes, in start order:
+etcd (if local), the API server, then scheduler, controllers and the node agent
+when their roles are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ctl.apiserver.auth import SYSTEM_MASTERS, TokenFile, new_token
+from ctl.client import kubeconfig as kc
+from ctl.cluster.supervisor import Component
+
+SETTINGS = "cluster.yaml"
+CTL = [sys.executable, "-m", "ctl"]
+
+
+@dataclass
+class Settings:
+    store: str = "sqlite"  # sqlite | etcd (local etcd) | external
+    etcd_endpoints: str = ""
+    port: int = 6443
+    bind_address: str = "127.0.0.1"
+    runtime: str = "auto"  # auto | runc | hollow | none
+    hollow_nodes: int = 0
+    node_name: str = field(default_factory=socket.gethostname)
+    vm_runtime_uri: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Settings | None:
+        p = data_dir / SETTINGS
+        if not p.exists():
+            return None
+        raw = yaml.safe_load(p.read_text()) or {}
+        known = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def save(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / SETTINGS).write_text(yaml.safe_dump(asdict(self), sort_keys=False))
+
+
+def server_url(s: Settings) -> str:
+    host = "127.0.0.1" if s.bind_address in ("0.0.0.0", "::") else s.bind_address
+    return f"http://{host}:{s.port}"
+
+
+def ensure_credentials(data_dir: Path, s: Settings, names: list[str]) -> dict[str, Path]:
+    """Admin kubeconfig plus one kubeconfig per component; tokens are created once and kept."""
+    tokens = TokenFile(data_dir / "tokens.json")
+    url = server_url(s)
+    admin_cfg = data_dir / "kubeconfig"
+    out: dict[str, Path] = {}
+    for name in ["admin", *names]:
+        path = admin_cfg if name == "admin" else data_dir / "components" / f"{name}.kubeconfig"
+        token = None
+        if path.exists():
+            try:
+                token = kc.load(path).token
+            except kc.ConfigError:
+                token = None
+        if not token or tokens.lookup(token) is None:
+            token = new_token()
+            user = "system:admin" if name == "admin" else f"system:{name}"
+            tokens.add(token, user, "system", [SYSTEM_MASTERS, "system:authenticated"])
+        user_name = "system-admin" if name == "admin" else f"system-{name}"
+        kc.add_context(path, "centaurus" if name == "admin" else name, url, user_name, token=token,
+                       tenant="system", make_current=True)
+        out[name] = path
+    return out
+
+
+def role_installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def runc_usable() -> tuple[bool, str]:
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    runc = shutil.which("runc")
+    if not runc:
+        return False, "runc is not installed"
+    try:
+        subprocess.run([runc, "--version"], check=True, capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        return False, f"runc does not run: {e}"
+    return True, "runc"
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def components(data_dir: Path, s: Settings, creds: dict[str, Path], log_level: str = "INFO") -> tuple[list[Component], list[str]]:
+    """The supervised processes in start order, plus notes to show the user."""
+    notes: list[str] = []
+    comps: list[Component] = []
+    store_url = f"sqlite://{data_dir / 'store.db'}"
+    if s.store == "etcd":
+        port = int(s.extra.get("etcd_client_port") or 2379)
+        peer = int(s.extra.get("etcd_peer_port") or 2380)
+        etcd_dir = data_dir / "etcd"
+        comps.append(Component(
+            "etcd",
+            ["/usr/bin/etcd", "--name", "centaurus", "--data-dir", str(etcd_dir),
+             "--listen-client-urls", f"http://127.0.0.1:{port}", "--advertise-client-urls", f"http://127.0.0.1:{port}",
+             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-cluster", f"centaurus=http://127.0.0.1:{peer}"],
+            health=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
+            description=f"etcd on 127.0.0.1:{port}",
+        ))
+        store_url = f"etcd://127.0.0.1:{port}"
+    elif s.store == "external":
+        store_url = "etcd://" + s.etcd_endpoints.replace("http://", "")
+    url = server_url(s)
+    comps.append(Component(
+        "apiserver",
+        [*CTL, "serve", "apiserver", "--data-dir", str(data_dir), "--store", store_url,
+         "--bind-address", s.bind_address, "--port", str(s.port), "--unix-socket", str(data_dir / "apiserver.sock"),
+         "--log-level", log_level],
+        health=lambda: http_ok(url + "/readyz"),
+        description=f"API server on {url} ({'embedded store' if s.store == 'sqlite' else store_url})",
+    ))
+    if role_installed("ctl.scheduler.main"):
+        comps.append(Component("scheduler", [*CTL, "serve", "scheduler", "--kubeconfig", str(creds["scheduler"])],
+                               description="scheduler"))
+    if role_installed("ctl.controllers.main"):
+        comps.append(Component("controllers", [*CTL, "serve", "controllers", "--kubeconfig", str(creds["controllers"])],
+                               description="controllers"))
+    if role_installed("agent.node.main") and (s.runtime != "none" or s.hollow_nodes):
+        runtime = s.runtime
+        if runtime == "auto":
+            ok, why = runc_usable()
+            runtime = "runc" if ok else "hollow"
+            if not ok:
+                notes.append(f"runtime: hollow (simulated pods), because {why}")
+        if runtime != "none":
+            argv = [*CTL, "serve", "agent", "--kubeconfig", str(creds["agent"]), "--node-name", s.node_name,
+                    "--runtime", runtime, "--data-dir", str(data_dir / "agent")]
+            if s.vm_runtime_uri:
+                argv += ["--vm-runtime-uri", s.vm_runtime_uri]
+            comps.append(Component("agent", argv, settle=2.0, description=f"node agent {s.node_name} (runtime {runtime})"))
+            notes.append(f"node {s.node_name}: runtime {runtime}" + (f", VMs via {s.vm_runtime_uri}" if s.vm_runtime_uri else ""))
+        if s.hollow_nodes:
+            comps.append(Component(
+                "hollow-nodes",
+                [*CTL, "serve", "agent", "--kubeconfig", str(creds["agent"]), "--runtime", "hollow",
+                 "--hollow-nodes", str(s.hollow_nodes), "--node-name", "hollow-node", "--data-dir", str(data_dir / "hollow")],
+                settle=2.0, description=f"{s.hollow_nodes} hollow nodes",
+            ))
+    disabled = set(s.extra.get("disable") or [])
+    unknown = disabled - {c.name for c in comps} - {"scheduler", "controllers", "agent", "hollow-nodes"}
+    if unknown:
+        notes.append(f"ignored unknown --disable entries: {', '.join(sorted(unknown))}")
+    return [c for c in comps if c.name not in disabled or c.name in ("apiserver", "etcd")], notes
+
+
+COMPONENT_USERS = ["scheduler", "controllers", "agent"]
