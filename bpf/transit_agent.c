@@ -137,7 +137,8 @@ int transit_agent(struct xdp_md *ctx)
 			if (arp->op != bpf_htons(ARP_OP_REQUEST))
 				return agent_count(AGENT_C_DROP_UNSUPPORTED, XDP_DROP);
 			arp_reply_inplace(eth, arp, ep->mac);
-			return agent_count(AGENT_C_TX_ARP_REPLY, XDP_TX);
+			agent_count(AGENT_C_TX_ARP_REPLY, 0);
+			return cen_send_back(ctx);
 		}
 		if (ep->flags & CEN_EP_F_LOCAL) {
 			__builtin_memcpy(eth->h_dest, ep->mac, ETH_ALEN);

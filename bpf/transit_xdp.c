@@ -9,7 +9,7 @@
  *   - an endpoint on this host: the source-host option is learned, the outer headers stripped,
  *     the inner destination MAC set to the endpoint's, and the frame redirected to its veth;
  *   - an endpoint on another host (bouncer role): outer addresses rewritten to that host, TTL
- *     decremented, checksum recomputed, sent back out (XDP_TX);
+ *     decremented, checksum recomputed, sent back out of the substrate interface;
  *   - unknown, in a subnet this host bounces: dropped (unknown endpoint);
  *   - unknown, this host a divider of the VPC: longest-prefix match of the destination in the
  *     VPC's subnets, on to one of that subnet's bouncers (stable hash of src, dst);
@@ -26,23 +26,24 @@
 #include "lib/counters.h"
 #include "lib/helpers.h"
 
-static __always_inline int xdp_forward(struct ethhdr *eth, struct iphdr *ip, struct udphdr *udp,
+static __always_inline int xdp_forward(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip, struct udphdr *udp,
 				       const struct cen_config *cfg, __be32 host, const __u8 *mac, __u32 reason)
 {
 	if (ip->ttl <= 1)
 		return xdp_count(XDP_C_DROP_TTL, XDP_DROP);
 	ip->ttl -= 1;
 	outer_retarget(eth, ip, udp, cfg, host, mac);
-	return xdp_count(reason, XDP_TX);
+	xdp_count(reason, 0);
+	return cen_send_back(ctx);
 }
 
-static __always_inline int xdp_forward_host(struct ethhdr *eth, struct iphdr *ip, struct udphdr *udp,
+static __always_inline int xdp_forward_host(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip, struct udphdr *udp,
 					    const struct cen_config *cfg, __be32 host, __u32 reason)
 {
 	struct cen_substrate *sub = substrate.lookup(&host);
 	if (!sub)
 		return xdp_count(XDP_C_DROP_NO_SUBSTRATE, XDP_DROP);
-	return xdp_forward(eth, ip, udp, cfg, host, sub->mac, reason);
+	return xdp_forward(ctx, eth, ip, udp, cfg, host, sub->mac, reason);
 }
 
 int transit_xdp(struct xdp_md *ctx)
@@ -162,7 +163,8 @@ int transit_xdp(struct xdp_md *ctx)
 			}
 			ip->ttl = 64;
 			outer_retarget(eth, ip, udp, cfg, back_ip, back_mac);
-			return xdp_count(XDP_C_TX_ARP_REPLY, XDP_TX);
+			xdp_count(XDP_C_TX_ARP_REPLY, 0);
+			return cen_send_back(ctx);
 		}
 	}
 
@@ -199,7 +201,7 @@ int transit_xdp(struct xdp_md *ctx)
 			return xdp_count(XDP_C_DROP_NO_ROUTE, XDP_DROP);
 		if (ep->host_ip == cfg->host_ip)
 			return xdp_count(XDP_C_DROP_UNKNOWN_EP, XDP_DROP);
-		return xdp_forward(eth, ip, udp, cfg, ep->host_ip, ep->host_mac, XDP_C_TX_BOUNCE);
+		return xdp_forward(ctx, eth, ip, udp, cfg, ep->host_ip, ep->host_mac, XDP_C_TX_BOUNCE);
 	}
 
 	struct cen_net_key nk = {.prefixlen = 64, .vni = vni, .ip = idst};
@@ -215,12 +217,12 @@ int transit_xdp(struct xdp_md *ctx)
 		__be32 b = net->bouncers[cen_pick(hash, net->nbouncers)];
 		if (b == cfg->host_ip)
 			return xdp_count(XDP_C_DROP_UNKNOWN_EP, XDP_DROP);
-		return xdp_forward_host(eth, ip, udp, cfg, b, XDP_C_TX_DIVIDE);
+		return xdp_forward_host(ctx, eth, ip, udp, cfg, b, XDP_C_TX_DIVIDE);
 	}
 	if (vpc->ndividers == 0 || vpc->ndividers > CEN_MAX_DIVIDERS)
 		return xdp_count(XDP_C_DROP_NO_ROUTE, XDP_DROP);
 	__be32 d = vpc->dividers[cen_pick(hash, vpc->ndividers)];
 	if (d == cfg->host_ip)
 		return xdp_count(XDP_C_DROP_NO_ROUTE, XDP_DROP);
-	return xdp_forward_host(eth, ip, udp, cfg, d, XDP_C_TX_TO_DIVIDER);
+	return xdp_forward_host(ctx, eth, ip, udp, cfg, d, XDP_C_TX_TO_DIVIDER);
 }

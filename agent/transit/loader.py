@@ -135,6 +135,16 @@ def ifindex_of(name: str) -> int:
     return int(idx[0])
 
 
+def ifindex_of_checked(name: str) -> int:
+    """Like ifindex_of, but a missing interface is a request error (model.Invalid)."""
+    from agent.transit.model import Invalid
+
+    try:
+        return ifindex_of(name)
+    except LoaderError as e:
+        raise Invalid(str(e)) from e
+
+
 def ifname_of(index: int) -> str | None:
     with _ipr() as ipr:
         try:
@@ -142,6 +152,12 @@ def ifname_of(index: int) -> str | None:
         except Exception:
             return None
     return links[0].get_attr("IFLA_IFNAME") if links else None
+
+
+def ifnames() -> dict[int, str]:
+    """ifindex -> name of every interface in the current network namespace."""
+    with _ipr() as ipr:
+        return {link["index"]: link.get_attr("IFLA_IFNAME") for link in ipr.get_links()}
 
 
 def interface_info(name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from agent.transit.loader import Programs, counter_names
+from agent.transit.loader import Programs, counter_names, ifnames
 from agent.transit.model import Conflict, Invalid, NotFound
 
 EP_F_LOCAL = 0x1
@@ -217,8 +217,7 @@ class TransitMaps:
                     }
                 )
         elif kind == "endpoints":
-            from agent.transit.loader import ifname_of
-
+            names = ifnames()
             for k, v in self.t["endpoints"].items():
                 e: dict[str, Any] = {"vni": k.vni, "ip": u2ip(k.ip), "mac": b2mac(v.mac)}
                 if v.flags & EP_F_GATEWAY:
@@ -226,15 +225,14 @@ class TransitMaps:
                 else:
                     e.update(gateway=False, host=u2ip(v.host_ip), host_mac=b2mac(v.host_mac))
                 if v.flags & EP_F_LOCAL:
-                    e.update(local=True, ifindex=v.ifindex, veth=ifname_of(v.ifindex))
+                    e.update(local=True, ifindex=v.ifindex, veth=names.get(v.ifindex))
                 else:
                     e["local"] = False
                 out.append(e)
         elif kind == "agents":
-            from agent.transit.loader import ifname_of
-
+            names = ifnames()
             for k, v in self.t["agent_md"].items():
-                out.append({"veth": ifname_of(k.value), "ifindex": k.value, "vni": v.vni, "ip": u2ip(v.ip), "mac": b2mac(v.mac)})
+                out.append({"veth": names.get(k.value), "ifindex": k.value, "vni": v.vni, "ip": u2ip(v.ip), "mac": b2mac(v.mac)})
         else:
             raise Invalid(f"unknown kind {kind!r}")
         return sorted(out, key=lambda o: str([o.get(f) for f in ("vni", "cidr", "ip", "veth")]))

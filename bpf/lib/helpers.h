@@ -80,7 +80,16 @@ static __always_inline void arp_reply_inplace(struct ethhdr *eth, struct arp_eth
 	arp->spa = tip;
 }
 
-/* Point the outer headers of a Geneve packet at another host; the caller returns XDP_TX. */
+/* Send a frame back out of the interface it came in on. Not XDP_TX: on a native-mode veth,
+ * XDP_TX only wakes the peer when the peer has an XDP program of its own, whereas a redirect
+ * (ndo_xdp_xmit with flush) is delivered whenever the peer has NAPI (an XDP program or GRO).
+ * On a physical NIC both are equivalent. */
+static __always_inline int cen_send_back(struct xdp_md *ctx)
+{
+	return bpf_redirect(ctx->ingress_ifindex, 0);
+}
+
+/* Point the outer headers of a Geneve packet at another host; the caller sends it back out. */
 static __always_inline void outer_retarget(struct ethhdr *eth, struct iphdr *ip, struct udphdr *udp,
 					   const struct cen_config *cfg, __be32 dst_ip, const __u8 *dst_mac)
 {

@@ -140,7 +140,7 @@ def test_agent_answers_arp_for_known_endpoint(progs: Any, maps: Any) -> None:
     maps.put("endpoints", {"vni": VNI, "ip": "10.0.1.1", "mac": "0a:00:00:01:00:01", "host": None, "gateway": True})
     arp = Ether(src=EP1_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=EP1_MAC, psrc=EP1, pdst="10.0.1.1")
     r = run(progs, "agent_fd", arp)
-    assert r.verdict == "TX"
+    assert r.verdict == "REDIRECT"
     a = Ether(r.data)[ARP]
     assert (a.op, a.psrc, a.hwsrc, a.pdst, a.hwdst) == (2, "10.0.1.1", "0a:00:00:01:00:01", EP1, EP1_MAC)
     assert Ether(r.data).dst == EP1_MAC
@@ -213,7 +213,7 @@ def test_xdp_bounces_to_endpoint_host(progs: Any, maps: Any) -> None:
     maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
     inner = icmp()
     r = run(progs, "xdp_fd", geneve_in(inner, ttl=9, src="192.168.10.6", src_mac="02:00:00:00:0a:06", options=[gnv.src_host_option("192.168.10.6", "02:00:00:00:0a:06")]))
-    assert r.verdict == "TX"
+    assert r.verdict == "REDIRECT"
     d = gnv.decode(r.data)
     assert d["outer"]["ip"] == {"src": UT_HOST_IP, "dst": H3, "ttl": 8, "chksum_ok": True}
     assert d["outer"]["eth"] == {"src": UT_HOST_MAC, "dst": H3_MAC}
@@ -228,7 +228,7 @@ def test_xdp_answers_arp_for_known_endpoint(progs: Any, maps: Any) -> None:
     maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
     arp = Ether(src=EP1_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=EP1_MAC, psrc=EP1, pdst=EP2)
     r = run(progs, "xdp_fd", geneve_in(arp))
-    assert r.verdict == "TX"
+    assert r.verdict == "REDIRECT"
     d = gnv.decode(r.data)
     assert d["outer"]["ip"] == {"src": UT_HOST_IP, "dst": H2, "ttl": 64, "chksum_ok": True}
     assert d["outer"]["eth"]["dst"] == H2_MAC
@@ -244,7 +244,7 @@ def test_xdp_divider_forwards_to_bouncer_of_target_subnet(progs: Any, maps: Any)
     maps.put("nets", {"vni": VNI, "cidr": "10.0.0.0/16", "bouncers": [H3]})
     maps.put("nets", {"vni": VNI, "cidr": "10.0.2.0/24", "bouncers": [H4]})  # longer prefix wins
     r = run(progs, "xdp_fd", geneve_in(icmp(dst=EP3)))
-    assert r.verdict == "TX"
+    assert r.verdict == "REDIRECT"
     d = gnv.decode(r.data)
     assert d["outer"]["ip"]["dst"] == H4 and d["outer"]["ip"]["ttl"] == 63 and d["outer"]["ip"]["chksum_ok"]
     assert counters(maps, "transit_xdp") == {"tx_divide": 1}
@@ -255,7 +255,7 @@ def test_xdp_bouncer_sends_foreign_destination_to_divider(progs: Any, maps: Any)
     maps.put("vpcs", {"vni": VNI, "dividers": [H4]})
     maps.put("nets", {"vni": VNI, "cidr": "10.0.1.0/24", "bouncers": [UT_HOST_IP]})
     r = run(progs, "xdp_fd", geneve_in(icmp(dst=EP3)))
-    assert r.verdict == "TX"
+    assert r.verdict == "REDIRECT"
     assert gnv.decode(r.data)["outer"]["ip"]["dst"] == H4
     assert counters(maps, "transit_xdp") == {"tx_to_divider": 1}
 
