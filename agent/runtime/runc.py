@@ -360,7 +360,12 @@ class RuncRuntime(Runtime):
             return await self._start_instance(pod, pdir, c, 0, netns_path, started)
         state = inst.state()
         if state in ("running", "starting"):
-            return ""
+            if inst.meta.get("image") == (c.get("image") or ""):
+                return ""
+            # the container's image was changed in the spec: replace the instance (kubelet does the same)
+            grace = float((pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+            await self._stop_instance(inst, grace)
+            return await self._start_instance(pod, pdir, c, inst.n + 1, netns_path, started)
         ex = inst.exit()
         code, finished = ex if ex is not None else (255, time.time())
         if ex is None:

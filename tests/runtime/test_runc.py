@@ -14,6 +14,7 @@ import pytest
 from agent.cni.bridge import netns_name, veth_name
 from agent.runtime.base import PodRuntimeStatus, RuntimeError_
 from agent.runtime.runc import RUNC, RuncRuntime, parse_cpu, parse_memory
+from ctl.images.store import ImageError
 from tests.runtime.conftest import leftovers, make_pod
 
 
@@ -153,7 +154,7 @@ async def test_containers_share_localhost_and_pod_ip_reachable(runtime: RuncRunt
         "command": [
             "sh",
             "-c",
-            "for i in $(seq 50); do wget -q -O- http://127.0.0.1:8080/ && exit 0; sleep 0.1; done; exit 1",
+            "for i in $(seq 50); do wget -q -O- http://127.0.0.1:8080/ 2>/dev/null && exit 0; sleep 0.1; done; exit 1",
         ],
     }
     pod = make_pod("p4", [server, client], restart_policy="OnFailure")
@@ -347,3 +348,23 @@ async def test_state_survives_in_pod_json(runtime: RuncRuntime) -> None:
     await sync_until(runtime, pod, lambda s: s.finished)
     saved = json.loads((runtime.pods_dir / pod["metadata"]["uid"] / "pod.json").read_text())
     assert saved["metadata"]["name"] == "p13"
+
+
+async def test_image_change_replaces_container_and_image_in_use(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "p14",
+        [{"name": "c", "image": "busybox", "command": ["sleep", "300"]}],
+        terminationGracePeriodSeconds=0.2,
+    )
+    st = await sync_until(runtime, pod, lambda s: s.containers[0].state == "running")
+    # the image's rootfs is the lower layer of a running container's overlay: removal is refused
+    if runtime._overlay:
+        with pytest.raises(ImageError, match="in use"):
+            runtime.images.remove("busybox:latest")
+    runtime.images.tag("busybox:latest", "busybox:other")
+    pod["spec"]["containers"][0]["image"] = "busybox:other"
+    st = await sync_until(
+        runtime, pod, lambda s: s.containers[0].state == "running" and s.containers[0].restart_count == 1
+    )
+    assert st.containers[0].image == "busybox:other"
+    runtime.images.remove("busybox:other")
