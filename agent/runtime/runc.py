@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.cni.bridge import BridgeNetwork, NetworkError, run_cmd
+from agent.cni.bridge import BridgeNetwork, NetworkError, PodNetworkInfo, run_cmd
 from agent.runtime.backoff import BackOff
 from agent.runtime.base import (
     ContainerState,
@@ -270,6 +270,7 @@ class RuncRuntime(Runtime):
         self._cg_ok, self._cg_reason = _cgroups_available()
         self._cg_name = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)
         self._restored: set[str] = set()
+        self._net_ready: dict[str, PodNetworkInfo] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -318,7 +319,11 @@ class RuncRuntime(Runtime):
             netns_path = None
             if not spec.get("hostNetwork"):
                 try:
-                    info = await self.network.setup(uid)
+                    cached = self._net_ready.get(uid)
+                    if cached is not None and Path(cached.netns_path).exists():
+                        info = cached
+                    else:
+                        info = self._net_ready[uid] = await self.network.setup(uid)
                 except (NetworkError, OSError) as e:
                     st = self._observe(uid, pod)
                     st.message = f"pod network setup failed: {e}"
@@ -979,6 +984,7 @@ class RuncRuntime(Runtime):
             await asyncio.to_thread(shutil.rmtree, pdir, True)
             self.backoff.forget_prefix(uid + "/")
             self._restored.discard(uid)
+            self._net_ready.pop(uid, None)
         self._locks.pop(uid, None)
 
     async def restart_container(self, uid: str, container: str, reason: str) -> None:
