@@ -372,3 +372,22 @@ def strip_for_compare(obj: dict[str, Any]) -> dict[str, Any]:
         md.pop(f, None)
     o.pop("status", None)
     return o
+
+
+ACTION_OPERATIONS = ("reboot", "snapshot", "restore", "stop", "start")
+
+
+@validator("Action")
+def _action(obj: dict[str, Any], causes: list[Cause]) -> None:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        causes.append(Cause("spec", "Required value"))
+        return
+    if not spec.get("nodeName"):
+        causes.append(Cause("spec.nodeName", "Required value: an Action must name the node that performs it; "
+                                              "create actions with POST .../pods/NAME/action instead"))
+    if not spec.get("podName"):
+        causes.append(Cause("spec.podName", "Required value"))
+    op = spec.get("operation")
+    if op not in ACTION_OPERATIONS:
+        causes.append(Cause("spec.operation", f"Unsupported value: {op!r}: supported values: {', '.join(ACTION_OPERATIONS)}"))
