@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -368,3 +369,40 @@ async def test_image_change_replaces_container_and_image_in_use(runtime: RuncRun
     )
     assert st.containers[0].image == "busybox:other"
     runtime.images.remove("busybox:other")
+
+
+async def test_adoption_across_agent_processes(runtime: RuncRuntime) -> None:
+    """Containers started by an agent process that then exits are adopted, and their exit codes kept."""
+    pod = make_pod(
+        "p15",
+        [{"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 1.5; exit 4"]}],
+        restart_policy="Never",
+    )
+    script = f"""
+import asyncio, json, sys
+from agent.runtime.runc import RuncRuntime
+async def main():
+    rt = RuncRuntime(data_dir={str(runtime.data_dir)!r}, node_name={runtime.node_name!r}, state_dir={str(runtime.state_dir)!r})
+    await rt.start()
+    st = await rt.sync_pod(json.loads(sys.argv[1]))
+    print(st.containers[0].state, st.containers[0].container_id)
+asyncio.run(main())
+"""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        json.dumps(pod),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).parents[2]),
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    state, cid = out.decode().split()
+    assert state == "running"
+    listed = await runtime.list_pods()
+    assert [c.container_id for c in listed[0].containers] == [cid] and listed[0].containers[
+        0
+    ].state == "running"
+    st = await sync_until(runtime, pod, lambda s: s.finished, timeout=10)
+    assert st.containers[0].exit_code == 4 and st.containers[0].container_id == cid
