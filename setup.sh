@@ -76,7 +76,8 @@ fi
 export PATH="$VENV/bin:$PATH"
 case "${1:-}" in
   demo)
-    exec "$VENV/bin/centaurusctl" init --demo ;;
+    shift || true
+    exec "$VENV/bin/centaurusctl" init --demo "$@" ;;
   test)
     shift || true
     log "ruff check"; "$VENV/bin/ruff" check ctl agent tests benchmarks
