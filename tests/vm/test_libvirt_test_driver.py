@@ -414,3 +414,19 @@ async def test_kill_during_shutdown_grace_and_sync_after_kill(rt: LibvirtRuntime
     # a sync after the pod was killed (a late event) recreates it; the agent only syncs live pods
     s = await rt.sync_pod(pod)
     assert vmst(s) == ("active", "running")
+
+
+async def test_example_manifest_pod_runs(rt: LibvirtRuntime) -> None:
+    import yaml
+
+    from ctl.types.vm_validation import defaults, validate_virtual_machine
+
+    manifest = Path(__file__).resolve().parents[2] / "manifests" / "vm-pod.yaml"
+    pod = defaults(yaml.safe_load(manifest.read_text()))
+    assert validate_virtual_machine(pod) == []
+    pod["metadata"].update(uid=str(uuid.uuid4()), tenant="system")
+    s = await rt.sync_pod(pod)
+    assert vmst(s) == ("active", "running")
+    text = await read_logs(rt, pod["metadata"]["uid"])
+    assert 'echo "hello from a Centaurus VM pod: $(hostname)"' in text
+    assert "cloudInitUserDataScript ran at boot" in text
