@@ -197,6 +197,9 @@ def test_example_manifests_are_valid(name: str) -> None:
     assert pods
     for p in pods:
         assert validate_virtual_machine(p) == [], (name, p["metadata"])
+        if is_vm_pod(p):
+            ud = base64.b64decode(p["spec"]["virtualMachine"]["userData"])
+            assert ud.startswith(b"#!/bin/sh\necho"), ud
     if name == "mixed-namespace.yaml":
         assert {d["kind"] for d in docs} == {"Namespace", "Pod"}
         assert sum(is_vm_pod(p) for p in pods) == 1 and len(pods) == 2
