@@ -271,7 +271,10 @@ class Prober:
     ) -> tuple[bool, str]:
         """Run one probe attempt; returns (success, failure message)."""
         entry = self._pods.get(uid)
-        ip = entry.status.pod_ip if entry is not None and entry.status is not None else None
+        status = entry.status if entry is not None else None
+        ip = status.pod_ip if status is not None else None
+        if ip is None and status is not None and status.sandbox_ready and status.netns is None:
+            ip = "127.0.0.1"  # hostNetwork pod: it listens in the agent's own namespace
         try:
             if "exec" in probe:
                 cmd = list((probe.get("exec") or {}).get("command") or [])

@@ -902,6 +902,51 @@ class RuncRuntime(Runtime):
                 await self._runc("delete", "--force", cid, check=False)
         return out
 
+    def _signature(self, pdir: Path) -> tuple[Any, ...]:
+        """What changes when a pod needs a sync: each container's instance, state and back-off expiry."""
+        sig: list[Any] = []
+        cdirs = pdir / "containers"
+        if not cdirs.is_dir():
+            return ()
+        now = time.time()
+        for cdir in sorted(cdirs.iterdir()):
+            inst = self._latest(pdir, cdir.name)
+            if inst is None:
+                continue
+            state = inst.state()
+            due = False
+            if state == "exited":
+                ex = inst.exit()
+                if ex is not None:
+                    due = (
+                        self.backoff.remaining(f"{pdir.name}/{cdir.name}", ex[1]) <= 0 and now - ex[1] < 3600
+                    )
+            sig.append((cdir.name, inst.n, state, due))
+        return tuple(sig)
+
+    async def changes(self, interval: float = 0.5) -> AsyncIterator[str]:
+        """Yield the uid of a pod whenever it needs a ``sync_pod`` (a PLEG, in kubelet terms).
+
+        A pod is yielded when one of its containers starts, exits, or leaves back-off (so a restart is
+        due). Polls cheap on-disk state every ``interval`` seconds; runs until cancelled.
+        """
+        last: dict[str, tuple[Any, ...]] = {}
+        while True:
+            seen = set()
+            if self.pods_dir.is_dir():
+                for pdir in self.pods_dir.iterdir():
+                    uid = pdir.name
+                    seen.add(uid)
+                    sig = self._signature(pdir)
+                    if uid in last and last[uid] != sig:
+                        last[uid] = sig
+                        yield uid
+                    else:
+                        last[uid] = sig
+            for uid in set(last) - seen:
+                del last[uid]
+            await asyncio.sleep(interval)
+
     async def _runc(self, *args: str, check: bool = True, timeout: float = 30.0) -> tuple[int, str]:
         rc, out = await run_cmd(self.runc, "--root", str(self.runc_root), *args, check=False, timeout=timeout)
         if check and rc != 0:

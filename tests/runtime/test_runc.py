@@ -406,3 +406,22 @@ asyncio.run(main())
     ].state == "running"
     st = await sync_until(runtime, pod, lambda s: s.finished, timeout=10)
     assert st.containers[0].exit_code == 4 and st.containers[0].container_id == cid
+
+
+async def test_changes_reports_exits_and_due_restarts(runtime: RuncRuntime) -> None:
+    """The PLEG-style change stream wakes the agent for exits and for restarts that become due."""
+    pod = make_pod("p16", [{"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 0.5; exit 1"]}])
+    uid = pod["metadata"]["uid"]
+    st = await sync_until(runtime, pod, lambda s: s.containers[0].state == "running")
+    events = runtime.changes(interval=0.05)
+    woke = 0
+    try:
+        # the agent only syncs when told to: the container still reaches several restarts
+        async with asyncio.timeout(10):
+            while st.containers[0].restart_count < 3:
+                assert await anext(events) == uid
+                woke += 1
+                st = await runtime.sync_pod(pod)
+    finally:
+        await events.aclose()
+    assert st.containers[0].restart_count >= 3 and woke >= 3
