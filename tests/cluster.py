@@ -42,8 +42,12 @@ class RoleProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [*CTL, "serve", self.role, *self.args], stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
-            cwd=ROOT, start_new_session=True,
+            [*CTL, "serve", self.role, *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=ROOT,
+            start_new_session=True,
         )
         return self
 
@@ -69,8 +73,14 @@ class RoleProcess:
 
 
 class ApiServerProcess(RoleProcess):
-    def __init__(self, data_dir: Path, store: str = "", anonymous: bool = True, port: int = 0,
-                 extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        store: str = "",
+        anonymous: bool = True,
+        port: int = 0,
+        extra: list[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
         self.socket = str(data_dir / "apiserver.sock")

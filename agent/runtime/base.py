@@ -67,7 +67,12 @@ class ContainerState:
                 }
             }
         else:
-            st = {"waiting": {"reason": self.reason or "ContainerCreating", **({"message": self.message} if self.message else {})}}
+            st = {
+                "waiting": {
+                    "reason": self.reason or "ContainerCreating",
+                    **({"message": self.message} if self.message else {}),
+                }
+            }
         out: dict[str, Any] = {
             "name": self.name,
             "image": self.image,
@@ -139,7 +144,9 @@ class Runtime(abc.ABC):
         """Stream a container's output (or a VM's console)."""
 
     @abc.abstractmethod
-    async def exec(self, uid: str, container: str | None, argv: list[str], timeout: float = 30.0) -> ExecResult:
+    async def exec(
+        self, uid: str, container: str | None, argv: list[str], timeout: float = 30.0
+    ) -> ExecResult:
         """Run a command inside a running container."""
 
     async def restart_container(self, uid: str, container: str, reason: str) -> None:

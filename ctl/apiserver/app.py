@@ -60,7 +60,9 @@ def _truthy(v: str | None) -> bool:
 class APIServer:
     """The API server's state: store, cache, registry, authenticator, hooks."""
 
-    def __init__(self, store: Store, authenticator: Authenticator | None = None, data_dir: Path | None = None) -> None:
+    def __init__(
+        self, store: Store, authenticator: Authenticator | None = None, data_dir: Path | None = None
+    ) -> None:
         self.store = store
         self.cache = WatchCache(store)
         self.registry = Registry(store, self.cache)
@@ -111,7 +113,7 @@ class APIServer:
         r.add_get("/version", self._version)
         r.add_get("/metrics", self._metrics)
         r.add_get("/openapi/v2", self._openapi)
-        r.add_get("/openapi/v3", lambda req: _json(discovery.openapi_v3_root()))
+        r.add_get("/openapi/v3", lambda req: self._discovery(req, discovery.openapi_v3_root()))
         r.add_get("/openapi/v3/{tail:.+}", self._openapi_v3)
         r.add_get("/api", lambda req: self._discovery(req, discovery.api_versions()))
         r.add_get("/api/", lambda req: self._discovery(req, discovery.api_versions()))
@@ -125,14 +127,20 @@ class APIServer:
         return app
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         t0 = time.perf_counter()
         code = 500
         try:
             if request.path not in PUBLIC_PATHS:
                 ident = self.auth.authenticate(request.headers, _peercert(request))
                 if ident is None:
-                    raise APIError(401, "Unauthorized: a valid bearer token or client certificate is required", "Unauthorized")
+                    raise APIError(
+                        401,
+                        "Unauthorized: a valid bearer token or client certificate is required",
+                        "Unauthorized",
+                    )
                 request["identity"] = ident
             resp = await handler(request)
             code = resp.status
@@ -142,12 +150,16 @@ class APIServer:
             return _json(e.body(), e.code)
         except web.HTTPException as e:
             code = e.status
-            return _json(st.status_body(e.status, e.reason or "error", st.REASONS.get(e.status, "Unknown")), e.status)
+            return _json(
+                st.status_body(e.status, e.reason or "error", st.REASONS.get(e.status, "Unknown")), e.status
+            )
         except (ConnectionResetError, asyncio.CancelledError):
             raise
         except Exception as e:  # never a traceback to the client
             log.exception("internal error on %s %s", request.method, request.path)
-            return _json(st.status_body(500, f"internal error: {type(e).__name__}: {e}", "InternalError"), 500)
+            return _json(
+                st.status_body(500, f"internal error: {type(e).__name__}: {e}", "InternalError"), 500
+            )
         finally:
             verb = request.get("verb", request.method.lower())
             self.metrics.observe(verb, request.get("resource", ""), code, time.perf_counter() - t0)
@@ -171,7 +183,9 @@ class APIServer:
         return web.Response(text=self.metrics.render(extra), content_type="text/plain")
 
     async def _openapi(self, request: web.Request) -> web.Response:
-        if "protobuf" in request.headers.get("Accept", "") and "json" not in request.headers.get("Accept", ""):
+        if "protobuf" in request.headers.get("Accept", "") and "json" not in request.headers.get(
+            "Accept", ""
+        ):
             raise APIError(406, "only application/json is served; use /openapi/v3", "NotAcceptable")
         return _json(discovery.openapi_v2())
 
@@ -199,7 +213,9 @@ class APIServer:
     async def _group(self, request: web.Request) -> web.Response:
         g = discovery.api_group(request.match_info["group"])
         if g is None:
-            raise APIError(404, f"the server could not find the requested resource (group {request.match_info['group']})")
+            raise APIError(
+                404, f"the server could not find the requested resource (group {request.match_info['group']})"
+            )
         return _json(g)
 
     async def _group_resources(self, request: web.Request) -> web.Response:
@@ -222,13 +238,25 @@ class APIServer:
 
     async def _body(self, request: web.Request) -> Any:
         if request.content_length is not None and request.content_length > MAX_BODY:
-            raise APIError(413, f"the request body is {request.content_length} bytes; the limit is {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge")
+            raise APIError(
+                413,
+                f"the request body is {request.content_length} bytes; the limit is {MAX_BODY} bytes (3 MiB)",
+                "RequestEntityTooLarge",
+            )
         try:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            raise APIError(413, f"the request body is larger than the limit of {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge") from None
+            raise APIError(
+                413,
+                f"the request body is larger than the limit of {MAX_BODY} bytes (3 MiB)",
+                "RequestEntityTooLarge",
+            ) from None
         if len(raw) > MAX_BODY:
-            raise APIError(413, f"the request body is {len(raw)} bytes; the limit is {MAX_BODY} bytes (3 MiB)", "RequestEntityTooLarge")
+            raise APIError(
+                413,
+                f"the request body is {len(raw)} bytes; the limit is {MAX_BODY} bytes (3 MiB)",
+                "RequestEntityTooLarge",
+            )
         if not raw.strip():
             raise st.bad_request("the request body is empty; send a JSON object")
         ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
@@ -238,8 +266,14 @@ class APIServer:
             if ct == "application/json" or ct.endswith("+json") or ct == "":
                 return orjson.loads(raw)
         except (orjson.JSONDecodeError, yaml.YAMLError) as e:
-            raise st.bad_request(f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}") from None
-        raise APIError(415, f"unsupported content type {ct!r}: send application/json or application/yaml", "UnsupportedMediaType")
+            raise st.bad_request(
+                f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}"
+            ) from None
+        raise APIError(
+            415,
+            f"unsupported content type {ct!r}: send application/json or application/yaml",
+            "UnsupportedMediaType",
+        )
 
     async def _object_body(self, request: web.Request) -> dict[str, Any]:
         body = await self._body(request)
@@ -269,12 +303,20 @@ class APIServer:
             else:
                 raise APIError(405, f"method {method} is not allowed on a collection", "MethodNotAllowed")
         else:
-            verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}.get(method, "")
+            verb = {
+                "GET": "get",
+                "PUT": "update",
+                "PATCH": "patch",
+                "DELETE": "delete",
+                "POST": "create",
+            }.get(method, "")
             if not verb:
                 raise APIError(405, f"method {method} is not allowed", "MethodNotAllowed")
         request["verb"] = verb
         if tenant is None and not ident.is_system:
-            raise st.forbidden(f'{kind.plural} is forbidden: User "{ident.user}" cannot {verb} resources across tenants')
+            raise st.forbidden(
+                f'{kind.plural} is forbidden: User "{ident.user}" cannot {verb} resources across tenants'
+            )
         self.authorize(ident, verb, info, tenant)
         hook = self.subresource_handlers.get((kind.plural, info.subresource or ""))
         if hook is not None and info.subresource:
@@ -308,12 +350,21 @@ class APIServer:
             body = await self._object_body(request)
             if sub == "scale":
                 return _json(await self.registry.update_scale(kind, tenant, info.namespace, info.name, body))
-            obj = await self.registry.update(kind, tenant, info.namespace, info.name, body, sub, dry_run="dryRun" in q)
+            obj = await self.registry.update(
+                kind, tenant, info.namespace, info.name, body, sub, dry_run="dryRun" in q
+            )
             return _json(obj)
         if verb == "patch":
             body = await self._body(request)
             obj = await self.registry.patch(
-                kind, tenant, info.namespace, info.name, request.headers.get("Content-Type", ""), body, sub, dry_run="dryRun" in q
+                kind,
+                tenant,
+                info.namespace,
+                info.name,
+                request.headers.get("Content-Type", ""),
+                body,
+                sub,
+                dry_run="dryRun" in q,
             )
             return _json(obj)
         if verb == "delete":
@@ -366,7 +417,14 @@ class APIServer:
         except ValueError:
             raise st.bad_request(f"limit must be an integer, got {q.get('limit')!r}") from None
         items, rev, cont = await self.registry.list(
-            kind, tenant, namespace, labels, fields, limit, q.get("continue") or None, q.get("resourceVersion")
+            kind,
+            tenant,
+            namespace,
+            labels,
+            fields,
+            limit,
+            q.get("continue") or None,
+            q.get("resourceVersion"),
         )
         if "as=Table" in request.headers.get("Accept", ""):
             return _json(self._table(kind, items, rev, cont))
@@ -381,14 +439,23 @@ class APIServer:
     def _table(self, kind: Kind, items: list[dict[str, Any]], rev: int, cont: str | None) -> dict[str, Any]:
         cols = columns_for(kind.kind, wide=True)
         defs = [{"name": "Name", "type": "string", "format": "name", "description": "name", "priority": 0}]
-        defs += [{"name": h.title(), "type": "string", "format": "", "description": h, "priority": 0} for h, _ in cols]
+        defs += [
+            {"name": h.title(), "type": "string", "format": "", "description": h, "priority": 0}
+            for h, _ in cols
+        ]
         rows = []
         for o in items:
             md = o["metadata"]
-            rows.append({
-                "cells": [md["name"], *[f(o) for _, f in cols]],
-                "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": md},
-            })
+            rows.append(
+                {
+                    "cells": [md["name"], *[f(o) for _, f in cols]],
+                    "object": {
+                        "kind": "PartialObjectMetadata",
+                        "apiVersion": "meta.k8s.io/v1",
+                        "metadata": md,
+                    },
+                }
+            )
         return {
             "kind": "Table",
             "apiVersion": "meta.k8s.io/v1",
@@ -397,7 +464,9 @@ class APIServer:
             "rows": rows,
         }
 
-    async def _delete_collection(self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo) -> web.Response:
+    async def _delete_collection(
+        self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo
+    ) -> web.Response:
         if tenant is None:
             raise st.bad_request("cannot delete across tenants")
         labels, fields = self._selectors(request)
@@ -411,11 +480,18 @@ class APIServer:
             except APIError as e:
                 if e.code != 404:
                     raise
-        return _json({"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}, "items": deleted})
+        return _json(
+            {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}, "items": deleted}
+        )
 
     async def _watch(
-        self, request: web.Request, kind: Kind, tenant: str | None, namespace: str | None,
-        labels: LabelSelector, fields: FieldSelector,
+        self,
+        request: web.Request,
+        kind: Kind,
+        tenant: str | None,
+        namespace: str | None,
+        labels: LabelSelector,
+        fields: FieldSelector,
     ) -> web.StreamResponse:
         q = request.query
         rv = q.get("resourceVersion")
@@ -437,7 +513,9 @@ class APIServer:
             compacted = await self.store.compacted_revision()
             if after < compacted:
                 raise st.gone(f"too old resource version: {after} ({compacted})")
-        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        resp = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
+        )
         await resp.prepare(request)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         gen = self.cache.watch(kind, prefix, after, labels, fields)
@@ -462,14 +540,22 @@ class APIServer:
                 if remaining <= 0:
                     break
                 get = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({get, stop}, timeout=min(remaining, 30.0), return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {get, stop}, timeout=min(remaining, 30.0), return_when=asyncio.FIRST_COMPLETED
+                )
                 if get not in done:
                     get.cancel()
                     if stop in done:
                         break
                     if bookmarks:
-                        bm = {"type": "BOOKMARK", "object": {"kind": kind.kind, "apiVersion": kind.api_version,
-                                                             "metadata": {"resourceVersion": str(self.cache.revision)}}}
+                        bm = {
+                            "type": "BOOKMARK",
+                            "object": {
+                                "kind": kind.kind,
+                                "apiVersion": kind.api_version,
+                                "metadata": {"resourceVersion": str(self.cache.revision)},
+                            },
+                        }
                         await resp.write(orjson.dumps(bm) + b"\n")
                     continue
                 line = get.result()
@@ -514,16 +600,26 @@ def _peercert(request: web.Request) -> dict[str, Any] | None:
 
 # ---------------------------------------------------------------------- process entry
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="centaurusctl serve apiserver", description="Run the Centaurus API server.")
-    p.add_argument("--data-dir", default=os.environ.get("CENTAURUS_DATA_DIR", str(Path.home() / ".centaurus")))
-    p.add_argument("--store", default="", help="sqlite:///PATH or etcd://HOST:PORT[,HOST:PORT] (default: sqlite in data dir)")
+    p = argparse.ArgumentParser(
+        prog="centaurusctl serve apiserver", description="Run the Centaurus API server."
+    )
+    p.add_argument(
+        "--data-dir", default=os.environ.get("CENTAURUS_DATA_DIR", str(Path.home() / ".centaurus"))
+    )
+    p.add_argument(
+        "--store",
+        default="",
+        help="sqlite:///PATH or etcd://HOST:PORT[,HOST:PORT] (default: sqlite in data dir)",
+    )
     p.add_argument("--bind-address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=6443)
     p.add_argument("--unix-socket", default="", help="also listen on this Unix socket (plain HTTP)")
     p.add_argument("--tls-cert", default="")
     p.add_argument("--tls-key", default="")
     p.add_argument("--client-ca", default="", help="CA bundle to verify client certificates")
-    p.add_argument("--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator")
+    p.add_argument(
+        "--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator"
+    )
     p.add_argument("--partition-role", choices=["all", "tenant", "resource"], default="all")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -548,7 +644,11 @@ async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = Non
             ctx.load_verify_locations(args.client_ca)
             ctx.verify_mode = ssl.CERT_OPTIONAL
     if args.port:
-        sites.append(web.TCPSite(runner, args.bind_address, args.port, ssl_context=ctx, backlog=1024, reuse_address=True))
+        sites.append(
+            web.TCPSite(
+                runner, args.bind_address, args.port, ssl_context=ctx, backlog=1024, reuse_address=True
+            )
+        )
     if args.unix_socket:
         try:
             os.unlink(args.unix_socket)
@@ -587,7 +687,9 @@ def _install_extensions(server: APIServer) -> None:
 
 def run(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s apiserver %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s apiserver %(levelname)s %(message)s"
+    )
     try:
         import uvloop
 

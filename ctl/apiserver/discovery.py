@@ -90,7 +90,13 @@ def _sub(k: Kind, sub: str) -> dict[str, Any]:
         kind, verbs = "PodExecOptions", ["create", "get"]
     elif sub == "finalize":
         verbs = ["update"]
-    r: dict[str, Any] = {"name": f"{k.plural}/{sub}", "singularName": "", "namespaced": k.namespaced, "kind": kind, "verbs": verbs}
+    r: dict[str, Any] = {
+        "name": f"{k.plural}/{sub}",
+        "singularName": "",
+        "namespaced": k.namespaced,
+        "kind": kind,
+        "verbs": verbs,
+    }
     if group:
         r["group"], r["version"] = group, version
     return r
@@ -104,7 +110,12 @@ def resource_list(group_version: str, hidden: set[str] | None = None) -> dict[st
     for k in ks:
         resources.append(_resource(k))
         resources.extend(_sub(k, s) for s in k.subresources)
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": group_version,
+        "resources": resources,
+    }
 
 
 def _definition_name(k: Kind) -> str:
@@ -133,29 +144,66 @@ def openapi_v2() -> dict[str, Any]:
         }
         definitions[_definition_name(k) + "List"] = {
             "type": "object",
-            "x-kubernetes-group-version-kind": [{"group": k.group, "version": k.version, "kind": k.list_kind}],
-            "properties": {"items": {"type": "array", "items": {"$ref": f"#/definitions/{_definition_name(k)}"}}},
+            "x-kubernetes-group-version-kind": [
+                {"group": k.group, "version": k.version, "kind": k.list_kind}
+            ],
+            "properties": {
+                "items": {"type": "array", "items": {"$ref": f"#/definitions/{_definition_name(k)}"}}
+            },
         }
         base = f"/api/{k.version}" if not k.group else f"/apis/{k.group}/{k.version}"
         coll = f"{base}/namespaces/{{namespace}}/{k.plural}" if k.namespaced else f"{base}/{k.plural}"
         ref = {"$ref": f"#/definitions/{_definition_name(k)}"}
         paths[coll] = {
-            "get": {"operationId": f"list{k.kind}", "x-kubernetes-action": "list", "x-kubernetes-group-version-kind": gvk[0],
-                    "responses": {"200": {"description": "OK", "schema": {"$ref": f"#/definitions/{_definition_name(k)}List"}}}},
-            "post": {"operationId": f"create{k.kind}", "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk[0],
-                     "parameters": [{"name": "body", "in": "body", "required": True, "schema": ref}],
-                     "responses": {"201": {"description": "Created", "schema": ref}}},
+            "get": {
+                "operationId": f"list{k.kind}",
+                "x-kubernetes-action": "list",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "schema": {"$ref": f"#/definitions/{_definition_name(k)}List"},
+                    }
+                },
+            },
+            "post": {
+                "operationId": f"create{k.kind}",
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "parameters": [{"name": "body", "in": "body", "required": True, "schema": ref}],
+                "responses": {"201": {"description": "Created", "schema": ref}},
+            },
         }
         paths[coll + "/{name}"] = {
-            "get": {"operationId": f"read{k.kind}", "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk[0],
-                    "responses": {"200": {"description": "OK", "schema": ref}}},
-            "put": {"operationId": f"replace{k.kind}", "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk[0],
-                    "responses": {"200": {"description": "OK", "schema": ref}}},
-            "delete": {"operationId": f"delete{k.kind}", "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk[0],
-                       "responses": {"200": {"description": "OK"}}},
-            "patch": {"operationId": f"patch{k.kind}", "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk[0],
-                      "consumes": ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"],
-                      "responses": {"200": {"description": "OK", "schema": ref}}},
+            "get": {
+                "operationId": f"read{k.kind}",
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "responses": {"200": {"description": "OK", "schema": ref}},
+            },
+            "put": {
+                "operationId": f"replace{k.kind}",
+                "x-kubernetes-action": "put",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "responses": {"200": {"description": "OK", "schema": ref}},
+            },
+            "delete": {
+                "operationId": f"delete{k.kind}",
+                "x-kubernetes-action": "delete",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "responses": {"200": {"description": "OK"}},
+            },
+            "patch": {
+                "operationId": f"patch{k.kind}",
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk[0],
+                "consumes": [
+                    "application/json-patch+json",
+                    "application/merge-patch+json",
+                    "application/strategic-merge-patch+json",
+                ],
+                "responses": {"200": {"description": "OK", "schema": ref}},
+            },
         }
     return {
         "swagger": "2.0",
@@ -200,17 +248,31 @@ def openapi_v3(group: str, version: str) -> dict[str, Any] | None:
         base = f"/api/{k.version}" if not k.group else f"/apis/{k.group}/{k.version}"
         coll = f"{base}/namespaces/{{namespace}}/{k.plural}" if k.namespaced else f"{base}/{k.plural}"
         paths[coll] = {
-            "post": {"operationId": f"create{k.kind}", "parameters": [fv], "requestBody": ref,
-                     "responses": {"201": {"description": "Created", **ref}}, "x-kubernetes-action": "post",
-                     "x-kubernetes-group-version-kind": gvk},
+            "post": {
+                "operationId": f"create{k.kind}",
+                "parameters": [fv],
+                "requestBody": ref,
+                "responses": {"201": {"description": "Created", **ref}},
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk,
+            },
         }
         paths[coll + "/{name}"] = {
-            "put": {"operationId": f"replace{k.kind}", "parameters": [fv], "requestBody": ref,
-                    "responses": {"200": {"description": "OK", **ref}}, "x-kubernetes-action": "put",
-                    "x-kubernetes-group-version-kind": gvk},
-            "patch": {"operationId": f"patch{k.kind}", "parameters": [fv],
-                      "responses": {"200": {"description": "OK", **ref}}, "x-kubernetes-action": "patch",
-                      "x-kubernetes-group-version-kind": gvk},
+            "put": {
+                "operationId": f"replace{k.kind}",
+                "parameters": [fv],
+                "requestBody": ref,
+                "responses": {"200": {"description": "OK", **ref}},
+                "x-kubernetes-action": "put",
+                "x-kubernetes-group-version-kind": gvk,
+            },
+            "patch": {
+                "operationId": f"patch{k.kind}",
+                "parameters": [fv],
+                "responses": {"200": {"description": "OK", **ref}},
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk,
+            },
         }
     return {
         "openapi": "3.0.0",

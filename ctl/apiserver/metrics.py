@@ -15,9 +15,9 @@ BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 class Metrics:
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, int], int] = defaultdict(int)
+        self.watchers: float = 0
         self.hist: dict[tuple[str, str], list[float]] = {}
         self.hist_sum: dict[tuple[str, str], float] = defaultdict(float)
-        self.watchers = 0
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
         self.requests[(verb, resource, code)] += 1
@@ -40,15 +40,24 @@ class Metrics:
             "# TYPE apiserver_request_duration_seconds histogram",
         ]
         for (verb, res), h in sorted(self.hist.items()):
-            cum = 0.0
-            for b, n in zip(BUCKETS, h, strict=False):
-                cum += n
-                out.append(f'apiserver_request_duration_seconds_bucket{{verb="{verb}",resource="{res}",le="{b}"}} {cum:g}')
+            cum: float = 0.0
+            for b, cnt in zip(BUCKETS, h, strict=False):
+                cum += cnt
+                out.append(
+                    f'apiserver_request_duration_seconds_bucket{{verb="{verb}",resource="{res}",le="{b}"}} {cum:g}'
+                )
             cum += h[-1]
-            out.append(f'apiserver_request_duration_seconds_bucket{{verb="{verb}",resource="{res}",le="+Inf"}} {cum:g}')
-            out.append(f'apiserver_request_duration_seconds_sum{{verb="{verb}",resource="{res}"}} {self.hist_sum[(verb, res)]:.6f}')
+            out.append(
+                f'apiserver_request_duration_seconds_bucket{{verb="{verb}",resource="{res}",le="+Inf"}} {cum:g}'
+            )
+            out.append(
+                f'apiserver_request_duration_seconds_sum{{verb="{verb}",resource="{res}"}} {self.hist_sum[(verb, res)]:.6f}'
+            )
             out.append(f'apiserver_request_duration_seconds_count{{verb="{verb}",resource="{res}"}} {cum:g}')
-        out += ["# TYPE apiserver_registered_watchers gauge", f"apiserver_registered_watchers {self.watchers}"]
+        out += [
+            "# TYPE apiserver_registered_watchers gauge",
+            f"apiserver_registered_watchers {self.watchers}",
+        ]
         for k, v in (extra or {}).items():
             out += [f"# TYPE {k} gauge", f"{k} {v:g}"]
         return "\n".join(out) + "\n"

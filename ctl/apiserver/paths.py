@@ -53,7 +53,11 @@ def parse(path: str) -> RequestInfo:
     if rest[0] == "tenants":
         if core and (len(rest) <= 2 or (len(rest) == 3 and rest[2] in tenant_kind.subresources)):
             return RequestInfo(
-                tenant_kind, None, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+                tenant_kind,
+                None,
+                None,
+                rest[1] if len(rest) > 1 else None,
+                rest[2] if len(rest) > 2 else None,
             )
         if len(rest) < 3:
             raise APIError(404, f"the server could not find the requested resource (path {path})", "NotFound")
@@ -63,14 +67,18 @@ def parse(path: str) -> RequestInfo:
         ns_kind = kinds.by_resource("v1", "namespaces")
         assert ns_kind is not None
         if len(rest) <= 2 or (len(rest) == 3 and rest[2] in ns_kind.subresources):
-            return RequestInfo(ns_kind, tenant, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+            return RequestInfo(
+                ns_kind, tenant, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+            )
         namespace, rest = rest[1], rest[2:]
     elif rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
     resource = rest[0]
     kind = kinds.by_resource(api_version, resource)
     if kind is None:
-        raise APIError(404, f"the server could not find the requested resource ({api_version} {resource})", "NotFound")
+        raise APIError(
+            404, f"the server could not find the requested resource ({api_version} {resource})", "NotFound"
+        )
     name = rest[1] if len(rest) > 1 else None
     sub = rest[2] if len(rest) > 2 else None
     if len(rest) > 3:
@@ -78,7 +86,11 @@ def parse(path: str) -> RequestInfo:
     if sub is not None and sub not in kind.subresources:
         raise APIError(404, f"{kind.plural} has no subresource {sub!r}", "NotFound")
     if kind.scope == kinds.CLUSTER and (tenant is not None or namespace is not None):
-        raise APIError(404, f"{kind.plural} are cluster-scoped: use /{'api' if core else 'apis'}/{api_version}/{resource}", "NotFound")
+        raise APIError(
+            404,
+            f"{kind.plural} are cluster-scoped: use /{'api' if core else 'apis'}/{api_version}/{resource}",
+            "NotFound",
+        )
     if kind.scope == kinds.TENANT and namespace is not None:
         raise APIError(404, f"{kind.plural} are not namespaced", "NotFound")
     return RequestInfo(kind, tenant, namespace, name, sub)

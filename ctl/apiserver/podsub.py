@@ -36,7 +36,9 @@ def install(server: Any) -> None:
     server.subresource_handlers[("pods", "action")] = _action
 
 
-async def _pod_and_agent(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> tuple[dict[str, Any], str]:
+async def _pod_and_agent(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo
+) -> tuple[dict[str, Any], str]:
     tenant = info.tenant if info.tenant is not None else ident.tenant
     ns = info.namespace or "default"
     pk = kinds.by_resource("v1", "pods")
@@ -45,19 +47,25 @@ async def _pod_and_agent(server: Any, request: web.Request, ident: Identity, inf
     pod = await server.registry.get(pk, tenant, ns, info.name)
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
-        raise APIError(400, f'pod "{info.name}" is not scheduled to a node yet; there is nothing to read or run', "BadRequest")
+        raise APIError(
+            400,
+            f'pod "{info.name}" is not scheduled to a node yet; there is nothing to read or run',
+            "BadRequest",
+        )
     node = server.registry.cache.get(nk, nk.key("", "", node_name))
     if node is None:
         raise APIError(404, f'node "{node_name}" of pod "{info.name}" is not registered', "NotFound")
     endpoint = ((node.get("metadata") or {}).get("annotations") or {}).get(AGENT_ENDPOINT_ANNOTATION)
     if not endpoint:
-        raise APIError(503, f'the agent of node "{node_name}" has not published an endpoint', "ServiceUnavailable")
+        raise APIError(
+            503, f'the agent of node "{node_name}" has not published an endpoint', "ServiceUnavailable"
+        )
     return pod, endpoint.rstrip("/")
 
 
 def _connector(endpoint: str) -> tuple[aiohttp.BaseConnector, str]:
     if endpoint.startswith("unix://"):
-        return aiohttp.UnixConnector(path=endpoint[len("unix://"):]), "http://agent"
+        return aiohttp.UnixConnector(path=endpoint[len("unix://") :]), "http://agent"
     return aiohttp.TCPConnector(), endpoint
 
 
@@ -66,12 +74,18 @@ async def _log(server: Any, request: web.Request, ident: Identity, info: Request
         raise APIError(405, "pods/log only supports GET", "MethodNotAllowed")
     pod, endpoint = await _pod_and_agent(server, request, ident, info)
     md = pod["metadata"]
-    params = {k: v for k, v in request.query.items() if k in ("container", "follow", "tailLines", "previous", "timestamps")}
+    params = {
+        k: v
+        for k, v in request.query.items()
+        if k in ("container", "follow", "tailLines", "previous", "timestamps")
+    }
     conn, base = _connector(endpoint)
     url = f"{base}/pods/{md['tenant']}/{md['namespace']}/{md['name']}/log"
     async with aiohttp.ClientSession(connector=conn) as s:
         try:
-            async with s.get(url, params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)) as up:
+            async with s.get(
+                url, params=params, timeout=aiohttp.ClientTimeout(total=None, sock_connect=5)
+            ) as up:
                 if up.status >= 400:
                     body = await up.read()
                     return web.Response(body=body, status=up.status, content_type="application/json")
@@ -82,34 +96,48 @@ async def _log(server: Any, request: web.Request, ident: Identity, info: Request
                 await resp.write_eof()
                 return resp
         except aiohttp.ClientConnectionError as e:
-            raise APIError(503, f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}", "ServiceUnavailable") from None
+            raise APIError(
+                503,
+                f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}",
+                "ServiceUnavailable",
+            ) from None
 
 
 async def _exec(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> web.StreamResponse:
     if request.method != "POST":
         raise APIError(
             405,
-            "pods/exec here takes POST with {\"command\": [...], \"container\": ...}; interactive SPDY/websocket exec is not supported",
+            'pods/exec here takes POST with {"command": [...], "container": ...}; interactive SPDY/websocket exec is not supported',
             "MethodNotAllowed",
         )
     body = await server._object_body(request)
     cmd = body.get("command")
     if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):
-        raise st.bad_request("exec needs \"command\": a non-empty list of strings")
+        raise st.bad_request('exec needs "command": a non-empty list of strings')
     pod, endpoint = await _pod_and_agent(server, request, ident, info)
     md = pod["metadata"]
     conn, base = _connector(endpoint)
     url = f"{base}/pods/{md['tenant']}/{md['namespace']}/{md['name']}/exec"
     async with aiohttp.ClientSession(connector=conn) as s:
         try:
-            async with s.post(url, json=body, timeout=aiohttp.ClientTimeout(total=float(body.get("timeoutSeconds", 60)) + 10)) as up:
+            async with s.post(
+                url,
+                json=body,
+                timeout=aiohttp.ClientTimeout(total=float(body.get("timeoutSeconds", 60)) + 10),
+            ) as up:
                 payload = await up.read()
                 return web.Response(body=payload, status=up.status, content_type="application/json")
         except aiohttp.ClientConnectionError as e:
-            raise APIError(503, f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}", "ServiceUnavailable") from None
+            raise APIError(
+                503,
+                f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}",
+                "ServiceUnavailable",
+            ) from None
 
 
-async def _action(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> web.StreamResponse:
+async def _action(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo
+) -> web.StreamResponse:
     if request.method != "POST":
         raise APIError(405, "pods/action only supports POST", "MethodNotAllowed")
     body = await server._object_body(request)
@@ -124,16 +152,24 @@ async def _action(server: Any, request: web.Request, ident: Identity, info: Requ
     pod = await server.registry.get(pk, tenant, ns, info.name)
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
-        raise APIError(409, f'pod "{info.name}" is not scheduled to a node yet; actions need a running pod', "Conflict")
+        raise APIError(
+            409, f'pod "{info.name}" is not scheduled to a node yet; actions need a running pod', "Conflict"
+        )
     if not (pod.get("spec") or {}).get("virtualMachine"):
         raise st.bad_request(f'pod "{info.name}" is a container pod; actions apply to virtual machine pods')
     params = {k: v for k, v in body.items() if k not in ("kind", "apiVersion", "operation", "metadata")}
     name = f"{op}-{int(time.time())}"
-    action = {
+    action: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Action",
         "metadata": {"name": name, "namespace": ns, "labels": {"centaurus.io/pod": info.name}},
-        "spec": {"nodeName": node, "podName": info.name, "podID": pod["metadata"]["uid"], "operation": op, **params},
+        "spec": {
+            "nodeName": node,
+            "podName": info.name,
+            "podID": pod["metadata"]["uid"],
+            "operation": op,
+            **params,
+        },
     }
     for attempt in range(5):
         try:
@@ -144,7 +180,10 @@ async def _action(server: Any, request: web.Request, ident: Identity, info: Requ
                 action["metadata"]["name"] = f"{name}-{attempt + 1}"
                 continue
             raise
-    out = st.success_status({"name": created["metadata"]["name"], "kind": "actions"}, f"action {created['metadata']['name']} created")
+    out: dict[str, Any] = st.success_status(
+        {"name": created["metadata"]["name"], "kind": "actions"},
+        f"action {created['metadata']['name']} created",
+    )
     out["code"] = 201
     import orjson
 

@@ -29,8 +29,8 @@ from typing import Any
 import orjson
 
 from ctl.apiserver import status as st
-from ctl.apiserver.paths import self_link
 from ctl.apiserver.patch import apply_patch
+from ctl.apiserver.paths import self_link
 from ctl.apiserver.status import APIError
 from ctl.apiserver.watchcache import WatchCache, decode
 from ctl.store import ConflictError, KeyExistsError, KeyNotFoundError, Store
@@ -41,8 +41,17 @@ from ctl.types.selectors import FieldSelector, LabelSelector
 Admission = Callable[[str, Kind, dict[str, Any], dict[str, Any] | None], Awaitable[None]]
 
 # Kinds whose main resource ignores .status (it has a status subresource).
-_STATUS_SPLIT_EXEMPT = {"ConfigMap", "Secret", "Event", "ServiceAccount", "Lease", "Role", "RoleBinding",
-                        "ClusterRole", "ClusterRoleBinding"}
+_STATUS_SPLIT_EXEMPT = {
+    "ConfigMap",
+    "Secret",
+    "Event",
+    "ServiceAccount",
+    "Lease",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+}
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -68,7 +77,9 @@ class Registry:
     def _get_cached(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.cache.get(kind, self.key(kind, tenant, namespace, name))
 
-    async def get_fresh(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    async def get_fresh(
+        self, kind: Kind, tenant: str, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
         kv = await self.store.get(self.key(kind, tenant, namespace, name))
         return decode(kv.value, kv.mod_revision) if kv else None
 
@@ -102,7 +113,9 @@ class Registry:
         if t is None:
             raise st.not_found("tenants", tenant)
         if t["metadata"].get("deletionTimestamp"):
-            raise st.forbidden(f"unable to create new content in tenant {tenant} because it is being terminated")
+            raise st.forbidden(
+                f"unable to create new content in tenant {tenant} because it is being terminated"
+            )
 
     def _finish(self, kind: Kind, obj: dict[str, Any], tenant: str, namespace: str | None) -> dict[str, Any]:
         md = obj["metadata"]
@@ -147,7 +160,9 @@ class Registry:
             # Continue a paged list consistently at the revision the first page was read at.
             while True:
                 try:
-                    res = await self.store.list(prefix, limit=max(limit, 500), start_after=start_after, revision=rev)
+                    res = await self.store.list(
+                        prefix, limit=max(limit, 500), start_after=start_after, revision=rev
+                    )
                 except Exception as e:
                     from ctl.store import CompactedError
 
@@ -193,7 +208,9 @@ class Registry:
         for a in self.admission:
             await a(verb, kind, obj, old)
 
-    def _check_identity(self, kind: Kind, obj: dict[str, Any], tenant: str, namespace: str | None, name: str | None) -> None:
+    def _check_identity(
+        self, kind: Kind, obj: dict[str, Any], tenant: str, namespace: str | None, name: str | None
+    ) -> None:
         md = obj.get("metadata")
         if not isinstance(md, dict):
             raise st.invalid(kind.kind, "", [validation.Cause("metadata", "Required value")], kind.group)
@@ -242,7 +259,12 @@ class Registry:
         if not md.get("name"):
             gen = md.get("generateName")
             if not gen:
-                raise st.invalid(kind.kind, "", [validation.Cause("metadata.name", "Required value: name or generateName is required")], kind.group)
+                raise st.invalid(
+                    kind.kind,
+                    "",
+                    [validation.Cause("metadata.name", "Required value: name or generateName is required")],
+                    kind.group,
+                )
             md["name"] = gen + "".join(random.choices(string.ascii_lowercase + string.digits, k=5))
         if kind.scope != kinds.CLUSTER:
             await self.check_tenant(tenant)
@@ -291,7 +313,11 @@ class Registry:
         if rv and rv != old_md.get("resourceVersion"):
             raise st.conflict(kind.plural, name, kind.group)
         if md.get("uid") and md["uid"] != old_md["uid"]:
-            raise APIError(409, f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: {old_md['uid']}", "Conflict")
+            raise APIError(
+                409,
+                f"Precondition failed: UID in precondition: {md['uid']}, UID in object meta: {old_md['uid']}",
+                "Conflict",
+            )
         new = self._merge_update(kind, old, obj, subresource)
         nmd = new["metadata"]
         validation.default(kind, new)
@@ -329,10 +355,15 @@ class Registry:
             return not (obj.get("spec") or {}).get("finalizers")
         if kind.kind == "Pod":
             # A bound pod is removed by its node agent (grace 0) once its containers stopped.
-            return not (obj.get("spec") or {}).get("nodeName") or obj["metadata"].get("deletionGracePeriodSeconds") == 0
+            return (
+                not (obj.get("spec") or {}).get("nodeName")
+                or obj["metadata"].get("deletionGracePeriodSeconds") == 0
+            )
         return True
 
-    def _merge_update(self, kind: Kind, old: dict[str, Any], obj: dict[str, Any], sub: str | None) -> dict[str, Any]:
+    def _merge_update(
+        self, kind: Kind, old: dict[str, Any], obj: dict[str, Any], sub: str | None
+    ) -> dict[str, Any]:
         old_md = old["metadata"]
         if sub == "status":
             new = copy.deepcopy(old)
@@ -344,7 +375,14 @@ class Registry:
             return new
         new = copy.deepcopy(obj)
         md = new["metadata"]
-        for f in ("uid", "creationTimestamp", "generation", "hashKey", "deletionTimestamp", "deletionGracePeriodSeconds"):
+        for f in (
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "hashKey",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+        ):
             if f in old_md:
                 md[f] = old_md[f]
             else:
@@ -361,7 +399,9 @@ class Registry:
             # Only finalizers may shrink on a deleting object; nothing may be added.
             added = set(md.get("finalizers") or []) - set(old_md.get("finalizers") or [])
             if added:
-                raise st.forbidden(f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}")
+                raise st.forbidden(
+                    f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}"
+                )
         return new
 
     def _check_immutable(self, kind: Kind, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -369,7 +409,11 @@ class Registry:
             on = (old.get("spec") or {}).get("nodeName")
             nn = (new.get("spec") or {}).get("nodeName")
             if on and nn != on:
-                raise st.invalid("Pod", new["metadata"]["name"], [validation.Cause("spec.nodeName", "field is immutable once set")])
+                raise st.invalid(
+                    "Pod",
+                    new["metadata"]["name"],
+                    [validation.Cause("spec.nodeName", "field is immutable once set")],
+                )
 
     async def patch(
         self,
@@ -392,9 +436,14 @@ class Registry:
             patched = apply_patch(content_type, copy.deepcopy(base), patch)
             if subresource == "scale":
                 return await self.update_scale(kind, tenant, namespace, name, patched, old)
-            pinned = isinstance(patched.get("metadata"), dict) and patched["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]
+            pinned = (
+                isinstance(patched.get("metadata"), dict)
+                and patched["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]
+            )
             try:
-                return await self.update(kind, tenant, namespace, name, patched, subresource, old=old, dry_run=dry_run)
+                return await self.update(
+                    kind, tenant, namespace, name, patched, subresource, old=old, dry_run=dry_run
+                )
             except APIError as e:
                 if e.code == 409 and e.reason == "Conflict" and not pinned and attempt < 7:
                     await asyncio.sleep(0.005 * (attempt + 1))
@@ -419,7 +468,11 @@ class Registry:
             md = old["metadata"]
             pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != md["uid"]:
-                raise APIError(409, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md['uid']}", "Conflict")
+                raise APIError(
+                    409,
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md['uid']}",
+                    "Conflict",
+                )
             if pre.get("resourceVersion") and pre["resourceVersion"] != md["resourceVersion"]:
                 raise st.conflict(kind.plural, name, kind.group)
             await self._admit("delete", kind, old, old)
@@ -429,7 +482,11 @@ class Registry:
             if options.get("orphanDependents") is True:
                 policy = "Orphan"
             finalizers = list(nmd.get("finalizers") or [])
-            if policy == "Foreground" and "foregroundDeletion" not in finalizers and not nmd.get("deletionTimestamp"):
+            if (
+                policy == "Foreground"
+                and "foregroundDeletion" not in finalizers
+                and not nmd.get("deletionTimestamp")
+            ):
                 finalizers.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in finalizers and not nmd.get("deletionTimestamp"):
                 finalizers.append("orphan")
@@ -475,25 +532,48 @@ class Registry:
         if old is None:
             raise self._not_found(kind, name)
         if (old.get("spec") or {}).get("nodeName"):
-            raise APIError(409, f"pod {name} is already assigned to node {old['spec']['nodeName']!r}", "Conflict")
+            raise APIError(
+                409, f"pod {name} is already assigned to node {old['spec']['nodeName']!r}", "Conflict"
+            )
         if old["metadata"].get("deletionTimestamp"):
             raise APIError(409, f"pod {name} is being deleted, cannot be assigned to a host", "Conflict")
         new = copy.deepcopy(old)
         new["spec"]["nodeName"] = target
-        conds = [c for c in (new.setdefault("status", {}).get("conditions") or []) if c.get("type") != "PodScheduled"]
+        conds = [
+            c
+            for c in (new.setdefault("status", {}).get("conditions") or [])
+            if c.get("type") != "PodScheduled"
+        ]
         conds.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": meta.now_rfc3339()})
         new["status"]["conditions"] = conds
         try:
-            await self.store.update(self.key(kind, tenant, namespace, name), encode(new), int(old["metadata"]["resourceVersion"]))
+            await self.store.update(
+                self.key(kind, tenant, namespace, name), encode(new), int(old["metadata"]["resourceVersion"])
+            )
         except ConflictError:
             raise st.conflict("pods", name) from None
 
     async def update_scale(
-        self, kind: Kind, tenant: str, namespace: str | None, name: str, scale: dict[str, Any], old: dict[str, Any] | None = None
+        self,
+        kind: Kind,
+        tenant: str,
+        namespace: str | None,
+        name: str,
+        scale: dict[str, Any],
+        old: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         replicas = (scale.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise st.invalid("Scale", name, [validation.Cause("spec.replicas", f"Invalid value: {replicas!r}: must be a non-negative integer")], "autoscaling")
+            raise st.invalid(
+                "Scale",
+                name,
+                [
+                    validation.Cause(
+                        "spec.replicas", f"Invalid value: {replicas!r}: must be a non-negative integer"
+                    )
+                ],
+                "autoscaling",
+            )
         if old is None:
             old = await self.get_fresh(kind, tenant, namespace, name)
             if old is None:
@@ -524,5 +604,8 @@ def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
             "creationTimestamp": md.get("creationTimestamp"),
         },
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": str(_LS.from_spec(sel))},
+        "status": {
+            "replicas": (obj.get("status") or {}).get("replicas", 0),
+            "selector": str(_LS.from_spec(sel)),
+        },
     }

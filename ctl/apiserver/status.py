@@ -46,7 +46,9 @@ class APIError(Exception):
         return status_body(self.code, self.message, self.reason, self.details)
 
 
-def status_body(code: int, message: str, reason: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+def status_body(
+    code: int, message: str, reason: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "kind": "Status",
         "apiVersion": "v1",
@@ -62,7 +64,13 @@ def status_body(code: int, message: str, reason: str, details: dict[str, Any] | 
 
 
 def success_status(details: dict[str, Any] | None = None, message: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 200}
+    out: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "code": 200,
+    }
     if details:
         out["details"] = details
     if message:
@@ -72,12 +80,16 @@ def success_status(details: dict[str, Any] | None = None, message: str = "") -> 
 
 def not_found(resource: str, name: str, group: str = "") -> APIError:
     r = f"{resource}.{group}" if group else resource
-    return APIError(404, f'{r} "{name}" not found', "NotFound", {"name": name, "group": group, "kind": resource})
+    return APIError(
+        404, f'{r} "{name}" not found', "NotFound", {"name": name, "group": group, "kind": resource}
+    )
 
 
 def already_exists(resource: str, name: str, group: str = "") -> APIError:
     r = f"{resource}.{group}" if group else resource
-    return APIError(409, f'{r} "{name}" already exists', "AlreadyExists", {"name": name, "group": group, "kind": resource})
+    return APIError(
+        409, f'{r} "{name}" already exists', "AlreadyExists", {"name": name, "group": group, "kind": resource}
+    )
 
 
 def conflict(resource: str, name: str, group: str = "") -> APIError:
@@ -101,7 +113,9 @@ def invalid(kind: str, name: str, causes: list[Any], group: str = "") -> APIErro
             "name": name,
             "group": group,
             "kind": kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": c.message, "field": c.field} for c in causes],
+            "causes": [
+                {"reason": "FieldValueInvalid", "message": c.message, "field": c.field} for c in causes
+            ],
         },
     )
 

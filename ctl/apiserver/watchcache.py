@@ -20,6 +20,7 @@ watchers): 20,000 node agents can watch their pods without every pod event visit
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -176,7 +177,9 @@ class WatchCache:
             c.events.clear()
             start_after = None
             while True:
-                res = await self.store.list(c.kind.prefix(), limit=5000, start_after=start_after, revision=rev)
+                res = await self.store.list(
+                    c.kind.prefix(), limit=5000, start_after=start_after, revision=rev
+                )
                 for kv in res.items:
                     c.objects[kv.key] = decode(kv.value, kv.mod_revision)
                 if not res.more:
@@ -248,7 +251,7 @@ class WatchCache:
         keys = sorted(k for k in objs if k.startswith(prefix))
         return [objs[k] for k in keys]
 
-    def list_items(self, kind: Kind, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    def list_items(self, kind: Kind, prefix: str) -> builtins.list[tuple[str, dict[str, Any]]]:
         objs = self.cache(kind).objects
         return sorted((k, v) for k, v in objs.items() if k.startswith(prefix))
 
@@ -267,7 +270,7 @@ class WatchCache:
         try:
             last = self.revision
             if after is None:
-                for key, obj in self.list_items(kind, prefix):
+                for _key, obj in self.list_items(kind, prefix):
                     if w._match(obj):
                         yield "ADDED", obj
             elif after < last:

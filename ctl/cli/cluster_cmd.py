@@ -32,8 +32,16 @@ REPO = Path(__file__).resolve().parent.parent.parent
 DEMO = REPO / "manifests" / "demo.yaml"
 
 
-def _settings(data_dir: Path, store: str | None, etcd_endpoints: str | None, port: int | None, runtime: str | None,
-              hollow: int | None, vm_uri: str | None, bind: str | None) -> bootstrap.Settings:
+def _settings(
+    data_dir: Path,
+    store: str | None,
+    etcd_endpoints: str | None,
+    port: int | None,
+    runtime: str | None,
+    hollow: int | None,
+    vm_uri: str | None,
+    bind: str | None,
+) -> bootstrap.Settings:
     s = bootstrap.Settings.load(data_dir) or bootstrap.Settings()
     if etcd_endpoints:
         s.store, s.etcd_endpoints = "external", etcd_endpoints
@@ -84,21 +92,31 @@ def _running_supervisor(data_dir: Path) -> int | None:
     return pid if pid and pid_alive(pid) else None
 
 
-def _start(data_dir: Path, s: bootstrap.Settings, log_level: str, quiet: bool) -> tuple[Supervisor, list[str]]:
+def _start(
+    data_dir: Path, s: bootstrap.Settings, log_level: str, quiet: bool
+) -> tuple[Supervisor, list[str]]:
     creds = bootstrap.ensure_credentials(data_dir, s, bootstrap.COMPONENT_USERS)
     comps, notes = bootstrap.components(data_dir, s, creds, log_level)
     sup = Supervisor(data_dir, comps)
     if quiet:
         sup.start_all()
         return sup, notes
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=False) as prog:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as prog:
         tasks: dict[str, Any] = {}
 
         def on(c: Any, state: str) -> None:
             if state == "starting":
                 tasks[c.name] = prog.add_task(f"starting {c.description or c.name}", total=1)
             else:
-                prog.update(tasks[c.name], completed=1, description=f"[green]✓[/green] {c.description or c.name}")
+                prog.update(
+                    tasks[c.name], completed=1, description=f"[green]✓[/green] {c.description or c.name}"
+                )
 
         sup.start_all(on)
     return sup, notes
@@ -106,7 +124,9 @@ def _start(data_dir: Path, s: bootstrap.Settings, log_level: str, quiet: bool) -
 
 def _print_next(data_dir: Path, s: bootstrap.Settings, notes: list[str], detached: bool) -> None:
     kc = data_dir / "kubeconfig"
-    console.print(f"[bold green]Centaurus is running[/bold green] — API server {bootstrap.server_url(s)}, data in {data_dir}")
+    console.print(
+        f"[bold green]Centaurus is running[/bold green] — API server {bootstrap.server_url(s)}, data in {data_dir}"
+    )
     for n in notes:
         console.print(f"  • {n}")
     console.print(f"  client config: {kc}  (export KUBECONFIG={kc}; kubectl works with it too)")
@@ -136,16 +156,24 @@ async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
                 want += int(obj["spec"].get("replicas", 1))
         deadline = time.monotonic() + timeout
         pods: list[dict[str, Any]] = []
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as prog:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+        ) as prog:
             t = prog.add_task("waiting for the demo pods to run", total=want)
             while time.monotonic() < deadline:
                 try:
                     pods = (await client.list("pods", "demo", label_selector="app=demo"))["items"]
                 except ApiError:
                     pods = []
-                running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"
-                           and not p["metadata"].get("deletionTimestamp")]
-                prog.update(t, completed=len(running), description=f"demo pods running: {len(running)}/{want}")
+                running = [
+                    p
+                    for p in pods
+                    if (p.get("status") or {}).get("phase") == "Running"
+                    and not p["metadata"].get("deletionTimestamp")
+                ]
+                prog.update(
+                    t, completed=len(running), description=f"demo pods running: {len(running)}/{want}"
+                )
                 if want and len(running) >= want:
                     break
                 await asyncio.sleep(0.5)
@@ -155,7 +183,9 @@ async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
         assert pk is not None
         print(output.table(pk, pods, wide=True, show_namespace=True))
         if not want or len([p for p in pods if (p.get("status") or {}).get("phase") == "Running"]) < want:
-            console.print("[yellow]the demo pods are not all running yet; see 'centaurusctl get pods -n demo' and 'centaurusctl status'[/yellow]")
+            console.print(
+                "[yellow]the demo pods are not all running yet; see 'centaurusctl get pods -n demo' and 'centaurusctl status'[/yellow]"
+            )
     finally:
         await client.close()
 
@@ -163,32 +193,52 @@ async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(
-        data_dir: Path = typer.Option(None, "--data-dir", envvar="CENTAURUS_DATA_DIR", help="default ~/.centaurus"),
-        store: str = typer.Option(None, "--store", help="sqlite (embedded, default) or etcd (starts a local etcd)"),
-        etcd_endpoints: str = typer.Option(None, "--etcd-endpoints", help="use an existing etcd: http://HOST:PORT[,...]"),
+        data_dir: Path = typer.Option(
+            None, "--data-dir", envvar="CENTAURUS_DATA_DIR", help="default ~/.centaurus"
+        ),
+        store: str = typer.Option(
+            None, "--store", help="sqlite (embedded, default) or etcd (starts a local etcd)"
+        ),
+        etcd_endpoints: str = typer.Option(
+            None, "--etcd-endpoints", help="use an existing etcd: http://HOST:PORT[,...]"
+        ),
         port: int = typer.Option(None, "--port", help="API server port (default 6443; 0 picks a free one)"),
         bind_address: str = typer.Option(None, "--bind-address"),
         runtime: str = typer.Option(None, "--runtime", help="auto|runc|hollow|none for the local node"),
         hollow_nodes: int = typer.Option(None, "--hollow-nodes", help="also run N simulated nodes"),
-        vm_runtime_uri: str = typer.Option(None, "--vm-runtime-uri", help="libvirt URI for VM pods (qemu:///system, test:///default)"),
-        detach: bool = typer.Option(False, "--detach", "-d", help="run in the background (pid and log files in the data dir)"),
+        vm_runtime_uri: str = typer.Option(
+            None, "--vm-runtime-uri", help="libvirt URI for VM pods (qemu:///system, test:///default)"
+        ),
+        detach: bool = typer.Option(
+            False, "--detach", "-d", help="run in the background (pid and log files in the data dir)"
+        ),
         demo: bool = typer.Option(False, "--demo", help="apply the demo workload and wait until it runs"),
         log_level: str = typer.Option("INFO", "--log-level"),
-        disable: str = typer.Option(None, "--disable", help="components not to run, comma-separated (e.g. scheduler,agent)"),
+        disable: str = typer.Option(
+            None, "--disable", help="components not to run, comma-separated (e.g. scheduler,agent)"
+        ),
         supervise_child: bool = typer.Option(False, "--_supervise", hidden=True),
     ) -> None:
         """Bootstrap (or resume) a one-machine cluster and supervise it."""
         data_dir = (data_dir or default_data_dir()).expanduser().resolve()
         pid = _running_supervisor(data_dir)
         if pid and not supervise_child:
-            raise CLIError(f"a cluster is already running from {data_dir} (supervisor pid {pid}); use 'centaurusctl status' or 'centaurusctl down'")
-        s = _settings(data_dir, store, etcd_endpoints, port, runtime, hollow_nodes, vm_runtime_uri, bind_address)
+            raise CLIError(
+                f"a cluster is already running from {data_dir} (supervisor pid {pid}); use 'centaurusctl status' or 'centaurusctl down'"
+            )
+        s = _settings(
+            data_dir, store, etcd_endpoints, port, runtime, hollow_nodes, vm_runtime_uri, bind_address
+        )
         if disable is not None:
             s.extra["disable"] = [d.strip() for d in disable.split(",") if d.strip()]
         if s.store == "etcd" and not Path("/usr/bin/etcd").exists():
-            raise CLIError("--store etcd needs etcd-server (/usr/bin/etcd); run ./setup.sh or use the embedded store")
+            raise CLIError(
+                "--store etcd needs etcd-server (/usr/bin/etcd); run ./setup.sh or use the embedded store"
+            )
         if not supervise_child and not _port_free(s.bind_address, s.port):
-            raise CLIError(f"port {s.port} on {s.bind_address} is in use; pass --port N (or --port 0 for a free one)")
+            raise CLIError(
+                f"port {s.port} on {s.bind_address} is in use; pass --port N (or --port 0 for a free one)"
+            )
         data_dir.mkdir(parents=True, exist_ok=True)
         s.save(data_dir)
         if detach and not supervise_child:
@@ -236,9 +286,16 @@ def register(app: typer.Typer) -> None:
         s = bootstrap.Settings.load(data_dir)
         if s is None:
             raise CLIError(f"no cluster in {data_dir}: run 'centaurusctl init' first")
-        rows = []
+        rows: list[dict[str, Any]] = []
         sup_pid = _running_supervisor(data_dir)
-        rows.append({"component": "supervisor", "pid": sup_pid, "state": "running" if sup_pid else "stopped", "detail": ""})
+        rows.append(
+            {
+                "component": "supervisor",
+                "pid": sup_pid,
+                "state": "running" if sup_pid else "stopped",
+                "detail": "",
+            }
+        )
         for pf in sorted((data_dir / "run").glob("*.pid")):
             name = pf.stem
             if name == "supervisor":
@@ -249,21 +306,36 @@ def register(app: typer.Typer) -> None:
             if name == "apiserver" and alive:
                 ok = bootstrap.http_ok(bootstrap.server_url(s) + "/readyz")
                 detail = "ready" if ok else "not ready"
-            rows.append({"component": name, "pid": pid, "state": "running" if alive else "dead", "detail": detail})
+            rows.append(
+                {"component": name, "pid": pid, "state": "running" if alive else "dead", "detail": detail}
+            )
         nodes = _node_summary(data_dir) if sup_pid else ""
         healthy = bool(sup_pid) and all(r["state"] == "running" for r in rows)
         if out in ("json", "yaml"):
             from ctl.cli import output as o
 
-            doc = {"dataDir": str(data_dir), "server": bootstrap.server_url(s), "healthy": healthy, "components": rows, "nodes": nodes}
+            doc = {
+                "dataDir": str(data_dir),
+                "server": bootstrap.server_url(s),
+                "healthy": healthy,
+                "components": rows,
+                "nodes": nodes,
+            }
             import json
 
-            print(json.dumps(doc, indent=2) if out == "json" else o.to_yaml(doc), end="\n" if out == "json" else "")
+            print(
+                json.dumps(doc, indent=2) if out == "json" else o.to_yaml(doc),
+                end="\n" if out == "json" else "",
+            )
         else:
             from ctl.cli.output import plain_table
 
-            print(plain_table(["COMPONENT", "PID", "STATE", "DETAIL"],
-                              [[r["component"], str(r["pid"] or "-"), r["state"], r["detail"]] for r in rows]))
+            print(
+                plain_table(
+                    ["COMPONENT", "PID", "STATE", "DETAIL"],
+                    [[r["component"], str(r["pid"] or "-"), r["state"], r["detail"]] for r in rows],
+                )
+            )
             print(f"\nAPI server: {bootstrap.server_url(s)}   store: {s.store}   data: {data_dir}")
             if nodes:
                 print(f"nodes: {nodes}")
@@ -298,8 +370,12 @@ def _node_summary(data_dir: Path) -> str:
     except Exception:
         return ""
     ready = sum(
-        1 for n in items
-        if any(cd.get("type") == "Ready" and cd.get("status") == "True" for cd in (n.get("status") or {}).get("conditions") or [])
+        1
+        for n in items
+        if any(
+            cd.get("type") == "Ready" and cd.get("status") == "True"
+            for cd in (n.get("status") or {}).get("conditions") or []
+        )
     )
     return f"{ready}/{len(items)} ready"
 
@@ -312,8 +388,12 @@ def _detach(data_dir: Path, demo: bool) -> None:
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     log = open(data_dir / "logs" / "supervisor.log", "ab")
     argv = [sys.executable, "-m", "ctl", "init", "--data-dir", str(data_dir), "--_supervise"]
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as prog:
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as prog:
         prog.add_task("starting the cluster in the background", total=None)
         while True:
             if (run_dir / "ready").exists():
@@ -321,7 +401,9 @@ def _detach(data_dir: Path, demo: bool) -> None:
             if (run_dir / "failed").exists():
                 raise CLIError((run_dir / "failed").read_text().strip())
             if proc.poll() is not None:
-                raise CLIError(f"the supervisor exited with code {proc.returncode}; see {data_dir / 'logs' / 'supervisor.log'}")
+                raise CLIError(
+                    f"the supervisor exited with code {proc.returncode}; see {data_dir / 'logs' / 'supervisor.log'}"
+                )
             time.sleep(0.1)
     s = bootstrap.Settings.load(data_dir)
     assert s is not None

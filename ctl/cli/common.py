@@ -75,7 +75,9 @@ def split_kind_name(args: list[str]) -> list[tuple[Kind, str | None]]:
     if "/" in args[0]:
         for a in args:
             if "/" not in a:
-                raise CLIError(f"there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (got {a!r})")
+                raise CLIError(
+                    f"there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (got {a!r})"
+                )
             k, _, n = a.partition("/")
             out.append((kind_arg(k), n))
         return out

@@ -43,9 +43,24 @@ def get_contexts(kubeconfig: str = KubeconfigOpt) -> None:
     rows = []
     for c in doc.get("contexts", []):
         ctx = c.get("context") or {}
-        tenant = next(((e.get("extension") or {}).get("tenant", "") for e in ctx.get("extensions") or [] if e.get("name") == TENANT_EXT), "")
-        rows.append(["*" if c.get("name") == cur else "", c.get("name", ""), ctx.get("cluster", ""), ctx.get("user", ""),
-                     tenant or "system", ctx.get("namespace", "")])
+        tenant = next(
+            (
+                (e.get("extension") or {}).get("tenant", "")
+                for e in ctx.get("extensions") or []
+                if e.get("name") == TENANT_EXT
+            ),
+            "",
+        )
+        rows.append(
+            [
+                "*" if c.get("name") == cur else "",
+                c.get("name", ""),
+                ctx.get("cluster", ""),
+                ctx.get("user", ""),
+                tenant or "system",
+                ctx.get("namespace", ""),
+            ]
+        )
     print(output.plain_table(["CURRENT", "NAME", "CLUSTER", "AUTHINFO", "TENANT", "NAMESPACE"], rows))
 
 

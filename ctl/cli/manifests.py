@@ -45,7 +45,9 @@ def _parse(text: str, src: str) -> list[dict[str, Any]]:
     for i, d in enumerate(docs):
         if not isinstance(d, dict):
             raise CLIError(f"error parsing {src}: document {i + 1} is not an object")
-        if d.get("kind") == "List" or (d.get("kind", "").endswith("List") and isinstance(d.get("items"), list)):
+        if d.get("kind") == "List" or (
+            d.get("kind", "").endswith("List") and isinstance(d.get("items"), list)
+        ):
             out.extend(x for x in d["items"] if isinstance(x, dict))
             continue
         if not d.get("apiVersion") or not d.get("kind"):

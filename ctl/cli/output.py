@@ -22,7 +22,9 @@ FORMATS = ("table", "wide", "yaml", "json", "name")
 
 def check_format(fmt: str) -> None:
     if fmt not in FORMATS:
-        raise CLIError(f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(FORMATS)}")
+        raise CLIError(
+            f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(FORMATS)}"
+        )
 
 
 def to_yaml(obj: Any) -> str:
@@ -55,18 +57,29 @@ def table(
     headers: bool = True,
 ) -> str:
     cols = columns_for(kind.kind, wide)
-    hdr = (["TENANT"] if show_tenant else []) + (["NAMESPACE"] if show_namespace else []) + ["NAME"] + [h for h, _ in cols]
+    hdr = (
+        (["TENANT"] if show_tenant else [])
+        + (["NAMESPACE"] if show_namespace else [])
+        + ["NAME"]
+        + [h for h, _ in cols]
+    )
     if show_labels:
         hdr.append("LABELS")
     rows = []
     for o in items:
         md = o.get("metadata", {})
-        row = ([md.get("tenant", "")] if show_tenant else []) + ([md.get("namespace", "")] if show_namespace else [])
+        row = ([md.get("tenant", "")] if show_tenant else []) + (
+            [md.get("namespace", "")] if show_namespace else []
+        )
         row += [md.get("name", "")] + [f(o) for _, f in cols]
         if show_labels:
             row.append(",".join(f"{k}={v}" for k, v in (md.get("labels") or {}).items()) or "<none>")
         rows.append(row)
-    return plain_table(hdr if headers else [""] * len(hdr), rows) if headers else plain_table(hdr, rows).split("\n", 1)[-1]
+    return (
+        plain_table(hdr if headers else [""] * len(hdr), rows)
+        if headers
+        else plain_table(hdr, rows).split("\n", 1)[-1]
+    )
 
 
 def emit(kind: Kind, items: list[dict[str, Any]], fmt: str, single: bool = False, **table_kw: Any) -> None:
@@ -79,8 +92,10 @@ def emit(kind: Kind, items: list[dict[str, Any]], fmt: str, single: bool = False
         for o in items:
             out.write(name_of(kind, o) + "\n")
     else:
-        doc: Any = items[0] if single and len(items) == 1 else {
-            "apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items
-        }
+        doc: Any = (
+            items[0]
+            if single and len(items) == 1
+            else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+        )
         out.write(json.dumps(doc, indent=2) + "\n" if fmt == "json" else to_yaml(doc))
     out.flush()

@@ -64,7 +64,9 @@ def _subset_equal(existing: Any, patched: Any) -> bool:
     return bool(existing == patched)
 
 
-async def _apply_one(client: Client, obj: dict[str, Any], ns: str | None, tenant: str | None, dry: bool) -> str:
+async def _apply_one(
+    client: Client, obj: dict[str, Any], ns: str | None, tenant: str | None, dry: bool
+) -> str:
     kind = kind_of_object(obj)
     md = obj.setdefault("metadata", {})
     if not md.get("name"):
@@ -131,14 +133,19 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
                     try:
                         kind = kind_of_object(obj)
                         label = output.name_of(kind, obj)
-                        verdict = await _apply_one(client, obj, namespace, tenant_for(client, tenant), dry_run)
+                        verdict = await _apply_one(
+                            client, obj, namespace, tenant_for(client, tenant), dry_run
+                        )
                         print(f"{label} {verdict}")
                     except ValueError as e:
                         failed += 1
                         print(f"error: {src}: {e}", file=sys.stderr)
                     except ApiError as e:
                         failed += 1
-                        print(f"Error from server ({e.reason or e.code}) applying {label} from {src}: {e}", file=sys.stderr)
+                        print(
+                            f"Error from server ({e.reason or e.code}) applying {label} from {src}: {e}",
+                            file=sys.stderr,
+                        )
                     except CLIError as e:
                         failed += 1
                         print(f"error: {src}: {e}", file=sys.stderr)
@@ -155,7 +162,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
         namespace: str = NamespaceOpt,
         all_namespaces: bool = typer.Option(False, "-A", "--all-namespaces"),
         tenant: str = TenantOpt,
-        all_tenants: bool = typer.Option(False, "-T", "--all-tenants", help="list across tenants (system users)"),
+        all_tenants: bool = typer.Option(
+            False, "-T", "--all-tenants", help="list across tenants (system users)"
+        ),
         selector: str = typer.Option(None, "-l", "--selector", help="label selector"),
         field_selector: str = typer.Option(None, "--field-selector"),
         out: str = OutputOpt,
@@ -181,33 +190,68 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
                         items.append((k, await client.get(k, n, ns, t)))
                     kinds_seen = {k.kind for k, _ in items}
                     if len(kinds_seen) == 1:
-                        output.emit(items[0][0], [o for _, o in items], out, single=True, show_labels=show_labels)
+                        output.emit(
+                            items[0][0], [o for _, o in items], out, single=True, show_labels=show_labels
+                        )
                     else:
                         for k, o in items:
                             output.emit(k, [o], out, single=True, show_labels=show_labels)
                     if watch:
                         k0, o0 = items[0]
-                        await _watch(client, k0, o0["metadata"].get("namespace"), t, None,
-                                     f"metadata.name={o0['metadata']['name']}", out, False, all_tenants,
-                                     o0["metadata"]["resourceVersion"], show_labels)
+                        await _watch(
+                            client,
+                            k0,
+                            o0["metadata"].get("namespace"),
+                            t,
+                            None,
+                            f"metadata.name={o0['metadata']['name']}",
+                            out,
+                            False,
+                            all_tenants,
+                            o0["metadata"]["resourceVersion"],
+                            show_labels,
+                        )
                     return
                 printed = False
                 for k, _ in pairs:
-                    ns = None if (all_namespaces or all_tenants or not k.namespaced) else namespace_for(client, namespace)
-                    lst = await client.list_all(k, namespace=ns, tenant=t, label_selector=selector, field_selector=field_selector)
+                    ns = (
+                        None
+                        if (all_namespaces or all_tenants or not k.namespaced)
+                        else namespace_for(client, namespace)
+                    )
+                    lst = await client.list_all(
+                        k, namespace=ns, tenant=t, label_selector=selector, field_selector=field_selector
+                    )
                     items_ = lst["items"]
                     if out in ("table", "wide") and len(pairs) > 1 and items_:
                         if printed:
                             print()
                         printed = True
-                    output.emit(k, items_, out, show_namespace=k.namespaced and (all_namespaces or all_tenants),
-                                show_tenant=all_tenants and k.scope != kinds.CLUSTER, show_labels=show_labels)
+                    output.emit(
+                        k,
+                        items_,
+                        out,
+                        show_namespace=k.namespaced and (all_namespaces or all_tenants),
+                        show_tenant=all_tenants and k.scope != kinds.CLUSTER,
+                        show_labels=show_labels,
+                    )
                     if not items_ and out in ("table", "wide") and len(pairs) == 1:
                         where = "" if not k.namespaced or ns is None else f" in {ns} namespace"
                         print(f"No resources found{where}.", file=sys.stderr)
                     if watch:
-                        await _watch(client, k, ns, t, selector, field_selector, out, k.namespaced and all_namespaces,
-                                     all_tenants, lst["metadata"]["resourceVersion"], show_labels)
+                        await _watch(
+                            client,
+                            k,
+                            ns,
+                            t,
+                            selector,
+                            field_selector,
+                            out,
+                            k.namespaced and all_namespaces,
+                            all_tenants,
+                            lst["metadata"]["resourceVersion"],
+                            show_labels,
+                        )
             finally:
                 await client.close()
 
@@ -230,7 +274,11 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
             try:
                 for k, n in pairs:
                     ns = namespace_for(client, namespace) if k.namespaced else None
-                    objs = [await client.get(k, n, ns, t)] if n else (await client.list_all(k, namespace=ns, tenant=t))["items"]
+                    objs = (
+                        [await client.get(k, n, ns, t)]
+                        if n
+                        else (await client.list_all(k, namespace=ns, tenant=t))["items"]
+                    )
                     for o in objs:
                         print(_describe(k, o))
                         print(await _events_for(client, o))
@@ -288,12 +336,16 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
                         lst = await client.list_all(k, namespace=ns, tenant=t, label_selector=selector)
                         targets.extend((k, o["metadata"]["name"], ns, t) for o in lst["items"])
                     else:
-                        raise CLIError("resource(s) were provided, but no name was specified (use a name, -l SELECTOR or --all)")
+                        raise CLIError(
+                            "resource(s) were provided, but no name was specified (use a name, -l SELECTOR or --all)"
+                        )
                 if not targets and not ignore_not_found:
                     print("No resources found", file=sys.stderr)
                 for k, n, ns, tt in targets:
                     try:
-                        await client.delete(k, n, ns, tt, propagation_policy=policy, grace_period_seconds=grace)
+                        await client.delete(
+                            k, n, ns, tt, propagation_policy=policy, grace_period_seconds=grace
+                        )
                         label = k.singular if not k.group else f"{k.singular}.{k.group}"
                         print(f'{label} "{n}" deleted')
                     except ApiError as e:
@@ -349,7 +401,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
                 row += [k.scope, ",".join(k.verbs)]
             rows.append(row)
         if out != "name":
-            hdr = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"] + (["SCOPE", "VERBS"] if out == "wide" else [])
+            hdr = ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"] + (
+                ["SCOPE", "VERBS"] if out == "wide" else []
+            )
             print(output.plain_table(hdr, rows))
 
     @app.command("version")
@@ -362,7 +416,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
         """Client and server versions."""
         import ctl
 
-        info: dict[str, Any] = {"clientVersion": {"centaurusVersion": ctl.__version__, "gitVersion": f"v{ctl.__version__}"}}
+        info: dict[str, Any] = {
+            "clientVersion": {"centaurusVersion": ctl.__version__, "gitVersion": f"v{ctl.__version__}"}
+        }
         if not client_only:
             client = connect(kubeconfig, context, timeout=5)
             info["serverVersion"] = run(_with(client, client.request("GET", "/version")))
@@ -374,7 +430,9 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
             print(f"Client Version: v{ctl.__version__}")
             if "serverVersion" in info:
                 sv = info["serverVersion"]
-                print(f"Server Version: {sv.get('gitVersion')} (Kubernetes API {sv.get('major')}.{sv.get('minor')})")
+                print(
+                    f"Server Version: {sv.get('gitVersion')} (Kubernetes API {sv.get('major')}.{sv.get('minor')})"
+                )
 
     @app.command("logs")
     def logs(
@@ -394,14 +452,23 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
 
         async def go() -> None:
             try:
-                path = client.path("pods", namespace_for(client, namespace), name, "log", tenant_for(client, tenant))
-                params = {"container": container, "follow": "true" if follow else None,
-                          "tailLines": tail, "previous": "true" if previous else None}
+                path = client.path(
+                    "pods", namespace_for(client, namespace), name, "log", tenant_for(client, tenant)
+                )
+                params = {
+                    "container": container,
+                    "follow": "true" if follow else None,
+                    "tailLines": tail,
+                    "previous": "true" if previous else None,
+                }
                 s = await client.session()
                 import aiohttp
 
-                async with s.get(client._url + path, params={k: str(v) for k, v in params.items() if v is not None},
-                                 timeout=aiohttp.ClientTimeout(total=None)) as resp:
+                async with s.get(
+                    client._url + path,
+                    params={k: str(v) for k, v in params.items() if v is not None},
+                    timeout=aiohttp.ClientTimeout(total=None),
+                ) as resp:
                     if resp.status >= 400:
                         raise client._error(resp.status, await resp.read())
                     async for chunk in resp.content.iter_any():
@@ -430,8 +497,12 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
 
         async def go() -> dict[str, Any]:
             try:
-                path = client.path("pods", namespace_for(client, namespace), pod, "exec", tenant_for(client, tenant))
-                r: dict[str, Any] = await client.request("POST", path, {"command": argv, "container": container})
+                path = client.path(
+                    "pods", namespace_for(client, namespace), pod, "exec", tenant_for(client, tenant)
+                )
+                r: dict[str, Any] = await client.request(
+                    "POST", path, {"command": argv, "container": container}
+                )
                 return r
             finally:
                 await client.close()
@@ -459,13 +530,28 @@ async def _create(client: Client, obj: dict[str, Any], tenant: str | None) -> No
 
 
 async def _watch(
-    client: Client, kind: Kind, ns: str | None, tenant: str | None, selector: str | None, field_selector: str | None,
-    out: str, show_ns: bool, show_tenant: bool, rv: str, show_labels: bool,
+    client: Client,
+    kind: Kind,
+    ns: str | None,
+    tenant: str | None,
+    selector: str | None,
+    field_selector: str | None,
+    out: str,
+    show_ns: bool,
+    show_tenant: bool,
+    rv: str,
+    show_labels: bool,
 ) -> None:
     async for typ, obj in client.watch(kind, ns, tenant, rv, selector, field_selector):
         if out in ("table", "wide"):
-            line = output.table(kind, [obj], wide=out == "wide", show_namespace=show_ns, show_tenant=show_tenant,
-                                show_labels=show_labels).split("\n", 1)[-1]
+            line = output.table(
+                kind,
+                [obj],
+                wide=out == "wide",
+                show_namespace=show_ns,
+                show_tenant=show_tenant,
+                show_labels=show_labels,
+            ).split("\n", 1)[-1]
             print(line + ("   (deleted)" if typ == "DELETED" else ""), flush=True)
         elif out == "name":
             print(output.name_of(kind, obj), flush=True)
@@ -487,15 +573,20 @@ def _describe(kind: Kind, obj: dict[str, Any]) -> str:
     lines.append(f"Created:      {md.get('creationTimestamp')} ({age(md.get('creationTimestamp'))} ago)")
     for f, title in (("labels", "Labels"), ("annotations", "Annotations")):
         vals = {k: v for k, v in (md.get(f) or {}).items() if k != LAST_APPLIED}
-        lines.append(f"{title + ':':<14}" + ("\n              ".join(f"{k}={v}" for k, v in vals.items()) or "<none>"))
+        lines.append(
+            f"{title + ':':<14}" + ("\n              ".join(f"{k}={v}" for k, v in vals.items()) or "<none>")
+        )
     for ref in md.get("ownerReferences") or []:
         lines.append(f"Controlled By: {ref.get('kind')}/{ref.get('name')}")
     if md.get("deletionTimestamp"):
         lines.append(f"Terminating since: {md['deletionTimestamp']}")
     for section in ("spec", "status", "data"):
         if obj.get(section):
-            body = output.to_yaml(obj[section] if section != "data" or kind.kind != "Secret"
-                                  else {k: f"<{len(v)} bytes>" for k, v in obj[section].items()})
+            body = output.to_yaml(
+                obj[section]
+                if section != "data" or kind.kind != "Secret"
+                else {k: f"<{len(v)} bytes>" for k, v in obj[section].items()}
+            )
             lines.append(f"{section.title()}:")
             lines += ["  " + ln for ln in body.rstrip().splitlines()]
     return "\n".join(lines)
@@ -505,16 +596,35 @@ async def _events_for(client: Client, obj: dict[str, Any]) -> str:
     md = obj.get("metadata", {})
     ns = md.get("namespace") or "default"
     try:
-        lst = await client.list("events", namespace=ns, tenant=md.get("tenant"),
-                                field_selector=f"involvedObject.name={md.get('name')}")
+        lst = await client.list(
+            "events",
+            namespace=ns,
+            tenant=md.get("tenant"),
+            field_selector=f"involvedObject.name={md.get('name')}",
+        )
     except ApiError:
         return "Events:       <unavailable>"
     evs = [e for e in lst["items"] if (e.get("involvedObject") or {}).get("uid") in (None, md.get("uid"))]
     if not evs:
         return "Events:       <none>\n"
-    rows = [[e.get("type", ""), e.get("reason", ""), age(e.get("lastTimestamp") or e["metadata"].get("creationTimestamp")),
-             (e.get("source") or {}).get("component", ""), e.get("message", "")] for e in evs]
-    return "Events:\n" + "\n".join("  " + ln for ln in output.plain_table(["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], rows).splitlines()) + "\n"
+    rows = [
+        [
+            e.get("type", ""),
+            e.get("reason", ""),
+            age(e.get("lastTimestamp") or e["metadata"].get("creationTimestamp")),
+            (e.get("source") or {}).get("component", ""),
+            e.get("message", ""),
+        ]
+        for e in evs
+    ]
+    return (
+        "Events:\n"
+        + "\n".join(
+            "  " + ln
+            for ln in output.plain_table(["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], rows).splitlines()
+        )
+        + "\n"
+    )
 
 
 __all__ = ["register", "kind_arg"]

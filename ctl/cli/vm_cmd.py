@@ -13,14 +13,32 @@ from typing import Any
 
 import typer
 
-from ctl.cli.common import ContextOpt, KubeconfigOpt, NamespaceOpt, TenantOpt, connect, namespace_for, run, tenant_for
+from ctl.cli.common import (
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    TenantOpt,
+    connect,
+    namespace_for,
+    run,
+    tenant_for,
+)
 from ctl.cli.errors import CLIError
 
 app = typer.Typer(help="Operate virtual machine pods (Action API).", no_args_is_help=True)
 
 
-def _do(op: str, pod: str, params: dict[str, Any], namespace: str | None, tenant: str | None, kubeconfig: str | None,
-        context: str | None, wait: bool, timeout: float) -> None:
+def _do(
+    op: str,
+    pod: str,
+    params: dict[str, Any],
+    namespace: str | None,
+    tenant: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    wait: bool,
+    timeout: float,
+) -> None:
     client = connect(kubeconfig, context)
     ns = namespace_for(client, namespace)
     t = tenant_for(client, tenant)
@@ -28,7 +46,9 @@ def _do(op: str, pod: str, params: dict[str, Any], namespace: str | None, tenant
     async def go() -> dict[str, Any]:
         try:
             path = client.path("pods", ns, pod, "action", t)
-            res: dict[str, Any] = await client.request("POST", path, {"kind": "CustomAction", "apiVersion": "v1", "operation": op, **params})
+            res: dict[str, Any] = await client.request(
+                "POST", path, {"kind": "CustomAction", "apiVersion": "v1", "operation": op, **params}
+            )
             name = (res.get("details") or {}).get("name", "")
             print(f"action/{name} created")
             if not wait or not name:
@@ -40,7 +60,9 @@ def _do(op: str, pod: str, params: dict[str, Any], namespace: str | None, tenant
                 if stt.get("complete") or stt.get("error"):
                     return dict(stt)
                 await asyncio.sleep(0.5)
-            raise CLIError(f"action/{name} did not complete within {timeout:.0f}s (see 'centaurusctl get actions -n {ns}')")
+            raise CLIError(
+                f"action/{name} did not complete within {timeout:.0f}s (see 'centaurusctl get actions -n {ns}')"
+            )
         finally:
             await client.close()
 
@@ -54,7 +76,9 @@ def _do(op: str, pod: str, params: dict[str, Any], namespace: str | None, tenant
 def _cmd(op: str, doc: str, with_snapshot: bool = False) -> None:
     def command(
         pod: str,
-        snapshot_id: str = typer.Option(None, "--snapshot-id", help="snapshot to restore / name for the snapshot"),
+        snapshot_id: str = typer.Option(
+            None, "--snapshot-id", help="snapshot to restore / name for the snapshot"
+        ),
         namespace: str = NamespaceOpt,
         tenant: str = TenantOpt,
         wait: bool = typer.Option(True, "--wait/--no-wait"),

@@ -4,4 +4,13 @@ from ctl.client.aio import ApiError, Client, WatchExpired, kind_of_object, resol
 from ctl.client.kubeconfig import ClientConfig, ConfigError
 from ctl.client.sync import SyncClient
 
-__all__ = ["ApiError", "Client", "ClientConfig", "ConfigError", "SyncClient", "WatchExpired", "kind_of_object", "resolve_kind"]
+__all__ = [
+    "ApiError",
+    "Client",
+    "ClientConfig",
+    "ConfigError",
+    "SyncClient",
+    "WatchExpired",
+    "kind_of_object",
+    "resolve_kind",
+]

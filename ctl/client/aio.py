@@ -100,12 +100,16 @@ class Client:
     async def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             if self._base.startswith("unix://"):
-                connector: aiohttp.BaseConnector = aiohttp.UnixConnector(path=self._base[len("unix://") :], limit=256)
+                connector: aiohttp.BaseConnector = aiohttp.UnixConnector(
+                    path=self._base[len("unix://") :], limit=256
+                )
                 self._url = "http://localhost"
             else:
                 connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=256)
                 self._url = self._base
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers, json_serialize=lambda o: orjson.dumps(o).decode())
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers=self._headers, json_serialize=lambda o: orjson.dumps(o).decode()
+            )
         return self._session
 
     async def close(self) -> None:
@@ -137,8 +141,14 @@ class Client:
             headers["Content-Type"] = content_type
         p = {k: str(v) for k, v in (params or {}).items() if v is not None}
         try:
-            async with s.request(method, self._url + path, data=data, params=p, headers=headers,
-                                 timeout=aiohttp.ClientTimeout(total=self.timeout)) as resp:
+            async with s.request(
+                method,
+                self._url + path,
+                data=data,
+                params=p,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as resp:
                 payload = await resp.read()
                 if resp.status >= 400:
                     raise self._error(resp.status, payload)
@@ -151,7 +161,9 @@ class Client:
         except aiohttp.ClientConnectionError as e:
             raise ConnectionError(f"cannot reach the API server at {self._base}: {e}") from None
         except TimeoutError:
-            raise ConnectionError(f"the API server at {self._base} did not answer within {self.timeout:g}s") from None
+            raise ConnectionError(
+                f"the API server at {self._base} did not answer within {self.timeout:g}s"
+            ) from None
 
     @staticmethod
     def _error(code: int, payload: bytes) -> ApiError:
@@ -160,7 +172,12 @@ class Client:
             if not isinstance(st, dict):
                 raise ValueError
         except ValueError:
-            st = {"kind": "Status", "status": "Failure", "code": code, "message": payload.decode(errors="replace")[:500]}
+            st = {
+                "kind": "Status",
+                "status": "Failure",
+                "code": code,
+                "message": payload.decode(errors="replace")[:500],
+            }
         if code == 410:
             return WatchExpired(code, st)
         return ApiError(code, st)
@@ -187,7 +204,9 @@ class Client:
                 p += f"/{subresource}"
         return p
 
-    def object_path(self, obj: dict[str, Any], subresource: str | None = None, tenant: str | None = None) -> str:
+    def object_path(
+        self, obj: dict[str, Any], subresource: str | None = None, tenant: str | None = None
+    ) -> str:
         k = kind_of_object(obj)
         md = obj.get("metadata") or {}
         t = tenant if tenant is not None else md.get("tenant")
@@ -195,10 +214,19 @@ class Client:
         return self.path(k, ns, md.get("name"), subresource, t)
 
     # ------------------------------------------------------------------ verbs
-    async def get(self, kind: Kind | str, name: str, namespace: str | None = None, tenant: str | None = None,
-                  subresource: str | None = None) -> dict[str, Any]:
+    async def get(
+        self,
+        kind: Kind | str,
+        name: str,
+        namespace: str | None = None,
+        tenant: str | None = None,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
         k = resolve_kind(kind)
-        r: dict[str, Any] = await self.request("GET", self.path(k, namespace or (self.namespace if k.namespaced else None), name, subresource, tenant))
+        r: dict[str, Any] = await self.request(
+            "GET",
+            self.path(k, namespace or (self.namespace if k.namespaced else None), name, subresource, tenant),
+        )
         return r
 
     async def list(
@@ -212,9 +240,16 @@ class Client:
         continue_token: str | None = None,
         resource_version: str | None = None,
     ) -> dict[str, Any]:
-        params = {"labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
-                  "continue": continue_token, "resourceVersion": resource_version}
-        r: dict[str, Any] = await self.request("GET", self.path(kind, namespace, tenant=tenant), params=params)
+        params = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_token,
+            "resourceVersion": resource_version,
+        }
+        r: dict[str, Any] = await self.request(
+            "GET", self.path(kind, namespace, tenant=tenant), params=params
+        )
         return r
 
     async def list_all(self, kind: Kind | str, page: int = 500, **kw: Any) -> dict[str, Any]:
@@ -232,8 +267,13 @@ class Client:
                 out["metadata"].pop("continue", None)
                 return out
 
-    async def create(self, obj: dict[str, Any], namespace: str | None = None, tenant: str | None = None,
-                     kind: Kind | str | None = None) -> dict[str, Any]:
+    async def create(
+        self,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        tenant: str | None = None,
+        kind: Kind | str | None = None,
+    ) -> dict[str, Any]:
         k = resolve_kind(kind) if kind else kind_of_object(obj)
         md = obj.get("metadata") or {}
         ns = namespace or md.get("namespace") or (self.namespace if k.namespaced else None)
@@ -241,7 +281,9 @@ class Client:
         r: dict[str, Any] = await self.request("POST", self.path(k, ns, tenant=t), obj)
         return r
 
-    async def update(self, obj: dict[str, Any], subresource: str | None = None, tenant: str | None = None) -> dict[str, Any]:
+    async def update(
+        self, obj: dict[str, Any], subresource: str | None = None, tenant: str | None = None
+    ) -> dict[str, Any]:
         r: dict[str, Any] = await self.request("PUT", self.object_path(obj, subresource, tenant), obj)
         return r
 
@@ -258,11 +300,17 @@ class Client:
         patch_type: str = "merge",
         subresource: str | None = None,
     ) -> dict[str, Any]:
-        ct = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
-              "strategic": "application/strategic-merge-patch+json"}[patch_type]
+        ct = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[patch_type]
         k = resolve_kind(kind)
         r: dict[str, Any] = await self.request(
-            "PATCH", self.path(k, namespace or (self.namespace if k.namespaced else None), name, subresource, tenant), patch, content_type=ct
+            "PATCH",
+            self.path(k, namespace or (self.namespace if k.namespaced else None), name, subresource, tenant),
+            patch,
+            content_type=ct,
         )
         return r
 
@@ -285,15 +333,23 @@ class Client:
         if preconditions:
             body["preconditions"] = preconditions
         r: dict[str, Any] = await self.request(
-            "DELETE", self.path(k, namespace or (self.namespace if k.namespaced else None), name, tenant=tenant), body
+            "DELETE",
+            self.path(k, namespace or (self.namespace if k.namespaced else None), name, tenant=tenant),
+            body,
         )
         return r
 
     async def bind(self, pod: dict[str, Any], node: str) -> None:
         md = pod["metadata"]
-        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": md["name"], "namespace": md["namespace"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-        await self.request("POST", self.path("pods", md["namespace"], md["name"], "binding", md.get("tenant")), body)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": md["name"], "namespace": md["namespace"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        await self.request(
+            "POST", self.path("pods", md["namespace"], md["name"], "binding", md.get("tenant")), body
+        )
 
     # ------------------------------------------------------------------ watch
     async def watch(
@@ -318,8 +374,11 @@ class Client:
         path = self._url + self.path(kind, namespace, tenant=tenant)
         backoff = 0.2
         while True:
-            params = {"watch": "1", "timeoutSeconds": str(timeout_seconds),
-                      "allowWatchBookmarks": "true" if bookmarks else "false"}
+            params = {
+                "watch": "1",
+                "timeoutSeconds": str(timeout_seconds),
+                "allowWatchBookmarks": "true" if bookmarks else "false",
+            }
             if rv:
                 params["resourceVersion"] = rv
             if label_selector:
@@ -327,7 +386,11 @@ class Client:
             if field_selector:
                 params["fieldSelector"] = field_selector
             try:
-                async with s.get(path, params=params, timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30)) as resp:
+                async with s.get(
+                    path,
+                    params=params,
+                    timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout_seconds + 30),
+                ) as resp:
                     if resp.status >= 400:
                         raise self._error(resp.status, await resp.read())
                     backoff = 0.2
@@ -347,7 +410,12 @@ class Client:
                         if typ == "BOOKMARK":
                             continue
                         yield typ, obj
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError, ConnectionError) as e:
+            except (
+                aiohttp.ClientConnectionError,
+                aiohttp.ClientPayloadError,
+                TimeoutError,
+                ConnectionError,
+            ) as e:
                 if not reconnect:
                     raise ConnectionError(f"watch on {path} failed: {e}") from None
                 await asyncio.sleep(backoff)

@@ -62,8 +62,11 @@ class Informer:
 
     async def _relist(self) -> None:
         lst = await self.client.list_all(
-            self.kind, namespace=self.namespace, tenant=self.tenant,
-            label_selector=self.label_selector, field_selector=self.field_selector,
+            self.kind,
+            namespace=self.namespace,
+            tenant=self.tenant,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
         )
         fresh = {object_key(o): o for o in lst["items"]}
         old_store = self.store
@@ -86,8 +89,12 @@ class Informer:
                 await self._relist()
                 self.synced.set()
                 async for typ, obj in self.client.watch(
-                    self.kind, self.namespace, self.tenant, self.resource_version,
-                    self.label_selector, self.field_selector,
+                    self.kind,
+                    self.namespace,
+                    self.tenant,
+                    self.resource_version,
+                    self.label_selector,
+                    self.field_selector,
                 ):
                     k = object_key(obj)
                     old = self.store.get(k)

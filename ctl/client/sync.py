@@ -50,7 +50,7 @@ class SyncClient:
                 except StopAsyncIteration:
                     return
         finally:
-            self._run(agen.aclose())
+            self._run(agen.aclose())  # type: ignore[attr-defined]
 
     def close(self) -> None:
         self._run(self.aio.close())

@@ -84,8 +84,15 @@ def ensure_credentials(data_dir: Path, s: Settings, names: list[str]) -> dict[st
             user = "system:admin" if name == "admin" else f"system:{name}"
             tokens.add(token, user, "system", [SYSTEM_MASTERS, "system:authenticated"])
         user_name = "system-admin" if name == "admin" else f"system-{name}"
-        kc.add_context(path, "centaurus" if name == "admin" else name, url, user_name, token=token,
-                       tenant="system", make_current=True)
+        kc.add_context(
+            path,
+            "centaurus" if name == "admin" else name,
+            url,
+            user_name,
+            token=token,
+            tenant="system",
+            make_current=True,
+        )
         out[name] = path
     return out
 
@@ -118,7 +125,9 @@ def http_ok(url: str) -> bool:
         return False
 
 
-def components(data_dir: Path, s: Settings, creds: dict[str, Path], log_level: str = "INFO") -> tuple[list[Component], list[str]]:
+def components(
+    data_dir: Path, s: Settings, creds: dict[str, Path], log_level: str = "INFO"
+) -> tuple[list[Component], list[str]]:
     """The supervised processes in start order, plus notes to show the user."""
     notes: list[str] = []
     comps: list[Component] = []
@@ -127,33 +136,74 @@ def components(data_dir: Path, s: Settings, creds: dict[str, Path], log_level: s
         port = int(s.extra.get("etcd_client_port") or 2379)
         peer = int(s.extra.get("etcd_peer_port") or 2380)
         etcd_dir = data_dir / "etcd"
-        comps.append(Component(
-            "etcd",
-            ["/usr/bin/etcd", "--name", "centaurus", "--data-dir", str(etcd_dir),
-             "--listen-client-urls", f"http://127.0.0.1:{port}", "--advertise-client-urls", f"http://127.0.0.1:{port}",
-             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
-             "--initial-cluster", f"centaurus=http://127.0.0.1:{peer}"],
-            health=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
-            description=f"etcd on 127.0.0.1:{port}",
-        ))
+        comps.append(
+            Component(
+                "etcd",
+                [
+                    "/usr/bin/etcd",
+                    "--name",
+                    "centaurus",
+                    "--data-dir",
+                    str(etcd_dir),
+                    "--listen-client-urls",
+                    f"http://127.0.0.1:{port}",
+                    "--advertise-client-urls",
+                    f"http://127.0.0.1:{port}",
+                    "--listen-peer-urls",
+                    f"http://127.0.0.1:{peer}",
+                    "--initial-advertise-peer-urls",
+                    f"http://127.0.0.1:{peer}",
+                    "--initial-cluster",
+                    f"centaurus=http://127.0.0.1:{peer}",
+                ],
+                health=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
+                description=f"etcd on 127.0.0.1:{port}",
+            )
+        )
         store_url = f"etcd://127.0.0.1:{port}"
     elif s.store == "external":
         store_url = "etcd://" + s.etcd_endpoints.replace("http://", "")
     url = server_url(s)
-    comps.append(Component(
-        "apiserver",
-        [*CTL, "serve", "apiserver", "--data-dir", str(data_dir), "--store", store_url,
-         "--bind-address", s.bind_address, "--port", str(s.port), "--unix-socket", str(data_dir / "apiserver.sock"),
-         "--log-level", log_level],
-        health=lambda: http_ok(url + "/readyz"),
-        description=f"API server on {url} ({'embedded store' if s.store == 'sqlite' else store_url})",
-    ))
+    comps.append(
+        Component(
+            "apiserver",
+            [
+                *CTL,
+                "serve",
+                "apiserver",
+                "--data-dir",
+                str(data_dir),
+                "--store",
+                store_url,
+                "--bind-address",
+                s.bind_address,
+                "--port",
+                str(s.port),
+                "--unix-socket",
+                str(data_dir / "apiserver.sock"),
+                "--log-level",
+                log_level,
+            ],
+            health=lambda: http_ok(url + "/readyz"),
+            description=f"API server on {url} ({'embedded store' if s.store == 'sqlite' else store_url})",
+        )
+    )
     if role_installed("ctl.scheduler.main"):
-        comps.append(Component("scheduler", [*CTL, "serve", "scheduler", "--kubeconfig", str(creds["scheduler"])],
-                               description="scheduler"))
+        comps.append(
+            Component(
+                "scheduler",
+                [*CTL, "serve", "scheduler", "--kubeconfig", str(creds["scheduler"])],
+                description="scheduler",
+            )
+        )
     if role_installed("ctl.controllers.main"):
-        comps.append(Component("controllers", [*CTL, "serve", "controllers", "--kubeconfig", str(creds["controllers"])],
-                               description="controllers"))
+        comps.append(
+            Component(
+                "controllers",
+                [*CTL, "serve", "controllers", "--kubeconfig", str(creds["controllers"])],
+                description="controllers",
+            )
+        )
     if role_installed("agent.node.main") and (s.runtime != "none" or s.hollow_nodes):
         runtime = s.runtime
         if runtime == "auto":
@@ -162,19 +212,53 @@ def components(data_dir: Path, s: Settings, creds: dict[str, Path], log_level: s
             if not ok:
                 notes.append(f"runtime: hollow (simulated pods), because {why}")
         if runtime != "none":
-            argv = [*CTL, "serve", "agent", "--kubeconfig", str(creds["agent"]), "--node-name", s.node_name,
-                    "--runtime", runtime, "--data-dir", str(data_dir / "agent")]
+            argv = [
+                *CTL,
+                "serve",
+                "agent",
+                "--kubeconfig",
+                str(creds["agent"]),
+                "--node-name",
+                s.node_name,
+                "--runtime",
+                runtime,
+                "--data-dir",
+                str(data_dir / "agent"),
+            ]
             if s.vm_runtime_uri:
                 argv += ["--vm-runtime-uri", s.vm_runtime_uri]
-            comps.append(Component("agent", argv, settle=2.0, description=f"node agent {s.node_name} (runtime {runtime})"))
-            notes.append(f"node {s.node_name}: runtime {runtime}" + (f", VMs via {s.vm_runtime_uri}" if s.vm_runtime_uri else ""))
+            comps.append(
+                Component(
+                    "agent", argv, settle=2.0, description=f"node agent {s.node_name} (runtime {runtime})"
+                )
+            )
+            notes.append(
+                f"node {s.node_name}: runtime {runtime}"
+                + (f", VMs via {s.vm_runtime_uri}" if s.vm_runtime_uri else "")
+            )
         if s.hollow_nodes:
-            comps.append(Component(
-                "hollow-nodes",
-                [*CTL, "serve", "agent", "--kubeconfig", str(creds["agent"]), "--runtime", "hollow",
-                 "--hollow-nodes", str(s.hollow_nodes), "--node-name", "hollow-node", "--data-dir", str(data_dir / "hollow")],
-                settle=2.0, description=f"{s.hollow_nodes} hollow nodes",
-            ))
+            comps.append(
+                Component(
+                    "hollow-nodes",
+                    [
+                        *CTL,
+                        "serve",
+                        "agent",
+                        "--kubeconfig",
+                        str(creds["agent"]),
+                        "--runtime",
+                        "hollow",
+                        "--hollow-nodes",
+                        str(s.hollow_nodes),
+                        "--node-name",
+                        "hollow-node",
+                        "--data-dir",
+                        str(data_dir / "hollow"),
+                    ],
+                    settle=2.0,
+                    description=f"{s.hollow_nodes} hollow nodes",
+                )
+            )
     disabled = set(s.extra.get("disable") or [])
     unknown = disabled - {c.name for c in comps} - {"scheduler", "controllers", "agent", "hollow-nodes"}
     if unknown:

@@ -62,8 +62,12 @@ class Supervisor:
         log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(c.argv)}\n".encode())
         log.flush()
         c.proc = subprocess.Popen(
-            c.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **c.env}, start_new_session=True,
+            c.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **c.env},
+            start_new_session=True,
         )
         log.close()
         c.started_at = time.monotonic()
@@ -156,9 +160,13 @@ class Supervisor:
                 for c in self.components:
                     if c.proc is not None and c.proc.poll() is not None and not stop["flag"]:
                         rc = c.proc.returncode
-                        delay = min(2 ** min(c.restarts, 5), 30) if time.monotonic() - c.started_at < 60 else 1
+                        delay = (
+                            min(2 ** min(c.restarts, 5), 30) if time.monotonic() - c.started_at < 60 else 1
+                        )
                         if on_event:
-                            on_event(f"{c.name} exited with code {rc}; restarting in {delay}s (restart #{c.restarts + 1})")
+                            on_event(
+                                f"{c.name} exited with code {rc}; restarting in {delay}s (restart #{c.restarts + 1})"
+                            )
                         t_end = time.monotonic() + delay
                         while time.monotonic() < t_end and not stop["flag"]:
                             time.sleep(0.1)

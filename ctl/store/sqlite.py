@@ -215,7 +215,9 @@ class SqliteStore(Store):
                 break
         conn.close()
 
-    def _complete(self, results: list[tuple[asyncio.Future[Any], bool, Any]], events: list[WatchEvent]) -> None:
+    def _complete(
+        self, results: list[tuple[asyncio.Future[Any], bool, Any]], events: list[WatchEvent]
+    ) -> None:
         if events:
             for w in self._watchers:
                 mine = [e for e in events if w.matches(e.kv.key)]
@@ -240,7 +242,13 @@ class SqliteStore(Store):
 
     @staticmethod
     def _append(
-        conn: sqlite3.Connection, key: str, created: int, deleted: int, create_rev: int, prev: int, value: bytes
+        conn: sqlite3.Connection,
+        key: str,
+        created: int,
+        deleted: int,
+        create_rev: int,
+        prev: int,
+        value: bytes,
     ) -> int:
         cur = conn.execute(
             "INSERT INTO log(name, created, deleted, create_revision, prev_revision, value) VALUES (?,?,?,?,?,?)",
@@ -307,7 +315,10 @@ class SqliteStore(Store):
                        deleted = 1 OR id < (SELECT MAX(l2.id) FROM log l2 WHERE l2.name = log.name AND l2.id <= ?))""",
                 (rev, rev),
             )
-            conn.execute("INSERT INTO meta(k, v) VALUES ('compacted', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (rev,))
+            conn.execute(
+                "INSERT INTO meta(k, v) VALUES ('compacted', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v",
+                (rev,),
+            )
             self._compacted = rev
             return None, []
 
@@ -372,7 +383,9 @@ class SqliteStore(Store):
     async def count(self, prefix: str) -> int:
         end = prefix_end(prefix)
         n: int = await self._read(
-            lambda c: c.execute("SELECT COUNT(*) FROM current WHERE name >= ? AND name < ?", (prefix, end)).fetchone()[0]
+            lambda c: c.execute(
+                "SELECT COUNT(*) FROM current WHERE name >= ? AND name < ?", (prefix, end)
+            ).fetchone()[0]
         )
         return n
 

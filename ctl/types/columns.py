@@ -92,12 +92,19 @@ _AGE: Column = ("AGE", lambda o: age(_g(o, "metadata", "creationTimestamp")))
 
 COLUMNS: dict[str, list[Column]] = {
     "Pod": [("READY", _pod_ready), ("STATUS", _pod_status), ("RESTARTS", _restarts), _AGE],
-    "Node": [("STATUS", _node_status), ("ROLES", lambda o: "<none>"), _AGE,
-             ("VERSION", lambda o: str(_g(o, "status", "nodeInfo", "kubeletVersion")))],
+    "Node": [
+        ("STATUS", _node_status),
+        ("ROLES", lambda o: "<none>"),
+        _AGE,
+        ("VERSION", lambda o: str(_g(o, "status", "nodeInfo", "kubeletVersion"))),
+    ],
     "Namespace": [("STATUS", _phase), _AGE],
     "Tenant": [("STATUS", _phase), _AGE],
     "Deployment": [
-        ("READY", lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=0)}"),
+        (
+            "READY",
+            lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=0)}",
+        ),
         ("UP-TO-DATE", lambda o: str(_g(o, "status", "updatedReplicas", default=0))),
         ("AVAILABLE", lambda o: str(_g(o, "status", "availableReplicas", default=0))),
         _AGE,
@@ -111,25 +118,61 @@ COLUMNS: dict[str, list[Column]] = {
     "Event": [
         ("TYPE", lambda o: str(_g(o, "type"))),
         ("REASON", lambda o: str(_g(o, "reason"))),
-        ("OBJECT", lambda o: f"{str(_g(o, 'involvedObject', 'kind')).lower()}/{_g(o, 'involvedObject', 'name')}"),
+        (
+            "OBJECT",
+            lambda o: f"{str(_g(o, 'involvedObject', 'kind')).lower()}/{_g(o, 'involvedObject', 'name')}",
+        ),
         ("MESSAGE", lambda o: str(_g(o, "message"))),
     ],
     "ConfigMap": [("DATA", lambda o: str(len(_g(o, "data", default={}) or {}))), _AGE],
-    "Secret": [("TYPE", lambda o: str(_g(o, "type"))), ("DATA", lambda o: str(len(_g(o, "data", default={}) or {}))), _AGE],
+    "Secret": [
+        ("TYPE", lambda o: str(_g(o, "type"))),
+        ("DATA", lambda o: str(len(_g(o, "data", default={}) or {}))),
+        _AGE,
+    ],
     "Lease": [("HOLDER", lambda o: str(_g(o, "spec", "holderIdentity"))), _AGE],
-    "Action": [("OPERATION", lambda o: str(_g(o, "spec", "operation"))), ("POD", lambda o: str(_g(o, "spec", "podName"))),
-               ("COMPLETE", lambda o: str(_g(o, "status", "complete", default=False))), _AGE],
+    "Action": [
+        ("OPERATION", lambda o: str(_g(o, "spec", "operation"))),
+        ("POD", lambda o: str(_g(o, "spec", "podName"))),
+        ("COMPLETE", lambda o: str(_g(o, "status", "complete", default=False))),
+        _AGE,
+    ],
 }
 
 WIDE: dict[str, list[Column]] = {
-    "Pod": [("IP", lambda o: str(_g(o, "status", "podIP", default="<none>"))),
-            ("NODE", lambda o: str(_g(o, "spec", "nodeName", default="<none>"))),
-            ("RUNTIME", lambda o: "vm" if _g(o, "spec", "virtualMachine") else "container")],
-    "Node": [("INTERNAL-IP", lambda o: next((a.get("address", "") for a in _g(o, "status", "addresses", default=[]) or []
-                                              if a.get("type") == "InternalIP"), "<none>")),
-             ("RUNTIME", lambda o: str(_g(o, "status", "nodeInfo", "containerRuntimeVersion")))],
-    "Deployment": [("IMAGES", lambda o: ",".join(c.get("image", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]) or [])),
-                   ("SELECTOR", lambda o: ",".join(f"{k}={v}" for k, v in (_g(o, "spec", "selector", "matchLabels", default={}) or {}).items()))],
+    "Pod": [
+        ("IP", lambda o: str(_g(o, "status", "podIP", default="<none>"))),
+        ("NODE", lambda o: str(_g(o, "spec", "nodeName", default="<none>"))),
+        ("RUNTIME", lambda o: "vm" if _g(o, "spec", "virtualMachine") else "container"),
+    ],
+    "Node": [
+        (
+            "INTERNAL-IP",
+            lambda o: next(
+                (
+                    a.get("address", "")
+                    for a in _g(o, "status", "addresses", default=[]) or []
+                    if a.get("type") == "InternalIP"
+                ),
+                "<none>",
+            ),
+        ),
+        ("RUNTIME", lambda o: str(_g(o, "status", "nodeInfo", "containerRuntimeVersion"))),
+    ],
+    "Deployment": [
+        (
+            "IMAGES",
+            lambda o: ",".join(
+                c.get("image", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]) or []
+            ),
+        ),
+        (
+            "SELECTOR",
+            lambda o: ",".join(
+                f"{k}={v}" for k, v in (_g(o, "spec", "selector", "matchLabels", default={}) or {}).items()
+            ),
+        ),
+    ],
 }
 
 

@@ -35,7 +35,16 @@ class Kind:
     scope: str
     short: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ("status",)
-    verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    verbs: tuple[str, ...] = (
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    )
     categories: tuple[str, ...] = ()
     printer_columns: tuple[tuple[str, str], ...] = field(default=())
 
@@ -124,28 +133,76 @@ def groups() -> dict[str, list[str]]:
 
 _ALL = ("all",)
 declare(Kind("Tenant", "", "v1", "tenants", "tenant", CLUSTER, ("te",), subresources=("status",)))
-declare(Kind("Namespace", "", "v1", "namespaces", "namespace", TENANT, ("ns",), subresources=("status", "finalize")))
+declare(
+    Kind(
+        "Namespace", "", "v1", "namespaces", "namespace", TENANT, ("ns",), subresources=("status", "finalize")
+    )
+)
 declare(Kind("Node", "", "v1", "nodes", "node", CLUSTER, ("no",)))
 declare(
     Kind(
-        "Pod", "", "v1", "pods", "pod", NAMESPACE, ("po",),
-        subresources=("status", "binding", "log", "exec", "action"), categories=_ALL,
+        "Pod",
+        "",
+        "v1",
+        "pods",
+        "pod",
+        NAMESPACE,
+        ("po",),
+        subresources=("status", "binding", "log", "exec", "action"),
+        categories=_ALL,
     )
 )
 declare(Kind("Event", "", "v1", "events", "event", NAMESPACE, ("ev",), subresources=()))
 declare(Kind("ConfigMap", "", "v1", "configmaps", "configmap", NAMESPACE, ("cm",), subresources=()))
 declare(Kind("Secret", "", "v1", "secrets", "secret", NAMESPACE, (), subresources=()))
-declare(Kind("ServiceAccount", "", "v1", "serviceaccounts", "serviceaccount", NAMESPACE, ("sa",), subresources=()))
+declare(
+    Kind("ServiceAccount", "", "v1", "serviceaccounts", "serviceaccount", NAMESPACE, ("sa",), subresources=())
+)
 declare(Kind("Action", "", "v1", "actions", "action", NAMESPACE, ()))
 declare(Kind("ResourceQuota", "", "v1", "resourcequotas", "resourcequota", NAMESPACE, ("quota",)))
-declare(Kind("ReplicaSet", "apps", "v1", "replicasets", "replicaset", NAMESPACE, ("rs",), ("status", "scale"), categories=_ALL))
-declare(Kind("Deployment", "apps", "v1", "deployments", "deployment", NAMESPACE, ("deploy",), ("status", "scale"), categories=_ALL))
+declare(
+    Kind(
+        "ReplicaSet",
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        NAMESPACE,
+        ("rs",),
+        ("status", "scale"),
+        categories=_ALL,
+    )
+)
+declare(
+    Kind(
+        "Deployment",
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        NAMESPACE,
+        ("deploy",),
+        ("status", "scale"),
+        categories=_ALL,
+    )
+)
 declare(Kind("Lease", "coordination.k8s.io", "v1", "leases", "lease", NAMESPACE, (), subresources=()))
 _RBAC = "rbac.authorization.k8s.io"
 declare(Kind("Role", _RBAC, "v1", "roles", "role", NAMESPACE, (), subresources=()))
 declare(Kind("RoleBinding", _RBAC, "v1", "rolebindings", "rolebinding", NAMESPACE, (), subresources=()))
 declare(Kind("ClusterRole", _RBAC, "v1", "clusterroles", "clusterrole", TENANT, (), subresources=()))
-declare(Kind("ClusterRoleBinding", _RBAC, "v1", "clusterrolebindings", "clusterrolebinding", TENANT, (), subresources=()))
+declare(
+    Kind(
+        "ClusterRoleBinding",
+        _RBAC,
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        TENANT,
+        (),
+        subresources=(),
+    )
+)
 declare(Kind("Network", "arktos.centaurus.io", "v1", "networks", "network", TENANT, ("net",)))
 _MIZAR = "mizar.centaurus.io"
 declare(Kind("VPC", _MIZAR, "v1", "vpcs", "vpc", TENANT, ()))

@@ -80,7 +80,7 @@ def validate(kind: Kind, obj: dict[str, Any]) -> list[Cause]:
     for k, v in (md.get("labels") or {}).items():
         e = meta.label_key_error(k) or meta.label_value_error(v)
         if e:
-            causes.append(Cause(f"metadata.labels", e))
+            causes.append(Cause("metadata.labels", e))
     for k, v in (md.get("annotations") or {}).items():
         if not isinstance(v, str):
             causes.append(Cause(f"metadata.annotations[{k}]", "annotation values must be strings"))
@@ -105,8 +105,18 @@ def _req(obj: dict[str, Any], path: str, causes: list[Cause], typ: type | tuple[
 
 # ----------------------------------------------------------------------------- quantities
 _SUFFIX = {
-    "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50,
-    "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "m": 1e-3, "": 1,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "m": 1e-3,
+    "": 1,
 }
 
 
@@ -127,7 +137,9 @@ def parse_quantity(q: Any) -> float:
     try:
         return float(s)
     except ValueError:
-        raise ValueError(f"quantities must match the regular expression '^[0-9.]+(m|k|M|G|Ki|Mi|Gi)?$': {q!r}") from None
+        raise ValueError(
+            f"quantities must match the regular expression '^[0-9.]+(m|k|M|G|Ki|Mi|Gi)?$': {q!r}"
+        ) from None
 
 
 def _check_resources(res: Any, path: str, causes: list[Cause]) -> None:
@@ -189,7 +201,9 @@ def pod_spec_causes(spec: Any, path: str, causes: list[Cause], pod: dict[str, An
                 causes.append(Cause(f"{path}.{f.removeprefix('spec.')}" if m else path, m or msg))
         return
     if not containers:
-        causes.append(Cause(f"{path}.containers", "Required value: a pod needs containers or a virtualMachine"))
+        causes.append(
+            Cause(f"{path}.containers", "Required value: a pod needs containers or a virtualMachine")
+        )
     elif not isinstance(containers, list):
         causes.append(Cause(f"{path}.containers", "must be a list"))
     else:
@@ -200,7 +214,12 @@ def pod_spec_causes(spec: Any, path: str, causes: list[Cause], pod: dict[str, An
             _validate_container(c, f"{path}.initContainers[{i}]", causes, names)
     rp = spec.get("restartPolicy")
     if rp not in (None, "Always", "OnFailure", "Never"):
-        causes.append(Cause(f"{path}.restartPolicy", f'Unsupported value: {rp!r}: supported values: "Always", "OnFailure", "Never"'))
+        causes.append(
+            Cause(
+                f"{path}.restartPolicy",
+                f'Unsupported value: {rp!r}: supported values: "Always", "OnFailure", "Never"',
+            )
+        )
     ns = spec.get("nodeSelector")
     if ns is not None and not isinstance(ns, dict):
         causes.append(Cause(f"{path}.nodeSelector", "must be a map of labels"))
@@ -257,7 +276,10 @@ def _workload(obj: dict[str, Any], causes: list[Cause]) -> None:
         try:
             if not LabelSelector.from_spec(sel).matches(labels):
                 causes.append(
-                    Cause("spec.template.metadata.labels", f"Invalid value: {labels}: `selector` does not match template `labels`")
+                    Cause(
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {labels}: `selector` does not match template `labels`",
+                    )
                 )
         except SelectorError as e:
             causes.append(Cause("spec.selector", str(e)))
@@ -266,7 +288,12 @@ def _workload(obj: dict[str, Any], causes: list[Cause]) -> None:
     if isinstance(strategy, dict):
         t = strategy.get("type")
         if t not in (None, "RollingUpdate", "Recreate"):
-            causes.append(Cause("spec.strategy.type", f'Unsupported value: {t!r}: supported values: "Recreate", "RollingUpdate"'))
+            causes.append(
+                Cause(
+                    "spec.strategy.type",
+                    f'Unsupported value: {t!r}: supported values: "Recreate", "RollingUpdate"',
+                )
+            )
 
 
 def _default_workload(obj: dict[str, Any]) -> None:
@@ -349,7 +376,12 @@ def _event(obj: dict[str, Any], causes: list[Cause]) -> None:
 def _node(obj: dict[str, Any], causes: list[Cause]) -> None:
     for i, t in enumerate((obj.get("spec") or {}).get("taints") or []):
         if t.get("effect") not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-            causes.append(Cause(f"spec.taints[{i}].effect", 'Unsupported value: supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"'))
+            causes.append(
+                Cause(
+                    f"spec.taints[{i}].effect",
+                    'Unsupported value: supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"',
+                )
+            )
 
 
 @defaulter("Namespace")
@@ -368,7 +400,15 @@ def strip_for_compare(obj: dict[str, Any]) -> dict[str, Any]:
     """Copy without server-managed metadata (for 'unchanged' detection)."""
     o = copy.deepcopy(obj)
     md = o.get("metadata", {})
-    for f in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields", "selfLink", "hashKey"):
+    for f in (
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "selfLink",
+        "hashKey",
+    ):
         md.pop(f, None)
     o.pop("status", None)
     return o
@@ -384,10 +424,20 @@ def _action(obj: dict[str, Any], causes: list[Cause]) -> None:
         causes.append(Cause("spec", "Required value"))
         return
     if not spec.get("nodeName"):
-        causes.append(Cause("spec.nodeName", "Required value: an Action must name the node that performs it; "
-                                              "create actions with POST .../pods/NAME/action instead"))
+        causes.append(
+            Cause(
+                "spec.nodeName",
+                "Required value: an Action must name the node that performs it; "
+                "create actions with POST .../pods/NAME/action instead",
+            )
+        )
     if not spec.get("podName"):
         causes.append(Cause("spec.podName", "Required value"))
     op = spec.get("operation")
     if op not in ACTION_OPERATIONS:
-        causes.append(Cause("spec.operation", f"Unsupported value: {op!r}: supported values: {', '.join(ACTION_OPERATIONS)}"))
+        causes.append(
+            Cause(
+                "spec.operation",
+                f"Unsupported value: {op!r}: supported values: {', '.join(ACTION_OPERATIONS)}",
+            )
+        )
