@@ -425,3 +425,17 @@ async def test_changes_reports_exits_and_due_restarts(runtime: RuncRuntime) -> N
     finally:
         await events.aclose()
     assert st.containers[0].restart_count >= 3 and woke >= 3
+
+
+async def test_host_network_pod(runtime: RuncRuntime) -> None:
+    pod = make_pod(
+        "hostnet",
+        [{"name": "c", "image": "busybox", "command": ["sh", "-c", "ip -o link show | cut -d: -f2; exit 0"]}],
+        restart_policy="Never",
+        hostNetwork=True,
+    )
+    st = await sync_until(runtime, pod, lambda s: s.finished)
+    assert st.pod_ip is None and st.netns is None and st.sandbox_ready
+    links = (await read_logs(runtime, pod["metadata"]["uid"])).split()
+    # it saw the host's (the test namespace's) interfaces, not a pod eth0
+    assert "lo" in links and "eth0" not in links
