@@ -38,6 +38,7 @@ def _register_optional() -> None:
         ("ctl.cli.transit_cmd", "transit"),
         ("ctl.cli.packet_cmd", "packet"),
         ("ctl.cli.tui_cmd", None),
+        ("ctl.cli.completion_cmd", None),
     ):
         try:
             m = importlib.import_module(mod)
