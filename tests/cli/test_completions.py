@@ -29,7 +29,7 @@ def _complete(words: list[str]) -> list[str]:
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_bash_completes_commands_kinds_and_options() -> None:
     assert _complete(["centaurusctl", "app"]) == ["apply"]
-    assert set(_complete(["centaurusctl", "get", "deplo"])) == {"deployment", "deployments"}
+    assert set(_complete(["centaurusctl", "get", "deplo"])) == {"deploy", "deployment", "deployments"}
     assert "use-context" in _complete(["centaurusctl", "config", "use"])
     assert "--output" in _complete(["centaurusctl", "get", "--out"])
     assert _complete(["centaurusctl", "nosuchcommand", "x"]) == []
