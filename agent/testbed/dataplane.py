@@ -15,7 +15,8 @@ bridge; its transit daemon runs as ``centaurusctl serve transitd --netns <ns>`` 
 ``<run_dir>/<host>.sock``. An endpoint is namespace ``<prefix>-<name>`` with ``eth0`` (MTU 1400
 by default, leaving room for the 66 bytes of Geneve) whose peer ``v<name>`` sits in its host.
 GRO is switched on at the far ends of every veth that XDP redirects into, so native mode
-delivers (see docs/dataplane.md).
+delivers, and TX checksum offload is off on endpoint veths, because XDP forwards raw bytes and
+cannot finish an offloaded checksum (see docs/dataplane.md).
 
 Programming mirrors what the network management plane does, and only where needed: a subnet's
 net entry, gateway ARP entry and VPC entry go to its bouncers (and to the VPC's dividers); an
@@ -274,6 +275,7 @@ class Testbed:
         netns.ip("link", "set", "eth0", "up", ns=ns)
         netns.ip("route", "add", "default", "via", s.gateway, "dev", "eth0", ns=ns)
         netns.gro_on("eth0", ns)
+        netns.tx_csum_off("eth0", ns)
         netns.ip("link", "set", veth, "up", ns=host.ns)
         ep = Endpoint(name, ns, host, vni, ip, mac, veth, s)
         self.endpoints[name] = ep

@@ -69,6 +69,12 @@ def gro_on(dev: str, ns: str | None = None) -> None:
     run(["ethtool", "-K", dev, "gro", "on"], ns=ns, check=False)
 
 
+def tx_csum_off(dev: str, ns: str | None = None) -> None:
+    """Compute checksums in software on an endpoint's veth: XDP moves frames as raw bytes, so a
+    CHECKSUM_PARTIAL skb (offloaded checksum) would leave the host with its checksum unfinished."""
+    run(["ethtool", "-K", dev, "tx", "off"], ns=ns, check=False)
+
+
 def link_mac(dev: str, ns: str | None = None) -> str:
     for tok in ip("-o", "link", "show", dev, ns=ns).split("link/ether", 1)[1].split()[:1]:
         return tok
