@@ -430,3 +430,12 @@ async def test_example_manifest_pod_runs(rt: LibvirtRuntime) -> None:
     text = await read_logs(rt, pod["metadata"]["uid"])
     assert 'echo "hello from a Centaurus VM pod: $(hostname)"' in text
     assert "cloudInitUserDataScript ran at boot" in text
+
+
+async def test_concurrent_syncs_never_duplicate_the_domain(rt: LibvirtRuntime) -> None:
+    pod = make_vm_pod()
+    results = await asyncio.gather(*(rt.sync_pod(pod) for _ in range(5)))
+    assert all(vmst(s) == ("active", "running") for s in results)
+    raw_domain(rt, pod["metadata"]["uid"])  # exactly one
+    ids = {s.vm_status["virtualMachineId"] for s in results if s.vm_status}
+    assert len(ids) == 1

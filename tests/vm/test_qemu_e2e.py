@@ -11,6 +11,7 @@ Skipped with a reason when not root or libvirtd cannot be started.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ import libvirt
 import pytest
 
 from agent.runtime.base import PodRuntimeStatus
-from agent.runtime.libvirt_daemon import LibvirtdUnavailable, ensure_libvirtd
+from agent.runtime.libvirt_daemon import LibvirtdUnavailable, ensure_libvirtd, probe_kvm
 from agent.runtime.libvirt_vm import LibvirtRuntime
 from tests.vm.conftest import PUBLIC_KEY, make_vm_pod
 
@@ -101,6 +102,19 @@ async def test_vm_pod_lifecycle_on_qemu(rt: LibvirtRuntime) -> None:
     assert dom is not None and dom.isActive() and dom.isPersistent()
     assert s.containers[0].state == "running" and s.containers[0].ready
 
+    # an agent restart: a fresh runtime adopts the running guest without rebooting it
+    r2 = LibvirtRuntime(URI, rt.data_dir, rt.node_name)
+    await r2.start()
+    try:
+        assert [p.uid for p in await r2.list_pods()] == [uid]
+        s2 = await r2.sync_pod(pod)
+        assert s2.vm_status is not None and s2.vm_status["state"] == "active"
+        assert s2.vm_status["virtualMachineId"] == s.vm_status["virtualMachineId"]
+    finally:
+        await r2.close()
+    await asyncio.sleep(0.5)
+    assert rt.console_path(uid).read_text().count("booting ===") == 1
+
     # reboot: the guest boots again (second banner), restartCount 1
     r = await rt.action(uid, "reboot", {})
     assert r == {"complete": True, "rebootSuccessful": True}
@@ -174,3 +188,23 @@ async def test_shutdown_destroys_after_grace_when_guest_ignores_acpi(rt: Libvirt
     assert s.vm_status is not None and s.vm_status["powerState"] == "shutdown"
     await rt.kill_pod(uid, grace_seconds=0)
     assert domain_of(rt, uid) is None
+
+
+def test_ensure_libvirtd_is_idempotent_and_kvm_probe_is_cached(vm_data_dir: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    try:
+        ensure_libvirtd(URI)
+    except LibvirtdUnavailable as e:
+        pytest.skip(f"libvirtd unavailable: {e}")
+    t0 = time.monotonic()
+    ensure_libvirtd(URI)  # already answering: no new daemons, returns at once
+    assert time.monotonic() - t0 < 2
+    kernel = vm_data_dir / "images" / "vm" / "cirros-tiny" / "latest" / "vmlinuz"
+    first = probe_kvm(kernel, tmp_path)
+    assert isinstance(first, bool)
+    cached = json.loads((tmp_path / "kvm-probe.json").read_text())
+    assert cached["kvm"] is first
+    t0 = time.monotonic()
+    assert probe_kvm(kernel, tmp_path) is first
+    assert time.monotonic() - t0 < 0.5
