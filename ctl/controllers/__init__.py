@@ -1,0 +1,1 @@
+"""Controllers of the control plane (``centaurusctl serve controllers``)."""

@@ -1,0 +1,311 @@
+"""Plumbing every controller shares: work queues, shared informers with indexes, work splitting.
+
+* :class:`WorkQueue` is an asyncio take on client-go's rate-limited queue: a key is queued
+  at most once, a key being processed that is added again is re-queued when its worker
+  finishes (so two workers never sync the same object at once), ``add_after`` delays,
+  and ``requeue_error`` backs off exponentially per key.
+* :class:`SharedInformers` starts one :class:`~ctl.client.informer.Informer` per kind
+  (across all tenants) no matter how many controllers use it, and keeps secondary
+  indexes (pods by namespace, by node, objects by controller uid) up to date before any
+  controller's handler sees the event.
+* :class:`HashRange` filters objects by ``metadata.hashKey`` so several controller
+  instances can split the work (DESIGN.md §4): each instance handles the objects whose
+  hash key lies in its ``--hash-range LO-HI``.
+* :class:`Controller` runs ``workers`` coroutines that pop keys and call ``sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ctl.client import Client
+from ctl.client.aio import ApiError
+from ctl.client.informer import Informer, object_key
+from ctl.types import meta
+from ctl.types.kinds import Kind
+
+log = logging.getLogger("centaurus.controllers")
+
+MAX_HASH = (1 << 63) - 1
+
+
+def key_of(obj: dict[str, Any]) -> str:
+    return object_key(obj)
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    tenant, namespace, name = key.split("/", 2)
+    return tenant, namespace, name
+
+
+class HashRange:
+    """``LO-HI`` (inclusive, decimal or 0x-hex) over ``metadata.hashKey``; empty = everything."""
+
+    def __init__(self, lo: int = 0, hi: int = MAX_HASH) -> None:
+        self.lo, self.hi = lo, hi
+
+    @classmethod
+    def parse(cls, text: str | None) -> HashRange:
+        if not text:
+            return cls()
+        lo_s, sep, hi_s = text.partition("-")
+        if not sep:
+            raise ValueError(f"--hash-range must be LO-HI, got {text!r}")
+        try:
+            lo, hi = int(lo_s, 0), int(hi_s, 0)
+        except ValueError:
+            raise ValueError(f"--hash-range bounds must be integers, got {text!r}") from None
+        if lo < 0 or hi < lo:
+            raise ValueError(f"--hash-range needs 0 <= LO <= HI, got {text!r}")
+        return cls(lo, hi)
+
+    @property
+    def everything(self) -> bool:
+        return self.lo == 0 and self.hi >= MAX_HASH
+
+    def owns(self, obj: dict[str, Any]) -> bool:
+        if self.everything:
+            return True
+        md = obj.get("metadata") or {}
+        hk = md.get("hashKey")
+        if hk is None:
+            hk = meta.hash_key(md.get("uid") or "")
+        return self.lo <= int(hk) <= self.hi
+
+
+class WorkQueue:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._processing: set[str] = set()
+        self._dirty: set[str] = set()
+        self._failures: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def add(self, key: str) -> None:
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._queue.put_nowait(key)
+
+    def add_after(self, key: str, delay: float) -> None:
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        old = self._timers.get(key)
+        when = loop.time() + delay
+        if old is not None and old.when() <= when:
+            return
+        if old is not None:
+            old.cancel()
+        self._timers[key] = loop.call_later(delay, self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def requeue_error(self, key: str) -> None:
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        self.add_after(key, min(0.05 * (2 ** min(n, 10)), 10.0))
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    async def get(self) -> str:
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._processing.add(key)
+        return key
+
+    def done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+class Index:
+    """A secondary index over an informer's store: index value -> set of object keys."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], list[str]]) -> None:
+        self.fn = fn
+        self.values: dict[str, set[str]] = {}
+
+    def update(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        k = key_of(obj)
+        if old is not None:
+            for v in self.fn(old):
+                s = self.values.get(v)
+                if s is not None:
+                    s.discard(k)
+                    if not s:
+                        del self.values[v]
+        if typ != "DELETED":
+            for v in self.fn(obj):
+                self.values.setdefault(v, set()).add(k)
+
+
+def by_namespace(obj: dict[str, Any]) -> list[str]:
+    md = obj.get("metadata") or {}
+    return [f"{md.get('tenant', '')}/{md.get('namespace', '')}"]
+
+
+def by_node(obj: dict[str, Any]) -> list[str]:
+    n = (obj.get("spec") or {}).get("nodeName")
+    return [n] if n else []
+
+
+def by_controller(obj: dict[str, Any]) -> list[str]:
+    ref = meta.controller_of(obj)
+    return [ref["uid"]] if ref and ref.get("uid") else []
+
+
+class SharedInformer:
+    def __init__(self, informer: Informer) -> None:
+        self.informer = informer
+        self.indexes: dict[str, Index] = {}
+        informer.handlers.insert(0, self._index)
+
+    def _index(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        for ix in self.indexes.values():
+            ix.update(typ, obj, old)
+
+    def add_index(self, name: str, fn: Callable[[dict[str, Any]], list[str]]) -> None:
+        if name in self.indexes:
+            return
+        ix = Index(fn)
+        for o in self.informer.store.values():
+            ix.update("ADDED", o, None)
+        self.indexes[name] = ix
+
+    def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
+        store = self.informer.store
+        return [store[k] for k in self.indexes[name].values.get(value, ()) if k in store]
+
+    def add_handler(self, h: Any) -> None:
+        self.informer.add_handler(h)
+
+    def get_key(self, key: str) -> dict[str, Any] | None:
+        return self.informer.store.get(key)
+
+    def list(self) -> list[dict[str, Any]]:
+        return self.informer.list()
+
+    @property
+    def synced(self) -> asyncio.Event:
+        return self.informer.synced
+
+
+class SharedInformers:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.informers: dict[str, SharedInformer] = {}
+        self.started = False
+
+    def get(self, kind: Kind | str, namespace: str | None = None, tenant: str | None = "all") -> SharedInformer:
+        from ctl.types import kinds as _kinds
+
+        inf = Informer(self.client, kind, namespace=namespace, tenant=tenant)
+        if inf.kind.scope == _kinds.CLUSTER:
+            inf.tenant = tenant = None
+        k = f"{inf.kind.api_version}/{inf.kind.plural}/{tenant}/{namespace}"
+        if k not in self.informers:
+            self.informers[k] = SharedInformer(inf)
+            if self.started:
+                inf.start()
+        return self.informers[k]
+
+    def start(self) -> None:
+        self.started = True
+        for s in self.informers.values():
+            if s.informer._task is None:
+                s.informer.start()
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(s.synced.wait() for s in self.informers.values()))
+
+    async def stop(self) -> None:
+        for s in self.informers.values():
+            await s.informer.stop()
+
+
+class Controller:
+    """A named controller: a work queue plus ``workers`` coroutines calling :meth:`sync`."""
+
+    name = "controller"
+
+    def __init__(self, workers: int = 2) -> None:
+        self.queue = WorkQueue(self.name)
+        self.workers = workers
+        self._tasks: list[asyncio.Task[None]] = []
+        self.log = logging.getLogger(f"centaurus.controllers.{self.name}")
+
+    async def sync(self, key: str) -> float | None:
+        """Reconcile one key; return a delay to look again after, or None."""
+        raise NotImplementedError
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            t0 = time.perf_counter()
+            try:
+                again = await self.sync(key)
+                self.queue.forget(key)
+                if again is not None:
+                    self.queue.add_after(key, again)
+            except asyncio.CancelledError:
+                raise
+            except ApiError as e:
+                if e.code == 409:
+                    self.log.debug("sync %s: conflict, retrying", key)
+                else:
+                    self.log.warning("sync %s: %s (%s)", key, e, e.code)
+                self.queue.requeue_error(key)
+            except ConnectionError as e:
+                self.log.warning("sync %s: %s", key, e)
+                self.queue.requeue_error(key)
+            except Exception:
+                self.log.exception("sync %s failed", key)
+                self.queue.requeue_error(key)
+            finally:
+                self.queue.done(key)
+            dt = time.perf_counter() - t0
+            if dt > 1.0:
+                self.log.info("sync %s took %.2fs", key, dt)
+
+    async def prepare(self) -> None:
+        """Hook run after the informers synced and before the workers start."""
+
+    def start(self) -> None:
+        for i in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}"))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+def is_conflict(e: Exception) -> bool:
+    return isinstance(e, ApiError) and e.code == 409
+
+
+def is_not_found(e: Exception) -> bool:
+    return isinstance(e, ApiError) and e.code == 404

@@ -1,0 +1,176 @@
+"""``centaurusctl serve controllers``: the controller manager.
+
+One process runs the selected controllers (``--controllers``, default all of
+replicaset, deployment, garbagecollector, namespace, nodelifecycle) over one API client
+and one set of shared informers, each with ``--workers`` concurrent syncs. Several
+instances can split the work with ``--hash-range LO-HI`` over ``metadata.hashKey``.
+SIGTERM/SIGINT stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import re
+import signal
+import socket
+
+from ctl.client import Client, ClientConfig, ConfigError
+from ctl.client.kubeconfig import load as load_config
+from ctl.controllers.base import Controller, HashRange, SharedInformers
+from ctl.controllers.events import EventRecorder
+
+log = logging.getLogger("centaurus.controllers")
+
+ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle")
+ALIASES = {"gc": "garbagecollector", "rs": "replicaset", "deploy": "deployment", "node": "nodelifecycle",
+           "ns": "namespace", "podgc": "nodelifecycle"}
+
+
+def duration(text: str) -> float:
+    """'40s', '5m', '1m30s', '300ms' or a plain number of seconds."""
+    t = text.strip()
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", t)
+    if not parts or "".join(a + b for a, b in parts) != t:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 40s, 5m, 1m30s")
+    mult = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(a) * mult[b] for a, b in parts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="centaurusctl serve controllers", description="Run the Centaurus controllers.")
+    p.add_argument("--server", default="", help="API server URL (http://, https:// or unix://); overrides the kubeconfig")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.centaurus/kubeconfig)")
+    p.add_argument("--token", default=None, help="bearer token")
+    p.add_argument("--controllers", default="*",
+                   help=f"comma-separated controllers to run, '*' for all ({', '.join(ALL_CONTROLLERS)}); '-NAME' disables one")
+    p.add_argument("--workers", type=int, default=2, help="concurrent syncs per controller")
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
+                   help="how long a node's lease may go unrenewed before the node is marked Unknown (default 40s)")
+    p.add_argument("--node-monitor-period", type=duration, default=0.0,
+                   help="how often node health is checked (default: grace period / 8, at most 5s)")
+    p.add_argument("--pod-eviction-timeout", type=duration, default=300.0,
+                   help="how long pods stay on an unreachable node before they are evicted (default 5m)")
+    p.add_argument("--hash-range", default="", help="LO-HI: only handle objects whose metadata.hashKey is in the range")
+    p.add_argument("--log-level", default=os.environ.get("CENTAURUS_LOG_LEVEL", "INFO"))
+    return p
+
+
+def select_controllers(spec: str) -> list[str]:
+    chosen: list[str] = []
+    disabled: set[str] = set()
+    for raw in [s.strip() for s in spec.split(",") if s.strip()]:
+        neg = raw.startswith("-")
+        name = raw.lstrip("-")
+        if name == "*":
+            chosen.extend(ALL_CONTROLLERS)
+            continue
+        name = ALIASES.get(name, name)
+        if name not in ALL_CONTROLLERS:
+            raise ValueError(f"unknown controller {name!r}; controllers: {', '.join(ALL_CONTROLLERS)}")
+        (disabled.add(name) if neg else chosen.append(name))
+    if not chosen and disabled:
+        chosen = list(ALL_CONTROLLERS)
+    out: list[str] = []
+    for c in chosen:
+        if c not in disabled and c not in out:
+            out.append(c)
+    return out
+
+
+def client_config(args: argparse.Namespace) -> ClientConfig:
+    if args.server:
+        cfg = ClientConfig(args.server, token=args.token)
+    else:
+        cfg = load_config(args.kubeconfig)
+        if args.token:
+            cfg.token = args.token
+    return cfg
+
+
+async def serve(args: argparse.Namespace, names: list[str]) -> None:
+    client = Client(client_config(args), timeout=30.0)
+    informers = SharedInformers(client)
+    recorder = EventRecorder(client, "controller-manager", host=socket.gethostname())
+    hr = HashRange.parse(args.hash_range)
+    controllers: list[Controller] = []
+    for name in names:
+        if name == "replicaset":
+            from ctl.controllers.replicaset import ReplicaSetController
+
+            controllers.append(ReplicaSetController(client, informers, recorder, hr, args.workers))
+        elif name == "deployment":
+            from ctl.controllers.deployment import DeploymentController
+
+            controllers.append(DeploymentController(client, informers, recorder, hr, args.workers))
+        elif name == "garbagecollector":
+            from ctl.controllers.gc import GarbageCollector
+
+            controllers.append(GarbageCollector(client, informers, recorder, hr, args.workers))
+        elif name == "namespace":
+            from ctl.controllers.namespace import NamespaceController
+
+            controllers.append(NamespaceController(client, informers, recorder, hr, args.workers))
+        elif name == "nodelifecycle":
+            from ctl.controllers.nodelifecycle import NodeLifecycleController
+
+            controllers.append(NodeLifecycleController(
+                client, informers, recorder, hr, args.workers,
+                grace=args.node_monitor_grace_period, eviction_timeout=args.pod_eviction_timeout,
+                period=args.node_monitor_period or None,
+            ))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    recorder.start()
+    informers.start()
+    log.info("controllers %s: waiting for caches to sync", ",".join(names))
+    sync = asyncio.ensure_future(informers.wait_synced())
+    halt = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({sync, halt}, return_when=asyncio.FIRST_COMPLETED)
+    if not stop.is_set():
+        halt.cancel()
+        for c in controllers:
+            await c.prepare()
+            c.start()
+        log.info("controllers running: %s (hash range %s-%s)", ",".join(names), hr.lo, hr.hi)
+        await stop.wait()
+    else:
+        sync.cancel()
+    log.info("controllers shutting down")
+    for c in controllers:
+        await c.stop()
+    await informers.stop()
+    await recorder.stop(1.0)
+    await client.close()
+
+
+def run(argv: list[str]) -> int:
+    p = build_parser()
+    args = p.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s controllers %(levelname)s %(name)s %(message)s")
+    try:
+        names = select_controllers(args.controllers)
+        HashRange.parse(args.hash_range)
+        client_config(args)
+    except (ValueError, ConfigError) as e:
+        print(f"error: controllers: {e}", flush=True)
+        return 1
+    if args.workers < 1:
+        print("error: controllers: --workers must be at least 1", flush=True)
+        return 1
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover
+        pass
+    asyncio.run(serve(args, names))
+    return 0

@@ -1,0 +1,265 @@
+"""ReplicaSet controller: keep ``spec.replicas`` pods of the template running.
+
+For each ReplicaSet it claims the active pods of its namespace (adopting matching
+orphans, releasing pods that stopped matching), then creates pods from the template
+(``generateName: NAME-``, a controller ownerReference with ``blockOwnerDeletion``) or
+deletes the surplus, unscheduled / pending / not-ready pods first, as Kubernetes does.
+Creations go out in slow-start batches (1, 2, 4, ...) and stop at the first failure.
+:class:`~ctl.controllers.ownership.Expectations` keep it from acting twice on the same
+change while its watch lags. Pods with a ``deletionTimestamp`` or in a terminal phase
+do not count.
+
+It then writes ``status``: replicas, fullyLabeledReplicas, readyReplicas,
+availableReplicas (ready for ``minReadySeconds``) and observedGeneration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+from ctl.client import Client
+from ctl.client.aio import ApiError
+from ctl.controllers.base import (
+    Controller,
+    HashRange,
+    SharedInformers,
+    by_controller,
+    by_namespace,
+    key_of,
+    split_key,
+)
+from ctl.controllers.events import EventRecorder
+from ctl.controllers.ownership import Expectations, claim
+from ctl.controllers.podutil import deletion_rank, is_active, is_available, is_ready, selector_of
+from ctl.types import meta
+
+BURST = 500
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset"
+
+    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder,
+                 hash_range: HashRange, workers: int = 2) -> None:
+        super().__init__(workers)
+        self.client = client
+        self.recorder = recorder
+        self.hash_range = hash_range
+        self.rs = informers.get("replicasets")
+        self.pods = informers.get("pods")
+        self.rs.add_index("ns", by_namespace)
+        self.pods.add_index("ns", by_namespace)
+        self.pods.add_index("controller", by_controller)
+        self.exp = Expectations()
+        self.rs.add_handler(self._on_rs)
+        self.pods.add_handler(self._on_pod)
+
+    # ------------------------------------------------------------------ events
+    def _enqueue(self, rs: dict[str, Any]) -> None:
+        if self.hash_range.owns(rs):
+            self.queue.add(key_of(rs))
+
+    def _on_rs(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if typ == "DELETED":
+            self.exp.delete(key_of(obj))
+        self._enqueue(obj)
+
+    def _rs_for_ref(self, pod: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
+        if ref is None or ref.get("kind") != "ReplicaSet":
+            return None
+        md = pod["metadata"]
+        rs = self.rs.get_key(f"{md.get('tenant', '')}/{md.get('namespace', '')}/{ref['name']}")
+        if rs is None or rs["metadata"]["uid"] != ref.get("uid"):
+            return None
+        return rs
+
+    def _matching_rs(self, pod: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        labels = pod["metadata"].get("labels") or {}
+        for rs in self.rs.by_index("ns", by_namespace(pod)[0]):
+            sel = selector_of(rs)
+            if sel is not None and sel.matches(labels):
+                out.append(rs)
+        return out
+
+    def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
+        pkey = key_of(pod)
+        ref = meta.controller_of(pod)
+        rs = self._rs_for_ref(pod, ref)
+        if typ == "ADDED":
+            if rs is not None:
+                k = key_of(rs)
+                if pod["metadata"].get("deletionTimestamp"):
+                    self.exp.deletion_observed(k, pkey)
+                else:
+                    self.exp.creation_observed(k)
+                self._enqueue(rs)
+            elif ref is None:
+                for r in self._matching_rs(pod):
+                    self._enqueue(r)
+            return
+        if typ == "DELETED":
+            if rs is not None:
+                self.exp.deletion_observed(key_of(rs), pkey)
+                self._enqueue(rs)
+            return
+        # MODIFIED
+        old = old or pod
+        if pod["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp") and rs is not None:
+            self.exp.deletion_observed(key_of(rs), pkey)
+        old_ref = meta.controller_of(old)
+        if (old_ref or {}).get("uid") != (ref or {}).get("uid"):
+            old_rs = self._rs_for_ref(old, old_ref)
+            if old_rs is not None:
+                self._enqueue(old_rs)
+        if rs is not None:
+            self._enqueue(rs)
+            mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
+            if mrs > 0 and is_ready(pod) and not is_ready(old):
+                self.queue.add_after(key_of(rs), mrs + 0.5)
+        elif ref is None and (pod["metadata"].get("labels") != old["metadata"].get("labels") or old_ref is not None):
+            for r in self._matching_rs(pod):
+                self._enqueue(r)
+
+    # ------------------------------------------------------------------ sync
+    async def sync(self, key: str) -> float | None:
+        rs = self.rs.get_key(key)
+        if rs is None:
+            self.exp.delete(key)
+            return None
+        needs_sync = self.exp.satisfied(key)
+        tenant, namespace, _ = split_key(key)
+        uid = rs["metadata"]["uid"]
+        candidates = [p for p in self.pods.by_index("ns", f"{tenant}/{namespace}") if is_active(p)]
+        owned, retry = await claim(self.client, rs, "replicasets", "pods", candidates, selector_of(rs))
+        manage_error: str | None = None
+        if needs_sync and not rs["metadata"].get("deletionTimestamp"):
+            manage_error = await self._manage(key, rs, owned)
+        again = await self._update_status(rs, owned, manage_error)
+        if retry:
+            again = 0.2 if again is None else min(again, 0.2)
+        del uid
+        return again
+
+    async def _manage(self, key: str, rs: dict[str, Any], pods: list[dict[str, Any]]) -> str | None:
+        want = int((rs.get("spec") or {}).get("replicas", 1))
+        diff = len(pods) - want
+        if diff < 0:
+            n = min(-diff, BURST)
+            self.exp.expect_creations(key, n)
+            created, err = await self._create_pods(rs, n)
+            for _ in range(n - created):
+                self.exp.creation_observed(key)
+            return err
+        if diff > 0:
+            n = min(diff, BURST)
+            victims = sorted(pods, key=deletion_rank)[:n]
+            self.exp.expect_deletions(key, [key_of(p) for p in victims])
+            errs = await asyncio.gather(*(self._delete_pod(key, rs, p) for p in victims))
+            return next((e for e in errs if e), None)
+        return None
+
+    def _pod_from_template(self, rs: dict[str, Any]) -> dict[str, Any]:
+        tpl = (rs.get("spec") or {}).get("template") or {}
+        tmd = tpl.get("metadata") or {}
+        md: dict[str, Any] = {
+            "generateName": rs["metadata"]["name"] + "-",
+            "namespace": rs["metadata"].get("namespace"),
+            "labels": dict(tmd.get("labels") or {}),
+            "ownerReferences": [meta.owner_reference(rs)],
+        }
+        if tmd.get("annotations"):
+            md["annotations"] = dict(tmd["annotations"])
+        if tmd.get("finalizers"):
+            md["finalizers"] = list(tmd["finalizers"])
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(tpl.get("spec") or {})}
+
+    async def _create_pods(self, rs: dict[str, Any], n: int) -> tuple[int, str | None]:
+        md = rs["metadata"]
+        done = 0
+        batch = 1
+        while done < n:
+            size = min(batch, n - done)
+            results = await asyncio.gather(
+                *(self.client.create(self._pod_from_template(rs), namespace=md.get("namespace"), tenant=md.get("tenant"))
+                  for _ in range(size)),
+                return_exceptions=True,
+            )
+            err: str | None = None
+            for r in results:
+                if isinstance(r, BaseException):
+                    if isinstance(r, asyncio.CancelledError):
+                        raise r
+                    err = str(r)
+                    self.recorder.warning(rs, "FailedCreate", f"Error creating: {r}")
+                else:
+                    done += 1
+                    self.recorder.normal(rs, "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
+            if err is not None:
+                # The pods that failed or were never tried are not coming.
+                self.log.warning("replicaset %s/%s: create failed: %s", md.get("namespace"), md["name"], err)
+                return done, err
+            batch *= 2
+        return done, None
+
+    async def _delete_pod(self, key: str, rs: dict[str, Any], pod: dict[str, Any]) -> str | None:
+        pmd = pod["metadata"]
+        try:
+            await self.client.delete("pods", pmd["name"], namespace=pmd.get("namespace"), tenant=pmd.get("tenant"),
+                                     preconditions={"uid": pmd["uid"]})
+        except ApiError as e:
+            self.exp.deletion_observed(key, key_of(pod))
+            if e.code == 404:
+                return None
+            self.recorder.warning(rs, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")
+            return str(e)
+        self.recorder.normal(rs, "SuccessfulDelete", f"Deleted pod: {pmd['name']}")
+        return None
+
+    # ------------------------------------------------------------------ status
+    async def _update_status(self, rs: dict[str, Any], pods: list[dict[str, Any]], manage_error: str | None) -> float | None:
+        spec = rs.get("spec") or {}
+        mrs = int(spec.get("minReadySeconds") or 0)
+        tpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+        ready = [p for p in pods if is_ready(p)]
+        available = [p for p in ready if is_available(p, mrs)]
+        old = rs.get("status") or {}
+        new: dict[str, Any] = {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": sum(
+                1 for p in pods if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in tpl_labels.items())
+            ),
+            "readyReplicas": len(ready),
+            "availableReplicas": len(available),
+            "observedGeneration": rs["metadata"].get("generation", 1),
+        }
+        conds = [c for c in old.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+        if manage_error:
+            prev = next((c for c in old.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
+            conds.append({
+                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": manage_error[:500],
+                "lastTransitionTime": (prev or {}).get("lastTransitionTime") or meta.now_rfc3339(),
+            })
+        if conds:
+            new["conditions"] = conds
+        again = float(mrs) if mrs and len(available) < len(ready) else None
+        if {k: old.get(k) for k in new} == new and ("conditions" in new or not old.get("conditions")):
+            return again
+        body = copy.deepcopy(rs)
+        body["status"] = new
+        try:
+            await self.client.update(body, "status")
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            if e.code != 409:
+                raise
+            md = rs["metadata"]
+            fresh = await self.client.get("replicasets", md["name"], namespace=md.get("namespace"), tenant=md.get("tenant"))
+            if fresh["metadata"]["uid"] != md["uid"]:
+                return None
+            fresh["status"] = new
+            await self.client.update(fresh, "status")
+        return again
