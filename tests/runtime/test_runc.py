@@ -439,3 +439,22 @@ async def test_host_network_pod(runtime: RuncRuntime) -> None:
     links = (await read_logs(runtime, pod["metadata"]["uid"])).split()
     # it saw the host's (the test namespace's) interfaces, not a pod eth0
     assert "lo" in links and "eth0" not in links
+
+
+async def test_limits_degrade_without_cgroups(runtime: RuncRuntime) -> None:
+    runtime._cg_ok, runtime._cg_reason = (
+        False,
+        "cgroup hierarchy is not writable",
+    )  # as on a host without controllers
+    pod = make_pod(
+        "nocg",
+        [{"name": "c", "image": "busybox", "command": ["true"], "resources": {"limits": {"memory": "32Mi"}}}],
+        restart_policy="Never",
+    )
+    st = await sync_until(runtime, pod, lambda s: s.finished)
+    assert st.containers[0].exit_code == 0
+    assert "resource limits not enforced (cgroup hierarchy is not writable)" in st.message
+    cfg = json.loads(
+        (runtime.pods_dir / pod["metadata"]["uid"] / "containers" / "c" / "0" / "config.json").read_text()
+    )
+    assert "memory" not in cfg["linux"]["resources"]
