@@ -133,13 +133,13 @@ class KindCache:
         for w in self.watchers:
             w.offer(ev)
         if self.by_node:
-            nodes = {((ev.obj.get("spec") or {}).get("nodeName"))}
+            # An unbound pod has no spec.nodeName; field selectors read that as "" (spec.nodeName= watches).
+            nodes = {(ev.obj.get("spec") or {}).get("nodeName") or ""}
             if ev.old is not None:
-                nodes.add((ev.old.get("spec") or {}).get("nodeName"))
+                nodes.add((ev.old.get("spec") or {}).get("nodeName") or "")
             for n in nodes:
-                if n is not None:
-                    for w in self.by_node.get(n, ()):
-                        w.offer(ev)
+                for w in self.by_node.get(n, ()):
+                    w.offer(ev)
 
 
 class WatchCache:
