@@ -99,6 +99,15 @@ def pod_key(pod: dict[str, Any]) -> str:
     return f"{md.get('tenant') or SYSTEM_TENANT}/{md.get('namespace') or 'default'}/{md.get('name')}"
 
 
+def _signature(rs: PodRuntimeStatus) -> tuple[Any, ...]:
+    """What a change of which must wake the pod's worker (PLEG events)."""
+    return (
+        rs.pod_ip,
+        rs.finished,
+        *((c.name, c.state, c.container_id, c.restart_count, c.reason) for c in rs.containers),
+    )
+
+
 def has_probes(pod: dict[str, Any]) -> bool:
     return any(
         c.get(p)
@@ -140,6 +149,7 @@ class NodeAgent:
         self._tasks: list[asyncio.Task[Any]] = []
         self._actions_running: set[str] = set()
         self._actions_done: set[str] = set()
+        self._sigs: dict[str, tuple[Any, ...]] = {}
 
     # ------------------------------------------------------------------ node registration
 
@@ -344,6 +354,7 @@ class NodeAgent:
                 del self.workers[w.uid]
             if self.by_key.get(w.key) == w.uid:
                 del self.by_key[w.key]
+            self._sigs.pop(w.uid, None)
             self.prober.stop(w.uid)
 
     async def _sync(self, w: PodWorker) -> float | None:
@@ -391,6 +402,8 @@ class NodeAgent:
                     rs = await rt.sync_pod(pod)
             except RuntimeError_ as e:
                 error = (e.reason, str(e))
+            if rs is not None:
+                self._sigs[w.uid] = _signature(rs)
             if rs is not None and rt is self.runtime and has_probes(pod):
                 self.prober.start(pod, rs)
                 self.prober.apply(rs)
@@ -439,6 +452,31 @@ class NodeAgent:
         rt = self.runtime_of(pod)
         if rt is not None:
             await rt.kill_pod(uid, grace)
+
+    # ------------------------------------------------------------------ PLEG
+
+    async def relist(self) -> int:
+        """kubelet's PLEG: list the runtimes' pods and wake the workers of pods whose containers changed.
+
+        Runtimes are level-triggered and only observed when asked, so without this a container that
+        exits would be noticed at the next periodic resync. Returns how many workers were woken.
+        """
+        woke = 0
+        for rt in filter(None, (self.runtime, self.vm_runtime)):
+            try:
+                pods = await rt.list_pods()
+            except RuntimeError_ as e:
+                log.debug("node %s: relist of %s failed: %s", self.name, rt.name, e)
+                continue
+            for ps in pods:
+                sig = _signature(ps)
+                if self._sigs.get(ps.uid) != sig:
+                    self._sigs[ps.uid] = sig
+                    w = self.workers.get(ps.uid)
+                    if w is not None:
+                        w.wake.set()
+                        woke += 1
+        return woke
 
     # ------------------------------------------------------------------ probes
 

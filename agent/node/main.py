@@ -77,9 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--pod-cidr", default="", help="pod CIDR of this node (default 10.88.0.0/16; hollow: a /24 per node)"
     )
     p.add_argument("--bridge", default="cbr0")
+    p.add_argument(
+        "--backoff-initial", type=float, default=10.0, help="first crash-loop back-off (kubelet: 10 s)"
+    )
+    p.add_argument("--backoff-max", type=float, default=300.0, help="back-off cap (kubelet: 300 s)")
     p.add_argument("--resync-seconds", type=float, default=10.0)
     p.add_argument("--transition-resync-seconds", type=float, default=0.5)
     p.add_argument("--lease-seconds", type=float, default=10.0)
+    p.add_argument(
+        "--pleg-seconds", type=float, default=1.0, help="runtime relist period (container state changes)"
+    )
     p.add_argument("--lease-duration-seconds", type=int, default=40)
     p.add_argument(
         "--node-status-seconds",
@@ -165,7 +172,7 @@ def hollow_ip(i: int) -> str:
 def _validate(args: argparse.Namespace) -> None:
     if args.hollow_nodes < 0:
         raise UsageError("--hollow-nodes must be >= 0")
-    for flag in ("resync_seconds", "transition_resync_seconds", "lease_seconds"):
+    for flag in ("resync_seconds", "transition_resync_seconds", "lease_seconds", "pleg_seconds"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be > 0")
     if args.max_pods <= 0:
@@ -192,7 +199,11 @@ async def _make_runtime(args: argparse.Namespace, name: str, data_dir: Path) -> 
         from agent.runtime.hollow import HollowRuntime
 
         return HollowRuntime(
-            node_name=name, pod_cidr=args.pod_cidr or "10.200.0.0/16", start_delay=args.hollow_start_delay
+            node_name=name,
+            pod_cidr=args.pod_cidr or "10.200.0.0/16",
+            start_delay=args.hollow_start_delay,
+            backoff_initial=args.backoff_initial,
+            backoff_max=args.backoff_max,
         )
     from agent.runtime.runc import RuncRuntime
 
@@ -202,6 +213,8 @@ async def _make_runtime(args: argparse.Namespace, name: str, data_dir: Path) -> 
         pod_cidr=args.pod_cidr or "10.88.0.0/16",
         bridge=args.bridge,
         state_dir=args.state_dir or None,
+        backoff_initial=args.backoff_initial,
+        backoff_max=args.backoff_max,
     )
     await rt.start()
     return rt
@@ -220,6 +233,21 @@ async def _make_vm_runtime(args: argparse.Namespace, name: str, data_dir: Path) 
     except RuntimeError_ as e:
         return None, str(e)
     return rt, ""
+
+
+async def pleg_loop(agents: dict[str, NodeAgent], period: float) -> None:
+    """Relist every node's runtimes each ``period`` seconds (one loop for all nodes of the process)."""
+    while True:
+        t0 = asyncio.get_running_loop().time()
+        for i, a in enumerate(list(agents.values())):
+            try:
+                await a.relist()
+            except Exception:  # noqa: BLE001 - one bad node must not stop the others
+                log.exception("relist of node %s failed", a.name)
+            if i % 100 == 99:
+                await asyncio.sleep(0)
+        loop_time = asyncio.get_running_loop().time()
+        await asyncio.sleep(max(0.05, period - (loop_time - t0)))
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -304,11 +332,15 @@ async def serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     start_task = asyncio.create_task(sources.start())
     await asyncio.wait([start_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    pleg: asyncio.Task[None] | None = None
     if start_task.done() and start_task.exception() is None:
         log.info("agent ready: %d node(s), watching %d partition(s)", len(agents), len(tps))
+        pleg = asyncio.create_task(pleg_loop(agents, args.pleg_seconds), name="pleg")
         await stop.wait()
     log.info("agent shutting down")
     start_task.cancel()
+    if pleg is not None:
+        pleg.cancel()
     await sources.stop()
     await asyncio.gather(*(a.stop() for a in agents.values()), return_exceptions=True)
     for a in agents.values():

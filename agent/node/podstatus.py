@@ -105,27 +105,24 @@ def compute_status(
         phase = old["phase"]
     new["phase"] = phase
     containers = rs.containers if rs is not None else []
-    if is_vm:
-        cstat: list[dict[str, Any]] = []
-    else:
-        cstat = [c.to_k8s() for c in containers]
-        if not containers:
-            reason, message = error if error else ("ContainerCreating", "")
-            for c in spec.get("containers") or []:
-                w: dict[str, Any] = {"reason": reason}
-                if message:
-                    w["message"] = message
-                cstat.append(
-                    {
-                        "name": c.get("name"),
-                        "image": c.get("image", ""),
-                        "imageID": "",
-                        "ready": False,
-                        "restartCount": 0,
-                        "started": False,
-                        "state": {"waiting": w},
-                    }
-                )
+    cstat: list[dict[str, Any]] = [c.to_k8s() for c in containers]
+    if not containers:
+        reason, message = error if error else ("ContainerCreating", "")
+        for c in spec.get("containers") or ([spec["virtualMachine"]] if is_vm else []):
+            w: dict[str, Any] = {"reason": reason}
+            if message:
+                w["message"] = message
+            cstat.append(
+                {
+                    "name": c.get("name"),
+                    "image": c.get("image", ""),
+                    "imageID": "",
+                    "ready": False,
+                    "restartCount": 0,
+                    "started": False,
+                    "state": {"waiting": w},
+                }
+            )
     unready = (
         [c.name for c in containers if not c.ready]
         if containers
