@@ -198,7 +198,10 @@ def pod_spec_causes(spec: Any, path: str, causes: list[Cause], pod: dict[str, An
         if validate_virtual_machine is not None:
             for msg in validate_virtual_machine({"spec": spec, "metadata": (pod or {}).get("metadata", {})}):
                 f, _, m = msg.partition(": ")
-                causes.append(Cause(f"{path}.{f.removeprefix('spec.')}" if m else path, m or msg))
+                if not m or not (f == "spec" or f.startswith("spec.")):
+                    causes.append(Cause(path, msg))
+                else:
+                    causes.append(Cause(path + f[len("spec") :], m))
         return
     if not containers:
         causes.append(
