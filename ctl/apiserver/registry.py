@@ -280,6 +280,7 @@ class Registry:
         md["creationTimestamp"] = meta.now_rfc3339()
         md["generation"] = 1
         md["hashKey"] = meta.hash_key(md["uid"])
+        md["selfLink"] = self_link(kind, tenant, namespace or "", md["name"])  # stored, so every read carries it
         await self._admit("create", kind, obj, None)
         if dry_run:
             return self._finish(kind, obj, tenant, namespace)
@@ -320,6 +321,7 @@ class Registry:
             )
         new = self._merge_update(kind, old, obj, subresource)
         nmd = new["metadata"]
+        nmd["selfLink"] = self_link(kind, tenant, namespace or "", name)
         validation.default(kind, new)
         causes = validation.validate(kind, new)
         if causes:
