@@ -139,9 +139,14 @@ class Runtime(abc.ABC):
 
     @abc.abstractmethod
     async def logs(
-        self, uid: str, container: str | None = None, follow: bool = False, tail: int | None = None
+        self,
+        uid: str,
+        container: str | None = None,
+        follow: bool = False,
+        tail: int | None = None,
+        previous: bool = False,
     ) -> AsyncIterator[bytes]:
-        """Stream a container's output (or a VM's console)."""
+        """Stream a container's output (or a VM's console); ``previous``: the last terminated instance."""
 
     @abc.abstractmethod
     async def exec(
