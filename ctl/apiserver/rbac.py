@@ -1,0 +1,160 @@
+"""Role-based access control inside a tenant, evaluated from the watch cache.
+
+Roles and bindings are the Kubernetes ``rbac.authorization.k8s.io/v1`` kinds, but
+scoped as in Arktos: ClusterRole and ClusterRoleBinding belong to a tenant (they
+grant across that tenant's namespaces, never beyond it), Role and RoleBinding to a
+namespace of a tenant. A rule allows a request when its ``apiGroups``, ``resources``
+(``pods``, ``pods/status``, ``*``), ``verbs`` (get, list, watch, create, update, patch,
+delete, deletecollection, or ``*``) and, if given, ``resourceNames`` all match.
+
+Subjects are ``User`` (the identity's user name), ``Group`` (any of its groups) and
+``ServiceAccount`` (user ``system:serviceaccount:NS:NAME``).
+
+:class:`RBAC` answers ``allowed(identity, tenant, verb, group, resource, namespace, name)``
+from the API server's in-memory cache. The bindings of a tenant are indexed by
+subject and the index is rebuilt only when a role or binding changes, so a check is
+a few dictionary lookups, not a scan.
+
+:func:`builtin_cluster_roles` returns the ClusterRoles every tenant gets from the
+tenant controller: ``admin`` (everything in the tenant), ``edit`` (workloads and
+their configuration, no RBAC, quotas or credentials) and ``view`` (read-only, no secrets).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ctl.apiserver.auth import Identity
+from ctl.apiserver.watchcache import WatchCache
+from ctl.types import kinds
+
+RBAC_GROUP = "rbac.authorization.k8s.io"
+READ_VERBS = ["get", "list", "watch"]
+WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
+
+# What "edit" may write and "view" may read (besides namespaces and quotas, which view reads).
+_WORKLOADS: list[tuple[str, list[str]]] = [
+    ("", ["pods", "pods/log", "pods/exec", "pods/action", "pods/binding", "configmaps", "events", "actions",
+          "serviceaccounts"]),
+    ("apps", ["deployments", "replicasets", "deployments/scale", "replicasets/scale"]),
+    ("coordination.k8s.io", ["leases"]),
+    ("mizar.centaurus.io", ["endpoints"]),
+]
+
+
+def builtin_cluster_roles() -> dict[str, list[dict[str, Any]]]:
+    """name -> rules of the ClusterRoles each tenant starts with."""
+    edit: list[dict[str, Any]] = []
+    view: list[dict[str, Any]] = []
+    for group, res in _WORKLOADS:
+        edit.append({"apiGroups": [group], "resources": res, "verbs": READ_VERBS + WRITE_VERBS})
+        view.append({"apiGroups": [group], "resources": [r for r in res if r not in ("pods/exec", "pods/action", "pods/binding")],
+                     "verbs": READ_VERBS})
+    edit.append({"apiGroups": [""], "resources": ["secrets"], "verbs": READ_VERBS + WRITE_VERBS})
+    for rules in (edit, view):
+        rules.append({"apiGroups": [""], "resources": ["namespaces", "resourcequotas"], "verbs": READ_VERBS})
+        rules.append({"apiGroups": ["arktos.centaurus.io", "mizar.centaurus.io"], "resources": ["networks", "vpcs", "subnets"],
+                      "verbs": READ_VERBS})
+    return {
+        "admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+        "edit": edit,
+        "view": view,
+    }
+
+
+def rule_allows(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
+    groups = rule.get("apiGroups") or []
+    if "*" not in groups and group not in groups:
+        return False
+    verbs = rule.get("verbs") or []
+    if "*" not in verbs and verb not in verbs:
+        return False
+    resources = rule.get("resources") or []
+    if "*" not in resources and resource not in resources:
+        base, _, sub = resource.partition("/")
+        if not sub or (f"{base}/*" not in resources and f"*/{sub}" not in resources):
+            return False
+    names = rule.get("resourceNames") or []
+    if names and (name is None or name not in names):
+        return False
+    return True
+
+
+@dataclass
+class _TenantIndex:
+    # subject key ("User:alice", "Group:g") -> list of (namespace or None, role ref (kind, name, ns))
+    grants: dict[str, list[tuple[str | None, tuple[str, str, str]]]]
+    roles: dict[tuple[str, str, str], list[dict[str, Any]]]  # (kind, name, ns) -> rules
+
+
+class RBAC:
+    def __init__(self, cache: WatchCache) -> None:
+        self.cache = cache
+        self._kinds = [kinds.by_resource(f"{RBAC_GROUP}/v1", p) for p in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")]
+        self._index: dict[str, _TenantIndex] = {}
+        self._stamp: tuple[int, ...] = ()
+
+    def _current_stamp(self) -> tuple[int, ...]:
+        out = []
+        for k in self._kinds:
+            assert k is not None
+            c = self.cache.cache(k)
+            out += [c.events[-1].revision if c.events else 0, c.window_start, len(c.objects)]
+        return tuple(out)
+
+    def _tenant_index(self, tenant: str) -> _TenantIndex:
+        stamp = self._current_stamp()
+        if stamp != self._stamp:
+            self._index.clear()
+            self._stamp = stamp
+        idx = self._index.get(tenant)
+        if idx is None:
+            idx = self._build(tenant)
+            self._index[tenant] = idx
+        return idx
+
+    def _build(self, tenant: str) -> _TenantIndex:
+        roles_k, rb_k, cr_k, crb_k = self._kinds
+        assert roles_k and rb_k and cr_k and crb_k
+        roles: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for o in self.cache.list(roles_k, roles_k.prefix(tenant)):
+            md = o["metadata"]
+            roles[("Role", md["name"], md.get("namespace") or "")] = list(o.get("rules") or [])
+        for o in self.cache.list(cr_k, cr_k.prefix(tenant)):
+            roles[("ClusterRole", o["metadata"]["name"], "")] = list(o.get("rules") or [])
+        grants: dict[str, list[tuple[str | None, tuple[str, str, str]]]] = defaultdict(list)
+        for k, namespaced in ((crb_k, False), (rb_k, True)):
+            for o in self.cache.list(k, k.prefix(tenant)):
+                ns = o["metadata"].get("namespace") if namespaced else None
+                ref = o.get("roleRef") or {}
+                rkind = ref.get("kind", "ClusterRole")
+                if not namespaced and rkind != "ClusterRole":
+                    continue
+                target = (rkind, ref.get("name", ""), ns or "" if rkind == "Role" else "")
+                for s in o.get("subjects") or []:
+                    skind = s.get("kind")
+                    if skind == "ServiceAccount":
+                        key = f"User:system:serviceaccount:{s.get('namespace') or ns or 'default'}:{s.get('name')}"
+                    elif skind in ("User", "Group"):
+                        key = f"{skind}:{s.get('name')}"
+                    else:
+                        continue
+                    grants[key].append((ns, target))
+        return _TenantIndex(dict(grants), roles)
+
+    def allowed(
+        self, ident: Identity, tenant: str, verb: str, group: str, resource: str, namespace: str | None, name: str | None
+    ) -> bool:
+        """Whether the tenant's roles let ``ident`` do ``verb`` on ``resource`` (in ``namespace``)."""
+        idx = self._tenant_index(tenant)
+        keys = [f"User:{ident.user}", *(f"Group:{g}" for g in ident.groups)]
+        for key in keys:
+            for ns, ref in idx.grants.get(key, ()):
+                if ns is not None and ns != namespace:
+                    continue
+                for rule in idx.roles.get(ref, ()):
+                    if rule_allows(rule, verb, group, resource, name):
+                        return True
+        return False

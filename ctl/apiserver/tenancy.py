@@ -1,0 +1,280 @@
+"""Hard multi-tenancy in the API server: who may reach which tenant, and with what.
+
+:func:`install` (called by ``ctl.apiserver.app._install_extensions``) adds four things
+to the server:
+
+* **Authentication of issued tokens.** Besides the bootstrap tokens in
+  ``tokens.json`` (system components and the first administrator), the server accepts
+  tokens issued through the TokenRequest API below. Those are kept in the store, so
+  every API server of a partition sees them: a Secret of type ``centaurus.io/token``
+  named ``token-<sha256 of the token>`` in the system tenant's ``kube-system``
+  namespace, holding the user, tenant, groups, the tenant's uid and an optional expiry;
+  never the token itself. A token stops working when its Secret is deleted, when it
+  expires, or when its tenant is deleted (a re-created tenant of the same name has a
+  new uid, so old tokens do not come back to life).
+
+* **Isolation and RBAC** (an authorizer). A caller outside the system tenant can
+  only address its own tenant: any path of another tenant, ``/tenants/all``, and the
+  cluster-scoped kinds (Node, Tenant, Droplet) answer 403 with a message that is the
+  same whether the other tenant exists or not. Inside its tenant, the tenant's
+  Roles/ClusterRoles and bindings decide (:mod:`ctl.apiserver.rbac`). ``system:masters``
+  in the system tenant is the cluster administrator; other system-tenant users are
+  judged by the system tenant's roles, which then apply to every tenant.
+
+* **Admission.** The ``system`` tenant cannot be deleted; a tenant's ``default`` and
+  ``kube-system`` namespaces cannot be deleted while the tenant is Active; a tenant
+  gets the ``centaurus.io/tenant`` finalizer so that deleting it only marks it
+  Terminating until the tenant controller has removed everything it owned; pods are
+  checked against ResourceQuotas (:mod:`ctl.apiserver.quota`).
+
+* **The TokenRequest API**: ``POST /apis/auth.centaurus.io/v1[/tenants/T]/tokenrequests``
+  with ``{"spec": {"user": U, "groups": [...], "expirationSeconds": N}}`` answers 201 with
+  ``status.token``. It is authorized like any other write (verb ``create`` on
+  ``tokenrequests`` in group ``auth.centaurus.io``): the cluster administrator may
+  issue tokens for any tenant, a tenant administrator for its own tenant. Only the
+  cluster administrator may put ``system:masters`` in a token.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ctl.apiserver import status as st
+from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_token, new_token
+from ctl.apiserver.paths import RequestInfo
+from ctl.apiserver.quota import QuotaAdmission
+from ctl.apiserver.rbac import RBAC
+from ctl.types import kinds
+from ctl.types.kinds import SYSTEM_TENANT, Kind
+
+TOKEN_GROUP = "auth.centaurus.io"
+TOKEN_KIND = Kind("TokenRequest", TOKEN_GROUP, "v1", "tokenrequests", "tokenrequest", kinds.TENANT, subresources=())
+TOKEN_SECRET_TYPE = "centaurus.io/token"
+TOKEN_NAMESPACE = "kube-system"
+TOKEN_TENANT_LABEL = "centaurus.io/token-tenant"
+TENANT_FINALIZER = "centaurus.io/tenant"
+PROTECTED_NAMESPACES = ("default", "kube-system")
+TOKEN_PATH = re.compile(r"^/apis/auth\.centaurus\.io/v1(?:/tenants/([^/]+))?/tokenrequests/?$")
+MAX_USER = 253
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def token_secret_name(token: str) -> str:
+    return "token-" + hash_token(token)
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+class StoreTokens:
+    """Issued tokens, looked up in the API server's cache (see the module docstring)."""
+
+    def __init__(self, server: Any) -> None:
+        self.cache = server.cache
+        self.secrets = kinds.by_resource("v1", "secrets")
+        self.tenants = kinds.by_resource("v1", "tenants")
+        self._parsed: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def lookup(self, token: str) -> Identity | None:
+        assert self.secrets is not None and self.tenants is not None
+        key = self.secrets.key(SYSTEM_TENANT, TOKEN_NAMESPACE, token_secret_name(token))
+        obj = self.cache.get(self.secrets, key)
+        if obj is None or obj.get("type") != TOKEN_SECRET_TYPE or obj["metadata"].get("deletionTimestamp"):
+            return None
+        rv = obj["metadata"].get("resourceVersion", "")
+        hit = self._parsed.get(key)
+        if hit is None or hit[0] != rv:
+            try:
+                rec = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+            except (ValueError, TypeError):
+                return None
+            if len(self._parsed) > 100_000:
+                self._parsed.clear()
+            self._parsed[key] = hit = (rv, rec)
+        rec = hit[1]
+        if rec.get("expires") and float(rec["expires"]) < time.time():
+            return None
+        tenant = rec.get("tenant", "")
+        t = self.cache.get(self.tenants, self.tenants.key("", "", tenant))
+        if t is None or t["metadata"].get("uid") != rec.get("tenantUID"):
+            return None
+        try:
+            groups = tuple(orjson.loads(rec.get("groups") or "[]"))
+        except orjson.JSONDecodeError:
+            groups = ()
+        return Identity(rec.get("user", ""), tenant, groups)
+
+
+class TenantAuthenticator(Authenticator):
+    """Bearer tokens from the store first, then ``tokens.json``; client certificates as before."""
+
+    def __init__(self, base: Authenticator, issued: StoreTokens) -> None:
+        super().__init__(base.tokens, base.anonymous)
+        self.issued = issued
+
+    def authenticate(self, headers: Any, peercert: dict[str, Any] | None = None) -> Identity | None:
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            ident = self.issued.lookup(auth[7:].strip())
+            if ident is not None:
+                return ident
+        return super().authenticate(headers, peercert)
+
+
+class TenantAuthorizer:
+    """Tenant isolation, then RBAC (see the module docstring)."""
+
+    def __init__(self, rbac: RBAC) -> None:
+        self.rbac = rbac
+
+    def __call__(self, ident: Identity, verb: str, info: RequestInfo, tenant: str) -> None:
+        if ident.is_cluster_admin:
+            return
+        kind = info.kind
+        resource = kind.plural + (f"/{info.subresource}" if info.subresource else "")
+        who = f'User "{ident.user}"'
+        if not ident.is_system:
+            if kind.scope == kinds.CLUSTER:
+                raise st.forbidden(f'{resource} is forbidden: {who} cannot {verb} resource "{resource}" at the cluster scope')
+            if info.all_tenants:
+                raise st.forbidden(f"{resource} is forbidden: {who} cannot {verb} {resource} across tenants")
+            if info.tenant is not None and info.tenant != ident.tenant:
+                raise st.forbidden(f'{resource} is forbidden: {who} cannot {verb} {resource} in tenant "{info.tenant}"')
+            rbac_tenant = ident.tenant
+        else:
+            rbac_tenant = SYSTEM_TENANT
+        namespace = info.namespace if kind.namespaced else (info.name if kind.kind == "Namespace" else None)
+        if self.rbac.allowed(ident, rbac_tenant, verb, kind.group, resource, namespace, info.name):
+            return
+        where = f' in the namespace "{info.namespace}"' if info.namespace else ""
+        what = kind.plural + (f".{kind.group}" if kind.group else "") + (f' "{info.name}"' if info.name else "")
+        raise st.forbidden(f'{what} is forbidden: {who} cannot {verb} resource "{resource}" in API group "{kind.group}"{where}')
+
+
+class TenantAdmission:
+    def __init__(self, server: Any) -> None:
+        self.cache = server.cache
+        self.tenants = kinds.by_resource("v1", "tenants")
+
+    def tenant_active(self, tenant: str) -> bool:
+        assert self.tenants is not None
+        t = self.cache.get(self.tenants, self.tenants.key("", "", tenant))
+        return t is not None and not t["metadata"].get("deletionTimestamp")
+
+    async def __call__(self, verb: str, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        md = obj.get("metadata") or {}
+        if kind.kind == "Tenant":
+            if verb == "delete" and md.get("name") == SYSTEM_TENANT:
+                raise st.forbidden(f'tenants "{SYSTEM_TENANT}" is forbidden: this tenant may not be deleted')
+            if verb in ("create", "update"):
+                spec = obj.setdefault("spec", {})
+                if verb == "create":
+                    spec.setdefault("finalizers", ["kubernetes"])
+                    fins = md.setdefault("finalizers", [])
+                    if TENANT_FINALIZER not in fins:
+                        fins.append(TENANT_FINALIZER)
+                causes = []
+                if not isinstance(spec.get("finalizers", []), list) or not all(isinstance(f, str) for f in spec.get("finalizers", [])):
+                    causes.append("spec.finalizers: must be a list of strings")
+                if not isinstance(spec.get("storageClusterId", ""), str):
+                    causes.append("spec.storageClusterId: must be a string")
+                phase = (obj.get("status") or {}).get("phase")
+                if phase not in (None, "Active", "Terminating"):
+                    causes.append(f"status.phase: Unsupported value: {phase!r}: supported values: \"Active\", \"Terminating\"")
+                if causes:
+                    raise st.APIError(422, f'Tenant "{md.get("name")}" is invalid: {", ".join(causes)}', "Invalid")
+        elif kind.kind == "Namespace" and verb == "delete":
+            if md.get("name") in PROTECTED_NAMESPACES and self.tenant_active(md.get("tenant") or ""):
+                raise st.forbidden(
+                    f'namespaces "{md.get("name")}" is forbidden: this namespace may not be deleted while its tenant is Active'
+                )
+
+
+async def _token_request(server: Any, request: web.Request, explicit_tenant: str | None) -> web.Response:
+    ident: Identity = request["identity"]
+    if request.method != "POST":
+        raise st.APIError(405, f"method {request.method} is not allowed on tokenrequests: POST a TokenRequest", "MethodNotAllowed")
+    tenant = explicit_tenant or ident.tenant
+    request["verb"], request["resource"] = "create", "tokenrequests"
+    info = RequestInfo(TOKEN_KIND, explicit_tenant, None, None, None)
+    if info.all_tenants:
+        raise st.bad_request("tokens are issued for one tenant; name it instead of 'all'")
+    server.authorize(ident, "create", info, tenant)
+    body = await server._object_body(request)
+    spec = body.get("spec") or {}
+    user = spec.get("user")
+    if not isinstance(user, str) or not user or len(user) > MAX_USER or any(ord(c) < 32 for c in user):
+        raise st.APIError(422, "TokenRequest is invalid: spec.user: Required value: a user name of 1-253 printable characters", "Invalid")
+    groups = spec.get("groups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
+        raise st.APIError(422, "TokenRequest is invalid: spec.groups: must be a list of non-empty strings", "Invalid")
+    if SYSTEM_MASTERS in groups and not ident.is_cluster_admin:
+        raise st.forbidden(f"tokenrequests is forbidden: only a cluster administrator may issue {SYSTEM_MASTERS} tokens")
+    exp = spec.get("expirationSeconds")
+    if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool) or exp < 60):
+        raise st.APIError(422, "TokenRequest is invalid: spec.expirationSeconds: must be an integer of at least 60", "Invalid")
+    await server.registry.check_tenant(tenant)
+    tk = kinds.by_resource("v1", "tenants")
+    sk = kinds.by_resource("v1", "secrets")
+    assert tk is not None and sk is not None
+    t = await server.registry.get(tk, "", None, tenant)
+    token = new_token()
+    groups = [g for g in groups if g != "system:authenticated"] + ["system:authenticated"]
+    data = {"user": user, "tenant": tenant, "groups": orjson.dumps(groups).decode(), "tenantUID": t["metadata"]["uid"]}
+    expires = None
+    if exp:
+        expires = time.time() + exp
+        data["expires"] = f"{expires:.0f}"
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": TOKEN_SECRET_TYPE,
+        "metadata": {
+            "name": token_secret_name(token),
+            "labels": {TOKEN_TENANT_LABEL: tenant},
+            "annotations": {"centaurus.io/token-user": user, "centaurus.io/issued-by": ident.user},
+        },
+        "data": {k: _b64(v) for k, v in data.items()},
+    }
+    created = await server.registry.create(sk, SYSTEM_TENANT, TOKEN_NAMESPACE, secret)
+    await server.cache.wait_for(int(created["metadata"]["resourceVersion"]))
+    out = {
+        "apiVersion": f"{TOKEN_GROUP}/v1",
+        "kind": "TokenRequest",
+        "metadata": {"name": created["metadata"]["name"], "tenant": tenant,
+                     "creationTimestamp": created["metadata"]["creationTimestamp"]},
+        "spec": {"user": user, "groups": groups, **({"expirationSeconds": exp} if exp else {})},
+        "status": {"token": token, **({"expirationTimestamp": _rfc3339(expires)} if expires else {})},
+    }
+    return web.Response(body=orjson.dumps(out), status=201, content_type="application/json")
+
+
+def install(server: Any) -> None:
+    """Wire tenancy into an :class:`ctl.apiserver.app.APIServer` before it starts."""
+    issued = StoreTokens(server)
+    server.auth = TenantAuthenticator(server.auth, issued)
+    server.rbac = RBAC(server.cache)
+    server.authorizers.append(TenantAuthorizer(server.rbac))
+    server.registry.admission.append(TenantAdmission(server))
+    server.quota = QuotaAdmission(server.cache)
+    server.registry.admission.append(server.quota.admit)
+
+    @web.middleware
+    async def token_api(request: web.Request, handler: Any) -> web.StreamResponse:
+        m = TOKEN_PATH.match(request.path)
+        if m is None:
+            return await handler(request)
+        return await _token_request(server, request, m.group(1))
+
+    server.app.middlewares.append(token_api)
