@@ -94,11 +94,15 @@ class Host:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise netns.NetnsError(f"transitd {self.name} exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
+                raise netns.NetnsError(
+                    f"transitd {self.name} exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
+                )
             if self.socket.exists() and self.client.healthy():
                 return
             time.sleep(0.1)
-        raise netns.NetnsError(f"transitd {self.name} not ready after {timeout}s: {self.log.read_text()[-2000:]}")
+        raise netns.NetnsError(
+            f"transitd {self.name} not ready after {timeout}s: {self.log.read_text()[-2000:]}"
+        )
 
     def stop_transitd(self, timeout: float = 10.0) -> None:
         """SIGTERM the daemon (programs stay attached) and wait for it."""
@@ -246,7 +250,9 @@ class Testbed:
         for b in s.bouncers:
             b.client.put("vpcs", self._vpc_obj(vni))
             b.client.put("nets", self._net_obj(s))
-            b.client.put("endpoints", {"vni": vni, "ip": s.gateway, "mac": mac_for(s.gateway), "gateway": True})
+            b.client.put(
+                "endpoints", {"vni": vni, "ip": s.gateway, "mac": mac_for(s.gateway), "gateway": True}
+            )
         for d in self.vpcs[vni]["dividers"]:
             d.client.put("nets", self._net_obj(s))
         return s
@@ -255,7 +261,11 @@ class Testbed:
         best = None
         for s in self.subnets:
             n = ipaddress.IPv4Network(s.cidr)
-            if s.vni == vni and ipaddress.IPv4Address(ip) in n and (best is None or n.prefixlen > ipaddress.IPv4Network(best.cidr).prefixlen):
+            if (
+                s.vni == vni
+                and ipaddress.IPv4Address(ip) in n
+                and (best is None or n.prefixlen > ipaddress.IPv4Network(best.cidr).prefixlen)
+            ):
                 best = s
         if best is None:
             raise ValueError(f"no subnet of VNI {vni} holds {ip}")
@@ -312,14 +322,28 @@ class Testbed:
 
     # ---- running things -----------------------------------------------------------------------
 
-    def sh(self, where: Endpoint | Host, *cmd: str, timeout: float = 30.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def sh(
+        self, where: Endpoint | Host, *cmd: str, timeout: float = 30.0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return netns.run(list(cmd), ns=where.ns, timeout=timeout, check=check)
 
     def popen(self, where: Endpoint | Host, *cmd: str, **kw: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(["ip", "netns", "exec", where.ns, *cmd], text=True, **kw)
 
     def ping(self, src: Endpoint, dst: str, count: int = 1, wait: float = 2.0) -> bool:
-        cp = self.sh(src, "ping", "-n", "-q", "-c", str(count), "-W", str(wait), dst, check=False, timeout=count * wait + 10)
+        cp = self.sh(
+            src,
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            str(count),
+            "-W",
+            str(wait),
+            dst,
+            check=False,
+            timeout=count * wait + 10,
+        )
         return cp.returncode == 0
 
     # ---- teardown -----------------------------------------------------------------------------

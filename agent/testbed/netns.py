@@ -14,7 +14,9 @@ class NetnsError(RuntimeError):
     pass
 
 
-def run(cmd: Sequence[str], *, timeout: float = 30.0, check: bool = True, ns: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: Sequence[str], *, timeout: float = 30.0, check: bool = True, ns: str | None = None
+) -> subprocess.CompletedProcess[str]:
     full = ["ip", "netns", "exec", ns, *cmd] if ns else list(cmd)
     try:
         cp = subprocess.run(full, capture_output=True, text=True, timeout=timeout)
@@ -48,7 +50,9 @@ def list_netns() -> list[str]:
     return [line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()]
 
 
-def add_veth(a: str, b: str, *, a_ns: str | None = None, b_ns: str | None = None, mtu: int | None = None) -> None:
+def add_veth(
+    a: str, b: str, *, a_ns: str | None = None, b_ns: str | None = None, mtu: int | None = None
+) -> None:
     """A veth pair a <-> b, each end moved to its namespace (None = root)."""
     ifname_ok(a)
     ifname_ok(b)

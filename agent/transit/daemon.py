@@ -56,7 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tcp", help="also listen on HOST:PORT")
     p.add_argument("--state-dir", help="state directory (default /run/centaurus/transitd/<host>)")
     p.add_argument("--learn-ttl", type=float, default=30.0, help="seconds a learned direct path stays usable")
-    p.add_argument("--load", choices=["auto", "native", "generic"], help="attach the programs at start (if not already)")
+    p.add_argument(
+        "--load", choices=["auto", "native", "generic"], help="attach the programs at start (if not already)"
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -95,7 +97,9 @@ async def serve(args: argparse.Namespace, host: TransitHost) -> int:
     if args.tcp:
         h, _, port = args.tcp.rpartition(":")
         await web.TCPSite(runner, h or "127.0.0.1", int(port)).start()
-    log.info("transitd %s ready on %s (ip %s, itf %s, loaded=%s)", args.host, sock, host.ip, args.itf, host.loaded)
+    log.info(
+        "transitd %s ready on %s (ip %s, itf %s, loaded=%s)", args.host, sock, host.ip, args.itf, host.loaded
+    )
     print(f"transitd {args.host} ready on {sock}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -114,7 +118,9 @@ async def serve(args: argparse.Namespace, host: TransitHost) -> int:
 def run(argv: list[str]) -> int:
     """Role entry point (``centaurus.roles``: transitd)."""
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s transitd[%(process)d] %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s transitd[%(process)d] %(levelname)s %(message)s"
+    )
     try:
         if args.netns:
             enter_netns(args.netns)

@@ -129,7 +129,9 @@ class TransitHost:
                 self.maps.put(kind, o)
                 if kind == "agents" and self.loaded:
                     try:
-                        self.attached[o["ifindex"]] = loader.attach(o["ifindex"], self.progs.agent_fd, self.state.get("mode", "auto"))
+                        self.attached[o["ifindex"]] = loader.attach(
+                            o["ifindex"], self.progs.agent_fd, self.state.get("mode", "auto")
+                        )
                     except loader.LoaderError as e:
                         for d in [*done, o]:
                             self.maps.delete("agents", d["veth"])
@@ -157,10 +159,20 @@ class TransitHost:
     def status(self) -> dict[str, Any]:
         names = loader.ifnames()
         progs = []
-        watch = {self.itf_index: "transit_xdp"} | {a["ifindex"]: "transit_agent" for a in self.maps.list("agents")}
+        watch = {self.itf_index: "transit_xdp"} | {
+            a["ifindex"]: "transit_agent" for a in self.maps.list("agents")
+        }
         for idx, role in sorted(watch.items()):
             x = loader.xdp_attached(idx)
-            progs.append({"ifname": names.get(idx), "ifindex": idx, "program": role, "mode": x["mode"], "prog_id": x["prog_id"]})
+            progs.append(
+                {
+                    "ifname": names.get(idx),
+                    "ifindex": idx,
+                    "program": role,
+                    "mode": x["mode"],
+                    "prog_id": x["prog_id"],
+                }
+            )
         return {
             "host": self.host,
             "substrate": {"itf": self.itf, "ifindex": self.itf_index, "ip": self.ip, "mac": self.mac},
@@ -169,6 +181,7 @@ class TransitHost:
             "pin_dir": str(self.pin_dir),
             "learn_ttl_s": self.learn_ttl_s,
             "attachments": progs,
-            "objects": {k: len(self.maps.list(k)) for k in model.KINDS} | {"learned": len(self.maps.learned())},
+            "objects": {k: len(self.maps.list(k)) for k in model.KINDS}
+            | {"learned": len(self.maps.learned())},
             "pid": os.getpid(),
         }

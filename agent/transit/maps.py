@@ -10,6 +10,7 @@ endpoint whose host is this host (or that names a veth) -> ``CEN_EP_F_LOCAL``.
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import socket
 import sys
@@ -54,7 +55,17 @@ class TransitMaps:
         self.p = progs
         self.t = {
             n: progs.table(n)
-            for n in ("config", "endpoints", "nets", "vpcs", "substrate", "agent_md", "ep_cache", "xdp_counters", "agent_counters")
+            for n in (
+                "config",
+                "endpoints",
+                "nets",
+                "vpcs",
+                "substrate",
+                "agent_md",
+                "ep_cache",
+                "xdp_counters",
+                "agent_counters",
+            )
         }
         self.xdp_counter_names = counter_names("XDP_C_")
         self.agent_counter_names = counter_names("AGENT_C_")
@@ -90,7 +101,9 @@ class TransitMaps:
 
     # ---- put ----------------------------------------------------------------------------------
 
-    def check(self, kind: str, o: dict[str, Any], ifindex_of: Any, batch: list[dict[str, Any]]) -> dict[str, Any]:
+    def check(
+        self, kind: str, o: dict[str, Any], ifindex_of: Any, batch: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Semantic checks against current state (and the rest of the batch); returns o with
         resolved fields (ifindex, host mac). Raises Invalid; writes nothing."""
         o = dict(o)
@@ -108,7 +121,9 @@ class TransitMaps:
             else:
                 sub = self._substrate_mac(o["host"], batch)
                 if sub is None:
-                    raise Invalid(f"endpoint {o['ip']}: host {o['host']} has no substrate entry; add it first")
+                    raise Invalid(
+                        f"endpoint {o['ip']}: host {o['host']} has no substrate entry; add it first"
+                    )
                 o["host_mac"] = sub
         if kind == "agents":
             o["ifindex"] = ifindex_of(o["veth"])
@@ -203,7 +218,11 @@ class TransitMaps:
             out = [{"ip": u2ip(k.value), "mac": b2mac(v.mac)} for k, v in self.t["substrate"].items()]
         elif kind == "vpcs":
             out = [
-                {"vni": k.value, "dividers": [u2ip(v.dividers[i]) for i in range(v.ndividers)], "divider": bool(v.flags & VPC_F_DIVIDER)}
+                {
+                    "vni": k.value,
+                    "dividers": [u2ip(v.dividers[i]) for i in range(v.ndividers)],
+                    "divider": bool(v.flags & VPC_F_DIVIDER),
+                }
                 for k, v in self.t["vpcs"].items()
             ]
         elif kind == "nets":
@@ -232,7 +251,15 @@ class TransitMaps:
         elif kind == "agents":
             names = ifnames()
             for k, v in self.t["agent_md"].items():
-                out.append({"veth": names.get(k.value), "ifindex": k.value, "vni": v.vni, "ip": u2ip(v.ip), "mac": b2mac(v.mac)})
+                out.append(
+                    {
+                        "veth": names.get(k.value),
+                        "ifindex": k.value,
+                        "vni": v.vni,
+                        "ip": u2ip(v.ip),
+                        "mac": b2mac(v.mac),
+                    }
+                )
         else:
             raise Invalid(f"unknown kind {kind!r}")
         return sorted(out, key=lambda o: str([o.get(f) for f in ("vni", "cidr", "ip", "veth")]))
@@ -266,7 +293,9 @@ class TransitMaps:
         if kind == "substrates":
             users = [e["ip"] for e in self.list("endpoints") if e.get("host") == key and not e.get("local")]
             if users:
-                raise Conflict(f"substrate {key} is the host of {len(users)} endpoint(s) (e.g. {users[0]}); delete them first")
+                raise Conflict(
+                    f"substrate {key} is the host of {len(users)} endpoint(s) (e.g. {users[0]}); delete them first"
+                )
             del self.t["substrate"][self.t["substrate"].Key(ip2u(key))]
         elif kind == "vpcs":
             del self.t["vpcs"][self.t["vpcs"].Key(key)]
@@ -291,7 +320,7 @@ class TransitMaps:
         except KeyError:
             pass
 
-    def learned(self) -> list[dict[str, Any]]:
+    def learned(self) -> builtins.list[dict[str, Any]]:
         now = time.monotonic_ns()
         return sorted(
             (

@@ -116,7 +116,10 @@ def parse_substrate(o: Any) -> dict[str, Any]:
 
 def parse_vpc(o: Any) -> dict[str, Any]:
     o = _obj(o, "vpc", {"vni", "dividers", "cidr", "name"}, {"vni"})
-    out: dict[str, Any] = {"vni": vni(o["vni"], "vpc.vni"), "dividers": _ip_list(o.get("dividers", []), "vpc.dividers", 0, MAX_DIVIDERS)}
+    out: dict[str, Any] = {
+        "vni": vni(o["vni"], "vpc.vni"),
+        "dividers": _ip_list(o.get("dividers", []), "vpc.dividers", 0, MAX_DIVIDERS),
+    }
     return out
 
 

@@ -35,7 +35,14 @@ _REASONS = {400: "BadRequest", 404: "NotFound", 409: "Conflict", 422: "Invalid",
 
 
 def status_error(code: int, message: str) -> web.Response:
-    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": _REASONS.get(code, "Unknown"), "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": _REASONS.get(code, "Unknown"),
+        "code": code,
+    }
     return web.json_response(body, status=code)
 
 
@@ -88,7 +95,7 @@ def make_app(host: TransitHost) -> web.Application:
     async def load(req: web.Request) -> web.Response:
         body = await _json(req, default={})
         if not isinstance(body, dict) or set(body) - {"mode"}:
-            raise model.Invalid("load: body is {\"mode\": \"auto|native|generic\"}")
+            raise model.Invalid('load: body is {"mode": "auto|native|generic"}')
         return _ok(await run(host.load, body.get("mode", "auto")))
 
     async def unload(_: web.Request) -> web.Response:

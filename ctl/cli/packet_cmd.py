@@ -43,7 +43,12 @@ def _print_decoded(items: list[dict[str, Any]], output: str) -> None:
         typer.echo(summary(d))
         if output == "wide" and d.get("geneve"):
             for o in d["options"]:
-                typer.echo(f"    option {o['name']} class={o['class']} type={o['type']} critical={o['critical']} " + " ".join(f"{k}={v}" for k, v in o.items() if k not in ("name", "class", "type", "critical")))
+                typer.echo(
+                    f"    option {o['name']} class={o['class']} type={o['type']} critical={o['critical']} "
+                    + " ".join(
+                        f"{k}={v}" for k, v in o.items() if k not in ("name", "class", "type", "critical")
+                    )
+                )
             typer.echo(f"    outer {json.dumps(d['outer'])}")
             typer.echo(f"    inner {json.dumps(d['inner'])}")
 
@@ -92,7 +97,9 @@ def craft(
     opt: list[str] = typer.Option([], "--opt", help="extra option CLASS:TYPE[:HEX] (repeatable)"),
     no_src_host: bool = typer.Option(False, "--no-src-host", help="omit the Centaurus source-host option"),
     count: int = typer.Option(1, "--count", min=1, max=100),
-    sniff_itf: str = typer.Option(None, "--sniff-itf", help="capture replies here (e.g. the host's bridge port)"),
+    sniff_itf: str = typer.Option(
+        None, "--sniff-itf", help="capture replies here (e.g. the host's bridge port)"
+    ),
     sniff_netns: str = typer.Option(None, "--sniff-netns"),
     wait: float = typer.Option(2.0, "--wait", help="seconds to wait for replies"),
     output: str = OutputOpt,
@@ -117,7 +124,11 @@ def craft(
     try:
         options = None  # default: just the source-host option of the sending interface
         if extra or no_src_host:
-            options = [] if no_src_host else [gnv.src_host_option(src_host or p._ip_of(itf, netns), p._mac_of(itf, netns))]
+            options = (
+                []
+                if no_src_host
+                else [gnv.src_host_option(src_host or p._ip_of(itf, netns), p._mac_of(itf, netns))]
+            )
             options += extra
         res = p.craft_and_send(
             netns=netns, itf=itf, vni=vni, inner_src=src, inner_dst=dst, dst_host=to, dst_mac=dst_mac, src_host=src_host,
@@ -151,7 +162,17 @@ def decode(
     if bool(pcap) == bool(itf):
         raise CLIError("give a pcap file or --itf (one of them)")
     try:
-        items = p.read_pcap(pcap) if pcap else p.capture(itf, netns=netns, count=count, seconds=seconds, bpf_filter="udp port 6081" if geneve_only else "")
+        items = (
+            p.read_pcap(pcap)
+            if pcap
+            else p.capture(
+                itf,
+                netns=netns,
+                count=count,
+                seconds=seconds,
+                bpf_filter="udp port 6081" if geneve_only else "",
+            )
+        )
     except p.PacketError as e:
         raise CLIError(str(e)) from None
     _print_decoded(items[:count] if pcap else items, output)
@@ -163,8 +184,12 @@ def trace(
     dst_ep: str = typer.Argument(..., help="destination endpoint IP (or VNI/IP)"),
     vni: int = typer.Option(None, "--vni"),
     run_dir: str = typer.Option(str(DEFAULT_RUN_DIR), "--run-dir", help="directory of the daemons' sockets"),
-    hosts: str = typer.Option(None, "--hosts", help="comma-separated host names (default: every socket in --run-dir)"),
-    ping: str = typer.Option(None, "--ping", help="netns of the source endpoint: send one ping and show counters"),
+    hosts: str = typer.Option(
+        None, "--hosts", help="comma-separated host names (default: every socket in --run-dir)"
+    ),
+    ping: str = typer.Option(
+        None, "--ping", help="netns of the source endpoint: send one ping and show counters"
+    ),
     output: str = OutputOpt,
 ) -> None:
     """The hops a flow takes (agent -> bouncer/divider -> host), from the maps and counters."""
@@ -185,14 +210,18 @@ def trace(
     if v is None:
         raise CLIError("say which VPC: --vni N or VNI/IP")
     if hosts:
-        clients = {h: TransitClient(str(Path(run_dir) / f"{h}.sock"), timeout=10) for h in hosts.split(",") if h}
+        clients = {
+            h: TransitClient(str(Path(run_dir) / f"{h}.sock"), timeout=10) for h in hosts.split(",") if h
+        }
     else:
         clients = p.discover_hosts(run_dir)
     if not clients:
         raise CLIError(f"no transit daemons found in {run_dir} (use --run-dir or --hosts)")
     try:
         hops = p.predict(clients, v, src, dst)
-        observed = p.observe(clients, lambda: p.run_in_ns(ping, "ping", "-c", "1", "-W", "2", dst)) if ping else None
+        observed = (
+            p.observe(clients, lambda: p.run_in_ns(ping, "ping", "-c", "1", "-W", "2", dst)) if ping else None
+        )
     except p.PacketError as e:
         raise CLIError(str(e)) from None
     except Exception as e:  # TransitError and friends

@@ -137,13 +137,20 @@ def status(ctx: typer.Context, output: str = OutputOpt) -> None:
         return _out(st, output)
     s = st["substrate"]
     typer.echo(f"host {st['host']}  substrate {s['itf']} {s['ip']} {s['mac']}  pid {st['pid']}")
-    typer.echo(f"programs {'loaded (' + str(st['mode']) + ')' if st['loaded'] else 'not loaded'}  pins {st['pin_dir']}")
+    typer.echo(
+        f"programs {'loaded (' + str(st['mode']) + ')' if st['loaded'] else 'not loaded'}  pins {st['pin_dir']}"
+    )
     typer.echo(_table(st["attachments"], ["ifname", "ifindex", "program", "mode", "prog_id"]))
     typer.echo("objects: " + "  ".join(f"{k}={v}" for k, v in st["objects"].items()))
 
 
 @app.command()
-def get(ctx: typer.Context, kind: str = typer.Argument(..., help="vpc|net|ep|agent-md|substrate"), key: str = typer.Argument(None, help="VNI, VNI/CIDR, VNI/IP, VETH or IP"), output: str = OutputOpt) -> None:
+def get(
+    ctx: typer.Context,
+    kind: str = typer.Argument(..., help="vpc|net|ep|agent-md|substrate"),
+    key: str = typer.Argument(None, help="VNI, VNI/CIDR, VNI/IP, VETH or IP"),
+    output: str = OutputOpt,
+) -> None:
     """List objects of a kind, or show one by key."""
     k = _kind(kind)
     c = _client(ctx)
@@ -205,7 +212,11 @@ def _read_file(path: str) -> str:
 
 
 @app.command()
-def delete(ctx: typer.Context, kind: str = typer.Argument(...), key: str = typer.Argument(..., help="VNI, VNI/CIDR, VNI/IP, VETH or IP")) -> None:
+def delete(
+    ctx: typer.Context,
+    kind: str = typer.Argument(...),
+    key: str = typer.Argument(..., help="VNI, VNI/CIDR, VNI/IP, VETH or IP"),
+) -> None:
     """Delete one object."""
     k = _kind(kind)
     _call(_client(ctx).delete, k, key)
@@ -219,7 +230,9 @@ def dump(ctx: typer.Context, output: str = OutputOpt) -> None:
     if _fmt(output) != "table":
         return _out(d, output)
     c = d["config"]
-    typer.echo(f"== config\nip {c['ip']}  mac {c['mac']}  substrate_ifindex {c['substrate_ifindex']}  learn_ttl {c['learn_ttl_s']}s")
+    typer.echo(
+        f"== config\nip {c['ip']}  mac {c['mac']}  substrate_ifindex {c['substrate_ifindex']}  learn_ttl {c['learn_ttl_s']}s"
+    )
     for title, key, kind in (
         ("substrate", "substrate", "substrates"),
         ("vpcs", "vpcs", "vpcs"),
@@ -246,7 +259,12 @@ def _print_counters(cs: dict[str, dict[str, int]], show_all: bool) -> None:
 
 
 @app.command()
-def stats(ctx: typer.Context, all_: bool = typer.Option(False, "--all", help="show zero counters too"), reset: bool = typer.Option(False, "--reset", help="reset after reading"), output: str = OutputOpt) -> None:
+def stats(
+    ctx: typer.Context,
+    all_: bool = typer.Option(False, "--all", help="show zero counters too"),
+    reset: bool = typer.Option(False, "--reset", help="reset after reading"),
+    output: str = OutputOpt,
+) -> None:
     """Per-program counters by verdict and reason."""
     c = _client(ctx)
     cs = _call(c.counters)
@@ -258,7 +276,10 @@ def stats(ctx: typer.Context, all_: bool = typer.Option(False, "--all", help="sh
 
 
 @app.command()
-def load(ctx: typer.Context, mode: str = typer.Option("auto", "--mode", help="auto (native, else generic) | native | generic")) -> None:
+def load(
+    ctx: typer.Context,
+    mode: str = typer.Option("auto", "--mode", help="auto (native, else generic) | native | generic"),
+) -> None:
     """Attach transit_xdp and transit_agent."""
     st = _call(_client(ctx).load, mode)
     typer.echo(_table(st["attachments"], ["ifname", "program", "mode", "prog_id"]))
@@ -272,7 +293,11 @@ def unload(ctx: typer.Context) -> None:
 
 
 @app.command()
-def learned(ctx: typer.Context, flush: bool = typer.Option(False, "--flush", help="forget them"), output: str = OutputOpt) -> None:
+def learned(
+    ctx: typer.Context,
+    flush: bool = typer.Option(False, "--flush", help="forget them"),
+    output: str = OutputOpt,
+) -> None:
     """Direct paths learned from the source-host option."""
     c = _client(ctx)
     if flush:

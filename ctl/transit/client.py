@@ -13,6 +13,7 @@ what the network management plane (later) and the troubleshooting CLI use; it ne
 
 from __future__ import annotations
 
+import builtins
 import http.client
 import json
 import socket
@@ -75,7 +76,11 @@ class TransitClient:
         finally:
             conn.close()
         try:
-            out = json.loads(raw) if raw and resp.getheader("Content-Type", "").startswith("application/json") else raw.decode()
+            out = (
+                json.loads(raw)
+                if raw and resp.getheader("Content-Type", "").startswith("application/json")
+                else raw.decode()
+            )
         except ValueError:
             out = raw.decode(errors="replace")
         if resp.status >= 400:
@@ -117,7 +122,7 @@ class TransitClient:
     def dump(self) -> dict[str, Any]:
         return dict(self.request("GET", "/v1/dump"))
 
-    def learned(self) -> list[dict[str, Any]]:
+    def learned(self) -> builtins.list[dict[str, Any]]:
         return list(self.request("GET", "/v1/learned"))
 
     def flush_learned(self) -> int:

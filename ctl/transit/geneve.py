@@ -73,7 +73,13 @@ def _inner(p: Packet) -> dict[str, Any]:
         d["eth"] = {"src": p[Ether].src, "dst": p[Ether].dst, "type": hex(p[Ether].type)}
     if ARP in p:
         a = p[ARP]
-        d["arp"] = {"op": {1: "request", 2: "reply"}.get(a.op, a.op), "sha": a.hwsrc, "spa": a.psrc, "tha": a.hwdst, "tpa": a.pdst}
+        d["arp"] = {
+            "op": {1: "request", 2: "reply"}.get(a.op, a.op),
+            "sha": a.hwsrc,
+            "spa": a.psrc,
+            "tha": a.hwdst,
+            "tpa": a.pdst,
+        }
     if IP in p:
         ip = p[IP]
         d["ip"] = {"src": ip.src, "dst": ip.dst, "ttl": ip.ttl, "proto": ip.proto}
@@ -150,7 +156,15 @@ def summary(d: dict[str, Any]) -> str:
     if "arp" in inner:
         what = f"ARP {inner['arp']['op']} {inner['arp']['spa']} -> {inner['arp']['tpa']}"
     elif "ip" in inner:
-        proto = "ICMP" if "icmp" in inner else "TCP" if "tcp" in inner else "UDP" if "udp" in inner else str(inner["ip"]["proto"])
+        proto = (
+            "ICMP"
+            if "icmp" in inner
+            else "TCP"
+            if "tcp" in inner
+            else "UDP"
+            if "udp" in inner
+            else str(inner["ip"]["proto"])
+        )
         what = f"{proto} {inner['ip']['src']} -> {inner['ip']['dst']}"
     else:
         what = "?"

@@ -62,7 +62,13 @@ def _ns_prefix(netns: str | None) -> list[str]:
 
 
 def capture(
-    itf: str, *, netns: str | None = None, count: int = 20, seconds: float = 5.0, bpf_filter: str = "", on_start: Callable[[], None] | None = None
+    itf: str,
+    *,
+    netns: str | None = None,
+    count: int = 20,
+    seconds: float = 5.0,
+    bpf_filter: str = "",
+    on_start: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Capture up to ``count`` frames for at most ``seconds`` on ``itf`` and decode them."""
     if shutil.which("tcpdump") is None:
@@ -77,7 +83,9 @@ def capture(
         while not pcap.exists() and time.monotonic() < deadline and p.poll() is None:
             time.sleep(0.05)
         if p.poll() is not None:
-            raise PacketError(f"tcpdump on {itf}: {(p.stderr.read() if p.stderr else '').strip().splitlines()[-1:]}")
+            raise PacketError(
+                f"tcpdump on {itf}: {(p.stderr.read() if p.stderr else '').strip().splitlines()[-1:]}"
+            )
         time.sleep(0.2)
         try:
             if on_start:
@@ -93,14 +101,24 @@ def capture(
 
 
 def _mac_of(itf: str, netns: str | None) -> str:
-    out = subprocess.run([*_ns_prefix(netns), "cat", f"/sys/class/net/{itf}/address"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        [*_ns_prefix(netns), "cat", f"/sys/class/net/{itf}/address"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     if out.returncode != 0:
         raise PacketError(f"no interface {itf}{' in ' + netns if netns else ''}")
     return out.stdout.strip()
 
 
 def _ip_of(itf: str, netns: str | None) -> str:
-    out = subprocess.run([*_ns_prefix(netns), "ip", "-4", "-o", "addr", "show", "dev", itf], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        [*_ns_prefix(netns), "ip", "-4", "-o", "addr", "show", "dev", itf],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     for line in out.stdout.splitlines():
         return line.split()[3].split("/")[0]
     raise PacketError(f"{itf} has no IPv4 address; pass --src-host")
@@ -108,7 +126,12 @@ def _ip_of(itf: str, netns: str | None) -> str:
 
 def _neighbor_mac(ip: str, itf: str, netns: str | None) -> str:
     subprocess.run([*_ns_prefix(netns), "ping", "-c", "1", "-W", "1", ip], capture_output=True, timeout=10)
-    out = subprocess.run([*_ns_prefix(netns), "ip", "neigh", "show", ip, "dev", itf], capture_output=True, text=True, timeout=10)
+    out = subprocess.run(
+        [*_ns_prefix(netns), "ip", "neigh", "show", ip, "dev", itf],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     parts = out.stdout.split()
     if "lladdr" in parts:
         return parts[parts.index("lladdr") + 1]
@@ -137,14 +160,26 @@ def build(
 
     smac = inner_src_mac or "0a:58:" + ":".join(f"{int(x):02x}" for x in inner_src.split("."))
     if kind == "arp":
-        inner = Ether(src=smac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=smac, psrc=inner_src, pdst=inner_dst)
+        inner = Ether(src=smac, dst="ff:ff:ff:ff:ff:ff") / ARP(
+            op=1, hwsrc=smac, psrc=inner_src, pdst=inner_dst
+        )
     else:
         dmac = inner_dst_mac or "0a:58:" + ":".join(f"{int(x):02x}" for x in inner_dst.split("."))
         l4 = ICMP(id=0xCE, seq=1) if kind == "icmp" else UDP(sport=40000, dport=7)
         inner = Ether(src=smac, dst=dmac) / IP(src=inner_src, dst=inner_dst) / l4 / payload
     opts = options if options is not None else [gnv.src_host_option(src_host, src_mac)]
     sport = flowhash.source_port(inner_src, inner_dst)
-    return gnv.encap(inner, vni=vni, src_host=src_host, src_mac=src_mac, dst_host=dst_host, dst_mac=dst_mac, options=opts, ttl=ttl, sport=sport)
+    return gnv.encap(
+        inner,
+        vni=vni,
+        src_host=src_host,
+        src_mac=src_mac,
+        dst_host=dst_host,
+        dst_mac=dst_mac,
+        options=opts,
+        ttl=ttl,
+        sport=sport,
+    )
 
 
 def send_frames(frames: list[bytes], itf: str, netns: str | None) -> None:
@@ -156,9 +191,17 @@ def send_frames(frames: list[bytes], itf: str, netns: str | None) -> None:
         "for h in sys.stdin.read().split():\n"
         "    s.send(bytes.fromhex(h))\n"
     )
-    cp = subprocess.run([*_ns_prefix(netns), sys.executable, "-c", code], input=" ".join(f.hex() for f in frames), capture_output=True, text=True, timeout=20)
+    cp = subprocess.run(
+        [*_ns_prefix(netns), sys.executable, "-c", code],
+        input=" ".join(f.hex() for f in frames),
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     if cp.returncode != 0:
-        raise PacketError(f"send on {itf}: {cp.stderr.strip().splitlines()[-1:] if cp.stderr else cp.returncode}")
+        raise PacketError(
+            f"send on {itf}: {cp.stderr.strip().splitlines()[-1:] if cp.stderr else cp.returncode}"
+        )
 
 
 def craft_and_send(
@@ -183,7 +226,18 @@ def craft_and_send(
     src_mac = _mac_of(itf, netns)
     src_host = src_host or _ip_of(itf, netns)
     dst_mac = dst_mac or _neighbor_mac(dst_host, itf, netns)
-    pkt = build(vni=vni, inner_src=inner_src, inner_dst=inner_dst, src_host=src_host, src_mac=src_mac, dst_host=dst_host, dst_mac=dst_mac, kind=kind, options=options, ttl=ttl)
+    pkt = build(
+        vni=vni,
+        inner_src=inner_src,
+        inner_dst=inner_dst,
+        src_host=src_host,
+        src_mac=src_mac,
+        dst_host=dst_host,
+        dst_mac=dst_mac,
+        kind=kind,
+        options=options,
+        ttl=ttl,
+    )
     frame = bytes(pkt)
     sniff_on = sniff_itf or itf
     sniff_ns = sniff_netns if sniff_itf else netns
@@ -217,7 +271,9 @@ def _lpm(nets: list[dict[str, Any]], vni: int, ip: str) -> dict[str, Any] | None
     return best
 
 
-def predict(hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_hops: int = 8) -> list[dict[str, Any]]:
+def predict(
+    hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_hops: int = 8
+) -> list[dict[str, Any]]:
     """The hops (host, role, action) a packet src -> dst of ``vni`` takes, per the maps now."""
     dumps = {}
     for name, c in hosts.items():
@@ -226,7 +282,15 @@ def predict(hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_h
         except TransitError as e:
             raise PacketError(f"{name}: {e}") from e
     by_ip = {d["config"]["ip"]: n for n, d in dumps.items()}
-    src_host = next((n for n, d in dumps.items() for e in d["endpoints"] if e["vni"] == vni and e["ip"] == src and e.get("local")), None)
+    src_host = next(
+        (
+            n
+            for n, d in dumps.items()
+            for e in d["endpoints"]
+            if e["vni"] == vni and e["ip"] == src and e.get("local")
+        ),
+        None,
+    )
     if src_host is None:
         raise PacketError(f"no host has endpoint {vni}/{src} as a local endpoint")
     hops: list[dict[str, Any]] = []
@@ -237,7 +301,14 @@ def predict(hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_h
         return next((e for e in dd["endpoints"] if e["vni"] == vni and e["ip"] == dst), None)
 
     ep = ep_of(d)
-    learned = next((x for x in d["ep_cache"] if x["vni"] == vni and x["ip"] == dst and x["age_s"] < d["config"]["learn_ttl_s"]), None)
+    learned = next(
+        (
+            x
+            for x in d["ep_cache"]
+            if x["vni"] == vni and x["ip"] == dst and x["age_s"] < d["config"]["learn_ttl_s"]
+        ),
+        None,
+    )
     if ep and ep.get("local"):
         return [{"host": src_host, "role": "agent", "action": f"same host: redirect to {ep.get('veth')}"}]
     if ep and ep.get("host"):
@@ -247,29 +318,39 @@ def predict(hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_h
     else:
         net = _lpm(d["nets"], vni, src)
         if not net:
-            return [{"host": src_host, "role": "agent", "action": "drop: no subnet for the source (no_route)"}]
+            return [
+                {"host": src_host, "role": "agent", "action": "drop: no subnet for the source (no_route)"}
+            ]
         nxt, why = flowhash.pick(src, dst, net["bouncers"]), f"to bouncer of {net['cidr']} (hash of src,dst)"
         if nxt == me:
             vpc = next((v for v in d["vpcs"] if v["vni"] == vni), None)
             if not vpc or not vpc["dividers"]:
-                return [{"host": src_host, "role": "agent", "action": "drop: bouncer here, no divider (no_route)"}]
+                return [
+                    {"host": src_host, "role": "agent", "action": "drop: bouncer here, no divider (no_route)"}
+                ]
             nxt, why = flowhash.pick(src, dst, vpc["dividers"]), "this host bounces the subnet: to a divider"
     hops.append({"host": src_host, "role": "agent", "action": f"encapsulate, {why} -> {by_ip.get(nxt, nxt)}"})
-    cur = nxt
+    cur: str = nxt
     for _ in range(max_hops):
-        name = by_ip.get(cur)
+        name = by_ip.get(cur)  # type: ignore[assignment]
         if name is None:
-            hops.append({"host": cur, "role": "?", "action": "no transit daemon known for this substrate address"})
+            hops.append(
+                {"host": cur, "role": "?", "action": "no transit daemon known for this substrate address"}
+            )
             break
         dd = dumps[name]
         ep = ep_of(dd)
         net = _lpm(dd["nets"], vni, dst)
         vpc = next((v for v in dd["vpcs"] if v["vni"] == vni), None)
         if ep and ep.get("local"):
-            hops.append({"host": name, "role": "host", "action": f"decapsulate, redirect to {ep.get('veth')}"})
+            hops.append(
+                {"host": name, "role": "host", "action": f"decapsulate, redirect to {ep.get('veth')}"}
+            )
             break
         if ep and ep.get("host"):
-            hops.append({"host": name, "role": "bouncer", "action": f"bounce -> {by_ip.get(ep['host'], ep['host'])}"})
+            hops.append(
+                {"host": name, "role": "bouncer", "action": f"bounce -> {by_ip.get(ep['host'], ep['host'])}"}
+            )
             cur = ep["host"]
             continue
         if net and net.get("bouncer"):
@@ -277,15 +358,25 @@ def predict(hosts: dict[str, TransitClient], vni: int, src: str, dst: str, max_h
             break
         if vpc and vpc.get("divider"):
             if not net:
-                hops.append({"host": name, "role": "divider", "action": "drop: no subnet for the destination"})
+                hops.append(
+                    {"host": name, "role": "divider", "action": "drop: no subnet for the destination"}
+                )
                 break
             b = flowhash.pick(src, dst, net["bouncers"])
-            hops.append({"host": name, "role": "divider", "action": f"LPM {net['cidr']} -> bouncer {by_ip.get(b, b)}"})
+            hops.append(
+                {"host": name, "role": "divider", "action": f"LPM {net['cidr']} -> bouncer {by_ip.get(b, b)}"}
+            )
             cur = b
             continue
         if vpc and vpc["dividers"]:
             dv = flowhash.pick(src, dst, vpc["dividers"])
-            hops.append({"host": name, "role": "bouncer", "action": f"not in its subnet -> divider {by_ip.get(dv, dv)}"})
+            hops.append(
+                {
+                    "host": name,
+                    "role": "bouncer",
+                    "action": f"not in its subnet -> divider {by_ip.get(dv, dv)}",
+                }
+            )
             cur = dv
             continue
         hops.append({"host": name, "role": "?", "action": "drop: no route"})
@@ -312,7 +403,9 @@ def observe(hosts: dict[str, TransitClient], action: Callable[[], Any]) -> dict[
 
 
 def run_in_ns(netns: str, *cmd: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["ip", "netns", "exec", netns, *cmd], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def is_root() -> bool:

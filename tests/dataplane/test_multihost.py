@@ -73,10 +73,28 @@ def counters(tb: Any) -> dict[str, dict[str, dict[str, int]]]:
 
 
 def echo(tb: Any, client: Any, server: Any, proto: str, nbytes: int, port: int = 7000) -> str:
-    srv = tb.popen(server, sys.executable, str(HERE / "echo_server.py"), server.name, str(port), "20", stdout=subprocess.PIPE)
+    srv = tb.popen(
+        server,
+        sys.executable,
+        str(HERE / "echo_server.py"),
+        server.name,
+        str(port),
+        "20",
+        stdout=subprocess.PIPE,
+    )
     try:
         assert srv.stdout is not None and srv.stdout.readline().strip() == "ready"
-        cp = tb.sh(client, sys.executable, str(HERE / "echo_client.py"), proto, server.ip, str(port), str(nbytes), check=False, timeout=30)
+        cp = tb.sh(
+            client,
+            sys.executable,
+            str(HERE / "echo_client.py"),
+            proto,
+            server.ip,
+            str(port),
+            str(nbytes),
+            check=False,
+            timeout=30,
+        )
         assert cp.returncode == 0, f"{proto} echo {client.name}->{server.name} failed: {cp.stderr.strip()}"
         return cp.stdout.strip()
     finally:
@@ -207,7 +225,10 @@ def test_capture_decodes_as_geneve_with_vni(tb: Any, tmp_path: Path) -> None:
     a, b = tb.endpoints["a"], tb.endpoints["b"]
     fresh(tb)
     pcap = tmp_path / "h1.pcap"
-    cap = subprocess.Popen(["tcpdump", "-U", "-q", "-i", tb.hosts["h1"].bridge_port, "-w", str(pcap), "udp", "port", "6081"], stderr=subprocess.PIPE)
+    cap = subprocess.Popen(
+        ["tcpdump", "-U", "-q", "-i", tb.hosts["h1"].bridge_port, "-w", str(pcap), "udp", "port", "6081"],
+        stderr=subprocess.PIPE,
+    )
     time.sleep(1.0)
     try:
         assert tb.ping(a, b.ip, count=3, wait=1)
@@ -250,7 +271,10 @@ def test_rpc_rejects_bad_batches_without_half_applying(tb: Any) -> None:
     good = {"vni": 100, "ip": "10.0.1.50", "mac": "0a:58:0a:00:01:32", "host": tb.hosts["h5"].ip}
     for bad, msg in (
         ({"vni": 100, "ip": "10.0.1.51", "mac": "zz", "host": tb.hosts["h5"].ip}, "not a MAC"),
-        ({"vni": 100, "ip": "10.0.1.51", "mac": "0a:58:0a:00:01:33", "host": "192.0.2.99"}, "no substrate entry"),
+        (
+            {"vni": 100, "ip": "10.0.1.51", "mac": "0a:58:0a:00:01:33", "host": "192.0.2.99"},
+            "no substrate entry",
+        ),
         ({"vni": 0, "ip": "10.0.1.51", "mac": "0a:58:0a:00:01:33", "host": tb.hosts["h5"].ip}, "VNI"),
         ({"vni": 100, "ip": "10.0.1.51", "mac": "0a:58:0a:00:01:33", "veth": "nosuchveth"}, "no interface"),
     ):
@@ -273,19 +297,55 @@ def test_transit_cli(tb: Any) -> None:
     out = ctl(*base, "get", "ep").stdout
     assert "10.0.1.5" in out and "10.0.1.6" in out
     h5 = tb.hosts["h5"].ip
-    ctl(*base, "update", "ep", "--vni", "100", "--ip", "10.0.1.60", "--mac", "0a:58:0a:00:01:3c", "--host-ip", h5)
+    ctl(
+        *base,
+        "update",
+        "ep",
+        "--vni",
+        "100",
+        "--ip",
+        "10.0.1.60",
+        "--mac",
+        "0a:58:0a:00:01:3c",
+        "--host-ip",
+        h5,
+    )
     got = json.loads(ctl(*base, "get", "ep", "100/10.0.1.60", "-o", "json").stdout)
     assert got["host"] == h5 and got["host_mac"] == tb.hosts["h5"].mac
     ctl(*base, "update", "net", "--json", json.dumps({"vni": 100, "cidr": "10.0.9.0/24", "bouncers": [h5]}))
     assert "10.0.9.0/24" in ctl(*base, "get", "net").stdout
     ctl(*base, "delete", "net", "100/10.0.9.0/24")
     ctl(*base, "delete", "ep", "100/10.0.1.60")
-    bad = ctl(*base, "update", "ep", "--vni", "100", "--ip", "10.0.1.61", "--mac", "nope", "--host-ip", h5, check=False)
-    assert bad.returncode == 1 and bad.stderr.startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    bad = ctl(
+        *base,
+        "update",
+        "ep",
+        "--vni",
+        "100",
+        "--ip",
+        "10.0.1.61",
+        "--mac",
+        "nope",
+        "--host-ip",
+        h5,
+        check=False,
+    )
+    assert (
+        bad.returncode == 1 and bad.stderr.startswith("error:") and len(bad.stderr.strip().splitlines()) == 1
+    )
     missing = ctl(*base, "get", "ep", "100/10.0.1.61", check=False)
     assert missing.returncode == 1 and "not found" in missing.stderr
     dump = ctl(*base, "dump").stdout
-    for section in ("== config", "== substrate", "== vpcs", "== nets", "== endpoints", "== agent_md", "== ep_cache", "== counters"):
+    for section in (
+        "== config",
+        "== substrate",
+        "== vpcs",
+        "== nets",
+        "== endpoints",
+        "== agent_md",
+        "== ep_cache",
+        "== counters",
+    ):
         assert section in dump
     tb.ping(tb.endpoints["a"], tb.endpoints["b"].ip)
     stats = json.loads(ctl(*base, "stats", "-o", "json").stdout)
@@ -298,7 +358,20 @@ def test_packet_cli_trace_craft_decode(tb: Any, tmp_path: Path) -> None:
     a, b = tb.endpoints["a"], tb.endpoints["b"]
     h1, h2 = tb.hosts["h1"], tb.hosts["h2"]
     fresh(tb)
-    out = ctl("packet", "trace", a.ip, b.ip, "--vni", "100", "--run-dir", str(tb.run_dir), "--ping", a.ns, "-o", "json").stdout
+    out = ctl(
+        "packet",
+        "trace",
+        a.ip,
+        b.ip,
+        "--vni",
+        "100",
+        "--run-dir",
+        str(tb.run_dir),
+        "--ping",
+        a.ns,
+        "-o",
+        "json",
+    ).stdout
     t = json.loads(out)
     assert [(h["host"], h["role"]) for h in t["hops"]] == [("h1", "agent"), ("h2", "bouncer"), ("h3", "host")]
     seen_h2 = t["observed"]["h2"]
@@ -309,9 +382,16 @@ def test_packet_cli_trace_craft_decode(tb: Any, tmp_path: Path) -> None:
             "--arp", "--sniff-itf", h1.bridge_port, "-o", "json").stdout
     )  # fmt: skip
     replies = [d for d in res["received"] if d["inner"].get("arp", {}).get("op") == "reply"]
-    assert replies and replies[0]["inner"]["arp"]["sha"] == b.mac and replies[0]["options"][0]["host_ip"] == tb.hosts["h3"].ip
+    assert (
+        replies
+        and replies[0]["inner"]["arp"]["sha"] == b.mac
+        and replies[0]["options"][0]["host_ip"] == tb.hosts["h3"].ip
+    )
     pcap = tmp_path / "x.pcap"
-    cap = subprocess.Popen(["tcpdump", "-U", "-q", "-i", h1.bridge_port, "-c", "4", "-w", str(pcap), "udp", "port", "6081"], stderr=subprocess.DEVNULL)
+    cap = subprocess.Popen(
+        ["tcpdump", "-U", "-q", "-i", h1.bridge_port, "-c", "4", "-w", str(pcap), "udp", "port", "6081"],
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1)
     tb.ping(a, b.ip, count=2, wait=1)
     cap.wait(10)

@@ -53,7 +53,9 @@ def icmp(src: str = EP1, dst: str = EP2, smac: str = EP1_MAC, dmac: str = EP2_MA
 
 
 def geneve_in(inner: Any, *, src=H2, src_mac=H2_MAC, dst=UT_HOST_IP, dst_mac=UT_HOST_MAC, **kw: Any) -> Any:
-    return gnv.encap(inner, vni=kw.pop("vni", VNI), src_host=src, src_mac=src_mac, dst_host=dst, dst_mac=dst_mac, **kw)
+    return gnv.encap(
+        inner, vni=kw.pop("vni", VNI), src_host=src, src_mac=src_mac, dst_host=dst, dst_mac=dst_mac, **kw
+    )
 
 
 # ---- transit_agent -----------------------------------------------------------------------------
@@ -70,7 +72,14 @@ def test_agent_encapsulates_to_bouncer(progs: Any, maps: Any) -> None:
     assert d["outer"]["eth"] == {"src": UT_HOST_MAC, "dst": H2_MAC}
     assert d["outer"]["udp"] == {"sport": flowhash.source_port(EP1, EP2), "dport": 6081}
     assert d["options"] == [
-        {"class": "0xfff1", "type": "0x01", "critical": False, "name": "centaurus.src_host", "host_ip": UT_HOST_IP, "host_mac": UT_HOST_MAC}
+        {
+            "class": "0xfff1",
+            "type": "0x01",
+            "critical": False,
+            "name": "centaurus.src_host",
+            "host_ip": UT_HOST_IP,
+            "host_mac": UT_HOST_MAC,
+        }
     ]
     assert r.data[gnv.ENCAP_LEN :] == bytes(inner)
     assert len(r.data) == len(bytes(inner)) + gnv.ENCAP_LEN
@@ -102,7 +111,9 @@ def test_agent_spreads_flows_over_bouncers_by_stable_hash(progs: Any, maps: Any)
 
 def test_agent_uses_programmed_remote_endpoint_directly(progs: Any, maps: Any) -> None:
     agent_setup(maps, [H2])
-    maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
+    maps.put(
+        "endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False}
+    )
     r = run(progs, "agent_fd", icmp())
     assert r.verdict == "REDIRECT"
     assert gnv.decode(r.data)["outer"]["ip"]["dst"] == H3
@@ -112,12 +123,29 @@ def test_agent_uses_programmed_remote_endpoint_directly(progs: Any, maps: Any) -
 def test_agent_goes_direct_once_learned_from_option(progs: Any, maps: Any) -> None:
     """transit_xdp learns EP2's host from a decapsulated packet; transit_agent then uses it."""
     agent_setup(maps, [H2])
-    maps.put("endpoints", {"vni": VNI, "ip": EP1, "mac": EP1_MAC, "host": UT_HOST_IP, "host_mac": UT_HOST_MAC, "ifindex": 1, "gateway": False})
+    maps.put(
+        "endpoints",
+        {
+            "vni": VNI,
+            "ip": EP1,
+            "mac": EP1_MAC,
+            "host": UT_HOST_IP,
+            "host_mac": UT_HOST_MAC,
+            "ifindex": 1,
+            "gateway": False,
+        },
+    )
     reply = icmp(src=EP2, dst=EP1, smac=EP2_MAC, dmac=EP1_MAC)
     # Came via the bouncer H2, but the option names EP2's host H3.
     r = run(progs, "xdp_fd", geneve_in(reply, options=[gnv.src_host_option(H3, H3_MAC)]))
     assert r.verdict == "REDIRECT"
-    assert maps.learned()[0] | {"age_s": 0} == {"vni": VNI, "ip": EP2, "host": H3, "host_mac": H3_MAC, "age_s": 0}
+    assert maps.learned()[0] | {"age_s": 0} == {
+        "vni": VNI,
+        "ip": EP2,
+        "host": H3,
+        "host_mac": H3_MAC,
+        "age_s": 0,
+    }
     r = run(progs, "agent_fd", icmp())
     assert gnv.decode(r.data)["outer"]["ip"]["dst"] == H3
     assert gnv.decode(r.data)["outer"]["eth"]["dst"] == H3_MAC
@@ -127,7 +155,18 @@ def test_agent_goes_direct_once_learned_from_option(progs: Any, maps: Any) -> No
 
 def test_agent_delivers_same_host_endpoint_locally(progs: Any, maps: Any) -> None:
     agent_setup(maps, [H2])
-    maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": UT_HOST_IP, "host_mac": UT_HOST_MAC, "ifindex": 1, "gateway": False})
+    maps.put(
+        "endpoints",
+        {
+            "vni": VNI,
+            "ip": EP2,
+            "mac": EP2_MAC,
+            "host": UT_HOST_IP,
+            "host_mac": UT_HOST_MAC,
+            "ifindex": 1,
+            "gateway": False,
+        },
+    )
     pkt = icmp(dmac="0a:aa:aa:aa:aa:aa")  # e.g. addressed to the gateway MAC
     r = run(progs, "agent_fd", pkt)
     assert r.verdict == "REDIRECT"
@@ -137,7 +176,9 @@ def test_agent_delivers_same_host_endpoint_locally(progs: Any, maps: Any) -> Non
 
 def test_agent_answers_arp_for_known_endpoint(progs: Any, maps: Any) -> None:
     agent_setup(maps, [H2])
-    maps.put("endpoints", {"vni": VNI, "ip": "10.0.1.1", "mac": "0a:00:00:01:00:01", "host": None, "gateway": True})
+    maps.put(
+        "endpoints", {"vni": VNI, "ip": "10.0.1.1", "mac": "0a:00:00:01:00:01", "host": None, "gateway": True}
+    )
     arp = Ether(src=EP1_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=EP1_MAC, psrc=EP1, pdst="10.0.1.1")
     r = run(progs, "agent_fd", arp)
     assert r.verdict == "REDIRECT"
@@ -197,8 +238,21 @@ def test_xdp_passes_non_geneve(progs: Any, maps: Any) -> None:
 
 
 def test_xdp_decapsulates_to_local_endpoint(progs: Any, maps: Any) -> None:
-    maps.put("endpoints", {"vni": VNI, "ip": EP1, "mac": EP1_MAC, "host": UT_HOST_IP, "host_mac": UT_HOST_MAC, "ifindex": 1, "gateway": False})
-    inner = icmp(src=EP3, dst=EP1, smac="0a:00:00:02:00:01", dmac="0a:00:00:01:00:01")  # routed: dst MAC was a gateway's
+    maps.put(
+        "endpoints",
+        {
+            "vni": VNI,
+            "ip": EP1,
+            "mac": EP1_MAC,
+            "host": UT_HOST_IP,
+            "host_mac": UT_HOST_MAC,
+            "ifindex": 1,
+            "gateway": False,
+        },
+    )
+    inner = icmp(
+        src=EP3, dst=EP1, smac="0a:00:00:02:00:01", dmac="0a:00:00:01:00:01"
+    )  # routed: dst MAC was a gateway's
     r = run(progs, "xdp_fd", geneve_in(inner))
     assert r.verdict == "REDIRECT"
     out = Ether(r.data)
@@ -210,9 +264,21 @@ def test_xdp_decapsulates_to_local_endpoint(progs: Any, maps: Any) -> None:
 def test_xdp_bounces_to_endpoint_host(progs: Any, maps: Any) -> None:
     substrates(maps, (H3, H3_MAC))
     maps.put("nets", {"vni": VNI, "cidr": "10.0.1.0/24", "bouncers": [UT_HOST_IP]})
-    maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
+    maps.put(
+        "endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False}
+    )
     inner = icmp()
-    r = run(progs, "xdp_fd", geneve_in(inner, ttl=9, src="192.168.10.6", src_mac="02:00:00:00:0a:06", options=[gnv.src_host_option("192.168.10.6", "02:00:00:00:0a:06")]))
+    r = run(
+        progs,
+        "xdp_fd",
+        geneve_in(
+            inner,
+            ttl=9,
+            src="192.168.10.6",
+            src_mac="02:00:00:00:0a:06",
+            options=[gnv.src_host_option("192.168.10.6", "02:00:00:00:0a:06")],
+        ),
+    )
     assert r.verdict == "REDIRECT"
     d = gnv.decode(r.data)
     assert d["outer"]["ip"] == {"src": UT_HOST_IP, "dst": H3, "ttl": 8, "chksum_ok": True}
@@ -225,7 +291,9 @@ def test_xdp_bounces_to_endpoint_host(progs: Any, maps: Any) -> None:
 
 def test_xdp_answers_arp_for_known_endpoint(progs: Any, maps: Any) -> None:
     substrates(maps, (H3, H3_MAC))
-    maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
+    maps.put(
+        "endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False}
+    )
     arp = Ether(src=EP1_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=EP1_MAC, psrc=EP1, pdst=EP2)
     r = run(progs, "xdp_fd", geneve_in(arp))
     assert r.verdict == "REDIRECT"
@@ -282,16 +350,31 @@ def test_xdp_drops_ttl_zero(progs: Any, maps: Any) -> None:
 
 def test_xdp_drops_instead_of_forwarding_with_ttl_one(progs: Any, maps: Any) -> None:
     substrates(maps, (H3, H3_MAC))
-    maps.put("endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False})
+    maps.put(
+        "endpoints", {"vni": VNI, "ip": EP2, "mac": EP2_MAC, "host": H3, "host_mac": H3_MAC, "gateway": False}
+    )
     r = run(progs, "xdp_fd", geneve_in(icmp(), ttl=1))
     assert r.verdict == "DROP"
     assert counters(maps, "transit_xdp") == {"drop_ttl": 1}
 
 
 def test_xdp_drops_unknown_critical_option_but_skips_unknown_plain_one(progs: Any, maps: Any) -> None:
-    maps.put("endpoints", {"vni": VNI, "ip": EP1, "mac": EP1_MAC, "host": UT_HOST_IP, "host_mac": UT_HOST_MAC, "ifindex": 1, "gateway": False})
+    maps.put(
+        "endpoints",
+        {
+            "vni": VNI,
+            "ip": EP1,
+            "mac": EP1_MAC,
+            "host": UT_HOST_IP,
+            "host_mac": UT_HOST_MAC,
+            "ifindex": 1,
+            "gateway": False,
+        },
+    )
     pkt = icmp(src=EP2, dst=EP1)
-    crit = geneve_in(pkt, options=[gnv.raw_option(0x0123, 0x80 | 5, b"abcd"), gnv.src_host_option(H2, H2_MAC)])
+    crit = geneve_in(
+        pkt, options=[gnv.raw_option(0x0123, 0x80 | 5, b"abcd"), gnv.src_host_option(H2, H2_MAC)]
+    )
     assert run(progs, "xdp_fd", crit).verdict == "DROP"
     plain = geneve_in(pkt, options=[gnv.raw_option(0x0123, 5, b"abcd"), gnv.src_host_option(H2, H2_MAC)])
     r = run(progs, "xdp_fd", plain)
