@@ -1,0 +1,93 @@
+"""Pure helpers of the controllers: fenceposts, template hashes, deletion ranking, tolerations, flags."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from ctl.controllers.base import MAX_HASH, HashRange, WorkQueue
+from ctl.controllers.deployment import equal_ignore_hash, fenceposts, int_or_percent, template_hash
+from ctl.controllers.main import duration, select_controllers
+from ctl.controllers.nodelifecycle import tolerates
+from ctl.controllers.podutil import deletion_rank
+
+
+def test_fenceposts_round_like_kubernetes() -> None:
+    def d(replicas: int, surge: object, unavailable: object) -> dict:
+        return {"spec": {"replicas": replicas, "strategy": {"type": "RollingUpdate",
+                                                           "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}}}
+
+    assert fenceposts(d(10, "25%", "25%")) == (3, 2)  # surge rounds up, unavailable down
+    assert fenceposts(d(3, "50%", "50%")) == (2, 1)
+    assert fenceposts(d(4, 0, 0)) == (0, 1)  # both zero: one may be unavailable
+    assert fenceposts(d(1, "10%", "10%")) == (1, 0)
+    assert int_or_percent("7", 10, True) == 7
+    with pytest.raises(ValueError):
+        int_or_percent("x%", 10, True)
+
+
+def test_template_hash_is_stable_and_ignores_its_label() -> None:
+    t = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    h = template_hash(t)
+    assert h == template_hash({"spec": t["spec"], "metadata": {"labels": {"app": "a"}}})
+    assert h == template_hash({**t, "metadata": {"labels": {"app": "a", "pod-template-hash": h}}})
+    assert h != template_hash(t, collision_count=1)
+    assert h != template_hash({**t, "spec": {"containers": [{"name": "c", "image": "j"}]}})
+    assert set(h) <= set("bcdfghjklmnpqrstvwxz2456789")
+    assert equal_ignore_hash(t, {**t, "metadata": {"labels": {"app": "a", "pod-template-hash": "x"}}})
+
+
+def test_deletion_rank_prefers_unscheduled_pending_unready() -> None:
+    def pod(name: str, node: str = "", phase: str = "Pending", ready: bool = False, created: str = "2024-01-01T00:00:00Z") -> dict:
+        conds = [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": created}]
+        return {"metadata": {"name": name, "creationTimestamp": created}, "spec": {"nodeName": node},
+                "status": {"phase": phase, "conditions": conds}}
+
+    pods = [pod("ready", "n", "Running", True), pod("unscheduled"), pod("pending", "n"), pod("notready", "n", "Running"),
+            pod("ready-newer", "n", "Running", True, "2024-01-02T00:00:00Z")]
+    order = [p["metadata"]["name"] for p in sorted(pods, key=deletion_rank)]
+    assert order == ["unscheduled", "pending", "notready", "ready-newer", "ready"]
+
+
+def test_tolerations() -> None:
+    taint = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}
+
+    def pod(*tols: dict) -> dict:
+        return {"spec": {"tolerations": list(tols)}}
+
+    assert tolerates(pod(), taint) == (False, None)
+    assert tolerates(pod({"key": taint["key"], "operator": "Exists"}), taint) == (True, None)
+    assert tolerates(pod({"operator": "Exists"}), taint) == (True, None)
+    assert tolerates(pod({"key": taint["key"], "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}), taint) == (True, 5.0)
+    assert tolerates(pod({"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}), taint) == (False, None)
+    assert tolerates(pod({"key": "other", "operator": "Exists"}), taint) == (False, None)
+
+
+def test_flags() -> None:
+    assert duration("40s") == 40 and duration("5m") == 300 and duration("1m30s") == 90 and duration("2") == 2
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration("soon")
+    assert select_controllers("*") == ["replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle"]
+    assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
+    assert "nodelifecycle" not in select_controllers("*,-nodelifecycle")
+    with pytest.raises(ValueError):
+        select_controllers("bogus")
+    r = HashRange.parse("0-100")
+    assert r.owns({"metadata": {"hashKey": 100}}) and not r.owns({"metadata": {"hashKey": 101}})
+    assert HashRange.parse("").everything and HashRange.parse(f"0-{MAX_HASH}").everything
+    for bad in ("5", "9-3", "a-b"):
+        with pytest.raises(ValueError):
+            HashRange.parse(bad)
+
+
+async def test_workqueue_dedupes_and_requeues_dirty_keys() -> None:
+    q = WorkQueue("t")
+    q.add("a")
+    q.add("a")
+    assert len(q) == 1
+    k = await q.get()
+    q.add("a")  # while processing: not handed to a second worker
+    assert len(q) == 0
+    q.done(k)
+    assert len(q) == 1
