@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="stop searching after this share of nodes fit (0 = adaptive: 50%% - nodes/125, min 5%%, min 100 nodes)",
     )
-    p.add_argument("--parallelism", type=int, default=32, help="binding requests in flight at most")
+    p.add_argument("--parallelism", type=int, default=128, help="binding requests in flight at most")
     p.add_argument("--pod-initial-backoff-seconds", type=float, default=1.0)
     p.add_argument("--pod-max-backoff-seconds", type=float, default=10.0)
     p.add_argument(

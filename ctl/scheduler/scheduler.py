@@ -39,7 +39,7 @@ log = logging.getLogger("centaurus.scheduler")
 class Options:
     scheduler_name: str = DEFAULT_SCHEDULER
     percentage_of_nodes_to_score: float = 0.0
-    parallelism: int = 32
+    parallelism: int = 128
     initial_backoff: float = 1.0
     max_backoff: float = 10.0
     unschedulable_timeout: float = 60.0
