@@ -60,13 +60,17 @@ class Target:
 def _parse_ref(ref: str, name: str | None, allowed: tuple[str, ...]) -> tuple[kinds.Kind, str]:
     if "/" in ref:
         if name:
-            raise CLIError(f"there is no need to specify a resource type as a separate argument when passing {ref!r}")
+            raise CLIError(
+                f"there is no need to specify a resource type as a separate argument when passing {ref!r}"
+            )
         typ, _, nm = ref.partition("/")
     else:
         typ, nm = ref, name or ""
     k = kinds.resolve(typ)
     if k is None or k.kind not in allowed:
-        raise CLIError(f"{typ!r} is not supported here; use one of: {', '.join(a.lower() for a in allowed)} (e.g. deployment/NAME)")
+        raise CLIError(
+            f"{typ!r} is not supported here; use one of: {', '.join(a.lower() for a in allowed)} (e.g. deployment/NAME)"
+        )
     if not nm:
         raise CLIError(f"a resource name is required, e.g. {k.singular}/NAME")
     return k, nm
@@ -129,11 +133,20 @@ def rollout_message(d: dict[str, Any]) -> tuple[str, bool]:
     replicas = int(st.get("replicas") or 0)
     available = int(st.get("availableReplicas") or 0)
     if updated < want:
-        return f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} new replicas have been updated...', False
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} new replicas have been updated...',
+            False,
+        )
     if replicas > updated:
-        return f'Waiting for deployment "{name}" rollout to finish: {replicas - updated} old replicas are pending termination...', False
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {replicas - updated} old replicas are pending termination...',
+            False,
+        )
     if available < updated:
-        return f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated replicas are available...', False
+        return (
+            f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated replicas are available...',
+            False,
+        )
     return f'deployment "{name}" successfully rolled out', True
 
 
@@ -143,7 +156,9 @@ def status(
     name: str | None = typer.Argument(None),
     timeout: float = typer.Option(0, "--timeout", help="seconds to wait before giving up (0: forever)"),
     watch: bool = typer.Option(True, "--watch/--no-watch", "-w", help="wait until the rollout finishes"),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Show the status of a rollout, waiting for it to finish."""
     _, nm = _parse_ref(ref, name, ("Deployment",))
@@ -156,8 +171,15 @@ def status(
         if done or not watch:
             console.print(msg, highlight=False)
             return
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console, transient=True) as prog:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as prog:
             want = int((d.get("spec") or {}).get("replicas", 1))
             upd = prog.add_task("updated", total=want, detail="")
             avail = prog.add_task("available", total=want, detail="")
@@ -165,16 +187,27 @@ def status(
             while True:
                 st = d.get("status") or {}
                 want = int((d.get("spec") or {}).get("replicas", 1))
-                prog.update(upd, total=max(want, 1), completed=min(int(st.get("updatedReplicas") or 0), want), detail="")
-                prog.update(avail, total=max(want, 1), completed=min(int(st.get("availableReplicas") or 0), want),
-                            detail=f"{max(int(st.get('replicas') or 0) - int(st.get('updatedReplicas') or 0), 0)} old")
+                prog.update(
+                    upd,
+                    total=max(want, 1),
+                    completed=min(int(st.get("updatedReplicas") or 0), want),
+                    detail="",
+                )
+                prog.update(
+                    avail,
+                    total=max(want, 1),
+                    completed=min(int(st.get("availableReplicas") or 0), want),
+                    detail=f"{max(int(st.get('replicas') or 0) - int(st.get('updatedReplicas') or 0), 0)} old",
+                )
                 if msg != last:
                     prog.console.print(msg, highlight=False)
                     last = msg
                 if done:
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise CLIError(f"timed out waiting for the rollout of deployment {nm} to finish ({timeout:g}s)")
+                    raise CLIError(
+                        f"timed out waiting for the rollout of deployment {nm} to finish ({timeout:g}s)"
+                    )
                 await asyncio.sleep(0.3)
                 d = await _get_deployment(c, t, nm)
                 msg, done = rollout_message(d)
@@ -188,7 +221,9 @@ def history(
     ref: str = typer.Argument(..., help="deployment/NAME"),
     name: str | None = typer.Argument(None),
     revision: int = typer.Option(0, "--revision", help="show the pod template of this revision"),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """List the revisions of a deployment."""
     _, nm = _parse_ref(ref, name, ("Deployment",))
@@ -202,7 +237,10 @@ def history(
             if rs is None:
                 raise CLIError(f"unable to find the specified revision {revision} of deployment {nm}")
             console.print(f"deployment.apps/{nm} with revision #{revision}", highlight=False)
-            console.print(yaml.safe_dump({"Pod Template": _strip_hash(rs["spec"]["template"])}, sort_keys=False), highlight=False)
+            console.print(
+                yaml.safe_dump({"Pod Template": _strip_hash(rs["spec"]["template"])}, sort_keys=False),
+                highlight=False,
+            )
             return
         table = Table(title=f"deployment.apps/{nm}", box=None, title_justify="left")
         table.add_column("REVISION")
@@ -219,8 +257,12 @@ def history(
 def undo(
     ref: str = typer.Argument(..., help="deployment/NAME"),
     name: str | None = typer.Argument(None),
-    to_revision: int = typer.Option(0, "--to-revision", help="revision to roll back to (default: the previous one)"),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    to_revision: int = typer.Option(
+        0, "--to-revision", help="revision to roll back to (default: the previous one)"
+    ),
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Roll back to a previous revision."""
     _, nm = _parse_ref(ref, name, ("Deployment",))
@@ -230,7 +272,9 @@ def undo(
         for _ in range(5):
             d = await _get_deployment(c, t, nm)
             if (d.get("spec") or {}).get("paused"):
-                raise CLIError(f"you cannot rollback a paused deployment; resume it first with 'rollout resume deployment/{nm}'")
+                raise CLIError(
+                    f"you cannot rollback a paused deployment; resume it first with 'rollout resume deployment/{nm}'"
+                )
             rss = [r for r in await _history(c, t, d) if _revision(r) > 0]
             if to_revision:
                 target = next((r for r in rss if _revision(r) == to_revision), None)
@@ -242,8 +286,10 @@ def undo(
                 target = rss[-2]
             tpl = _strip_hash(target["spec"]["template"])
             if tpl == d["spec"].get("template"):
-                console.print(f"deployment.apps/{nm} skipped rollback (current template already matches revision {_revision(target)})",
-                              highlight=False)
+                console.print(
+                    f"deployment.apps/{nm} skipped rollback (current template already matches revision {_revision(target)})",
+                    highlight=False,
+                )
                 return
             d["spec"]["template"] = tpl
             try:
@@ -263,7 +309,9 @@ def undo(
 def restart(
     ref: str = typer.Argument(..., help="deployment/NAME"),
     name: str | None = typer.Argument(None),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Restart every pod of a deployment with a rolling update."""
     _, nm = _parse_ref(ref, name, ("Deployment",))
@@ -281,8 +329,14 @@ def restart(
     _run(t, go)
 
 
-def _set_paused(ref: str, name: str | None, paused: bool, namespace: str | None, tenant: str | None,
-                kubeconfig: str | None) -> None:
+def _set_paused(
+    ref: str,
+    name: str | None,
+    paused: bool,
+    namespace: str | None,
+    tenant: str | None,
+    kubeconfig: str | None,
+) -> None:
     _, nm = _parse_ref(ref, name, ("Deployment",))
     t = Target(kubeconfig, namespace, tenant)
 
@@ -290,7 +344,9 @@ def _set_paused(ref: str, name: str | None, paused: bool, namespace: str | None,
         d = await _get_deployment(c, t, nm)
         word = "paused" if paused else "resumed"
         if bool((d.get("spec") or {}).get("paused")) == paused:
-            raise CLIError(f"deployment.apps/{nm} is already {word}" if paused else f"deployment.apps/{nm} is not paused")
+            raise CLIError(
+                f"deployment.apps/{nm} is already {word}" if paused else f"deployment.apps/{nm} is not paused"
+            )
         await c.patch("deployments", nm, {"spec": {"paused": paused}}, namespace=t.namespace, tenant=t.tenant)
         console.print(f"deployment.apps/{nm} {word}", highlight=False)
 
@@ -299,8 +355,11 @@ def _set_paused(ref: str, name: str | None, paused: bool, namespace: str | None,
 
 @rollout_app.command("pause")
 def pause(
-    ref: str = typer.Argument(..., help="deployment/NAME"), name: str | None = typer.Argument(None),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    ref: str = typer.Argument(..., help="deployment/NAME"),
+    name: str | None = typer.Argument(None),
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Pause a deployment: template changes are not rolled out until it is resumed."""
     _set_paused(ref, name, True, namespace, tenant, kubeconfig)
@@ -308,8 +367,11 @@ def pause(
 
 @rollout_app.command("resume")
 def resume(
-    ref: str = typer.Argument(..., help="deployment/NAME"), name: str | None = typer.Argument(None),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    ref: str = typer.Argument(..., help="deployment/NAME"),
+    name: str | None = typer.Argument(None),
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Resume a paused deployment."""
     _set_paused(ref, name, False, namespace, tenant, kubeconfig)
@@ -319,8 +381,12 @@ def scale(
     ref: str = typer.Argument(..., help="deployment/NAME or replicaset/NAME"),
     name: str | None = typer.Argument(None),
     replicas: int = typer.Option(..., "--replicas", help="the new number of replicas"),
-    current_replicas: int = typer.Option(-1, "--current-replicas", help="only scale if the current count is this"),
-    namespace: str | None = NamespaceOpt, tenant: str | None = TenantOpt, kubeconfig: str | None = KubeconfigOpt,
+    current_replicas: int = typer.Option(
+        -1, "--current-replicas", help="only scale if the current count is this"
+    ),
+    namespace: str | None = NamespaceOpt,
+    tenant: str | None = TenantOpt,
+    kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Set the number of replicas of a deployment or replica set (the scale subresource)."""
     k, nm = _parse_ref(ref, name, ("Deployment", "ReplicaSet"))
@@ -336,7 +402,9 @@ def scale(
                 raise CLIError(f'{k.plural}.{k.group} "{nm}" not found in namespace {t.namespace}') from None
             raise
         if current_replicas >= 0 and int(sc["spec"].get("replicas", 0)) != current_replicas:
-            raise CLIError(f"expected {current_replicas} replicas of {k.singular}/{nm}, found {sc['spec'].get('replicas', 0)}")
+            raise CLIError(
+                f"expected {current_replicas} replicas of {k.singular}/{nm}, found {sc['spec'].get('replicas', 0)}"
+            )
         sc["spec"]["replicas"] = replicas
         await c.request("PUT", c.path(k, t.namespace, nm, "scale", t.tenant), sc)
         console.print(f"{k.singular}.{k.group}/{nm} scaled", highlight=False)

@@ -215,7 +215,9 @@ class SharedInformers:
         self.informers: dict[str, SharedInformer] = {}
         self.started = False
 
-    def get(self, kind: Kind | str, namespace: str | None = None, tenant: str | None = "all") -> SharedInformer:
+    def get(
+        self, kind: Kind | str, namespace: str | None = None, tenant: str | None = "all"
+    ) -> SharedInformer:
         from ctl.types import kinds as _kinds
 
         inf = Informer(self.client, kind, namespace=namespace, tenant=tenant)
@@ -269,7 +271,7 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except ApiError as e:
-                if e.code == 409:
+                if e.code == 409 or (e.code == 403 and "being terminated" in str(e)):
                     self.log.debug("sync %s: conflict, retrying", key)
                 else:
                     self.log.warning("sync %s: %s (%s)", key, e, e.code)

@@ -169,14 +169,26 @@ def get_condition(status: dict[str, Any], typ: str) -> dict[str, Any] | None:
     return next((c for c in status.get("conditions") or [] if c.get("type") == typ), None)
 
 
-def set_condition(status: dict[str, Any], typ: str, cstatus: str, reason: str, message: str,
-                  keep_transition_from: dict[str, Any] | None = None) -> None:
+def set_condition(
+    status: dict[str, Any],
+    typ: str,
+    cstatus: str,
+    reason: str,
+    message: str,
+    keep_transition_from: dict[str, Any] | None = None,
+) -> None:
     cur = get_condition(status, typ)
     if cur is not None and cur.get("status") == cstatus and cur.get("reason") == reason:
         return
     now = meta.now_rfc3339()
-    cond = {"type": typ, "status": cstatus, "lastUpdateTime": now, "lastTransitionTime": now, "reason": reason,
-            "message": message}
+    cond = {
+        "type": typ,
+        "status": cstatus,
+        "lastUpdateTime": now,
+        "lastTransitionTime": now,
+        "reason": reason,
+        "message": message,
+    }
     if cur is not None and cur.get("status") == cstatus:
         cond["lastTransitionTime"] = cur.get("lastTransitionTime", now)
     if keep_transition_from is not None and keep_transition_from.get("status") == cstatus:
@@ -186,17 +198,26 @@ def set_condition(status: dict[str, Any], typ: str, cstatus: str, reason: str, m
 
 def deployment_complete(d: dict[str, Any], s: dict[str, Any]) -> bool:
     n = replicas_of(d)
-    return (int(s.get("updatedReplicas") or 0) == n and int(s.get("replicas") or 0) == n
-            and int(s.get("availableReplicas") or 0) == n
-            and int(s.get("observedGeneration") or 0) >= int(d["metadata"].get("generation") or 1))
+    return (
+        int(s.get("updatedReplicas") or 0) == n
+        and int(s.get("replicas") or 0) == n
+        and int(s.get("availableReplicas") or 0) == n
+        and int(s.get("observedGeneration") or 0) >= int(d["metadata"].get("generation") or 1)
+    )
 
 
 # ---------------------------------------------------------------------- controller
 class DeploymentController(Controller):
     name = "deployment"
 
-    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder,
-                 hash_range: HashRange, workers: int = 2) -> None:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
+    ) -> None:
         super().__init__(workers)
         self.client = client
         self.recorder = recorder
@@ -271,7 +292,9 @@ class DeploymentController(Controller):
         tenant, namespace, _ = split_key(key)
         sel = selector_of(d)
         if sel is None:
-            self.recorder.warning(d, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required.")
+            self.recorder.warning(
+                d, "SelectingAll", "This deployment is selecting all pods. A non-empty selector is required."
+            )
             return None
         try:
             fenceposts(d)
@@ -296,7 +319,9 @@ class DeploymentController(Controller):
             again = 0.2 if again is None else min(again, 0.2)
         return again
 
-    def _split(self, d: dict[str, Any], rss: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    def _split(
+        self, d: dict[str, Any], rss: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         tpl = (d.get("spec") or {}).get("template") or {}
         new_rs = None
         old = []
@@ -330,8 +355,9 @@ class DeploymentController(Controller):
         await self._write_status(d, status)
 
     # ------------------------------------------------------------------ replica sets
-    async def _get_all(self, d: dict[str, Any], rss: list[dict[str, Any]], create: bool
-                       ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    async def _get_all(
+        self, d: dict[str, Any], rss: list[dict[str, Any]], create: bool
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         new_rs, old = self._split(d, rss)
         max_old = max((revision(r) for r in old), default=0)
         new_revision = max_old + 1
@@ -369,8 +395,9 @@ class DeploymentController(Controller):
         out = await self.client.update(body)
         d["metadata"] = out["metadata"]
 
-    async def _create_new_rs(self, d: dict[str, Any], rss: list[dict[str, Any]], old: list[dict[str, Any]],
-                             new_revision: int) -> dict[str, Any] | None:
+    async def _create_new_rs(
+        self, d: dict[str, Any], rss: list[dict[str, Any]], old: list[dict[str, Any]], new_revision: int
+    ) -> dict[str, Any] | None:
         md = d["metadata"]
         spec = d.get("spec") or {}
         collisions = int((d.get("status") or {}).get("collisionCount") or 0)
@@ -380,7 +407,11 @@ class DeploymentController(Controller):
         sel = copy.deepcopy(spec.get("selector") or {})
         sel.setdefault("matchLabels", {})[HASH_LABEL] = h
         replicas = self._new_rs_replicas(d, old, None)
-        ann = {REVISION: str(new_revision), DESIRED: str(replicas_of(d)), MAX_REPLICAS: str(replicas_of(d) + max_surge(d))}
+        ann = {
+            REVISION: str(new_revision),
+            DESIRED: str(replicas_of(d)),
+            MAX_REPLICAS: str(replicas_of(d) + max_surge(d)),
+        }
         cause = (md.get("annotations") or {}).get(CHANGE_CAUSE)
         if cause:
             ann[CHANGE_CAUSE] = cause
@@ -395,28 +426,44 @@ class DeploymentController(Controller):
                 "annotations": ann,
                 "ownerReferences": [meta.owner_reference(d)],
             },
-            "spec": {"replicas": replicas, "minReadySeconds": int(spec.get("minReadySeconds") or 0),
-                     "selector": sel, "template": tpl},
+            "spec": {
+                "replicas": replicas,
+                "minReadySeconds": int(spec.get("minReadySeconds") or 0),
+                "selector": sel,
+                "template": tpl,
+            },
         }
         try:
             rs = await self.client.create(body, namespace=md.get("namespace"), tenant=md.get("tenant"))
         except ApiError as e:
             if e.code != 409 or e.reason != "AlreadyExists":
                 raise
-            existing = await self.client.get("replicasets", rs_name, namespace=md.get("namespace"),
-                                             tenant=md.get("tenant"))
+            existing = await self.client.get(
+                "replicasets", rs_name, namespace=md.get("namespace"), tenant=md.get("tenant")
+            )
             ref = meta.controller_of(existing)
-            if ref and ref.get("uid") == md["uid"] and equal_ignore_hash(existing["spec"]["template"], spec["template"]):
+            if (
+                ref
+                and ref.get("uid") == md["uid"]
+                and equal_ignore_hash(existing["spec"]["template"], spec["template"])
+            ):
                 return existing
             status = copy.deepcopy(d.get("status") or {})
             status["collisionCount"] = collisions + 1
             await self._write_status(d, status)
             raise ApiError(409, {"message": f"hash collision for {rs_name}", "reason": "Conflict"}) from None
         if replicas > 0:
-            self.recorder.normal(d, "ScalingReplicaSet", f"Scaled up replica set {rs['metadata']['name']} to {replicas}")
+            self.recorder.normal(
+                d, "ScalingReplicaSet", f"Scaled up replica set {rs['metadata']['name']} to {replicas}"
+            )
         status = copy.deepcopy(d.get("status") or {})
-        set_condition(status, "Progressing", "True", "NewReplicaSetCreated",
-                      f'Created new replica set "{rs["metadata"]["name"]}"')
+        set_condition(
+            status,
+            "Progressing",
+            "True",
+            "NewReplicaSetCreated",
+            f'Created new replica set "{rs["metadata"]["name"]}"',
+        )
         await self._write_status(d, status)
         return rs
 
@@ -435,10 +482,16 @@ class DeploymentController(Controller):
         rs.update(out)
         if cur != n:
             verb = "up" if n > cur else "down"
-            self.recorder.normal(d, "ScalingReplicaSet", f"Scaled {verb} replica set {rs['metadata']['name']} to {n} from {cur}")
+            self.recorder.normal(
+                d,
+                "ScalingReplicaSet",
+                f"Scaled {verb} replica set {rs['metadata']['name']} to {n} from {cur}",
+            )
         return cur != n, rs
 
-    def _new_rs_replicas(self, d: dict[str, Any], old: list[dict[str, Any]], new_rs: dict[str, Any] | None) -> int:
+    def _new_rs_replicas(
+        self, d: dict[str, Any], old: list[dict[str, Any]], new_rs: dict[str, Any] | None
+    ) -> int:
         want = replicas_of(d)
         cur_new = replicas_of(new_rs) if new_rs else 0
         if not is_rolling(d):
@@ -465,7 +518,9 @@ class DeploymentController(Controller):
             await self._cleanup(d, old)
         return await self._sync_rollout_status(d, all_rs, new_rs)
 
-    async def _reconcile_new(self, d: dict[str, Any], new_rs: dict[str, Any], old: list[dict[str, Any]]) -> bool:
+    async def _reconcile_new(
+        self, d: dict[str, Any], new_rs: dict[str, Any], old: list[dict[str, Any]]
+    ) -> bool:
         want = replicas_of(d)
         cur = replicas_of(new_rs)
         if cur == want:
@@ -475,7 +530,9 @@ class DeploymentController(Controller):
         n = self._new_rs_replicas(d, old, new_rs)
         return (await self._scale(d, new_rs, n))[0]
 
-    async def _reconcile_old(self, d: dict[str, Any], new_rs: dict[str, Any], old: list[dict[str, Any]]) -> bool:
+    async def _reconcile_old(
+        self, d: dict[str, Any], new_rs: dict[str, Any], old: list[dict[str, Any]]
+    ) -> bool:
         old_pods = sum(replicas_of(r) for r in old)
         if old_pods == 0:
             return False
@@ -547,7 +604,9 @@ class DeploymentController(Controller):
         await self._sync_status(d, all_rs, new_rs)
         return None
 
-    async def _proportional_scale(self, d: dict[str, Any], new_rs: dict[str, Any] | None, old: list[dict[str, Any]]) -> None:
+    async def _proportional_scale(
+        self, d: dict[str, Any], new_rs: dict[str, Any] | None, old: list[dict[str, Any]]
+    ) -> None:
         want = replicas_of(d)
         all_rs = old + ([new_rs] if new_rs else [])
         active = [r for r in all_rs if replicas_of(r) > 0]
@@ -596,46 +655,82 @@ class DeploymentController(Controller):
         limit = (d.get("spec") or {}).get("revisionHistoryLimit")
         if limit is None:
             return
-        cleanable = [r for r in old if replicas_of(r) == 0 and st(r, "replicas") == 0
-                     and not r["metadata"].get("deletionTimestamp")
-                     and int((r.get("status") or {}).get("observedGeneration") or 0) >= int(r["metadata"].get("generation") or 1)]
+        cleanable = [
+            r
+            for r in old
+            if replicas_of(r) == 0
+            and st(r, "replicas") == 0
+            and not r["metadata"].get("deletionTimestamp")
+            and int((r.get("status") or {}).get("observedGeneration") or 0)
+            >= int(r["metadata"].get("generation") or 1)
+        ]
         extra = len(cleanable) - int(limit)
         if extra <= 0:
             return
         for rs in sorted(cleanable, key=lambda r: (revision(r), created(r)))[:extra]:
             md = rs["metadata"]
             try:
-                await self.client.delete("replicasets", md["name"], namespace=md.get("namespace"), tenant=md.get("tenant"),
-                                         preconditions={"uid": md["uid"]})
-                self.log.info("deployment %s/%s: deleted old replica set %s (revision %d)",
-                              md.get("namespace"), d["metadata"]["name"], md["name"], revision(rs))
+                await self.client.delete(
+                    "replicasets",
+                    md["name"],
+                    namespace=md.get("namespace"),
+                    tenant=md.get("tenant"),
+                    preconditions={"uid": md["uid"]},
+                )
+                self.log.info(
+                    "deployment %s/%s: deleted old replica set %s (revision %d)",
+                    md.get("namespace"),
+                    d["metadata"]["name"],
+                    md["name"],
+                    revision(rs),
+                )
             except ApiError as e:
                 if e.code not in (404, 409):
                     raise
 
     # ------------------------------------------------------------------ status
-    def _calculate_status(self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None) -> dict[str, Any]:
+    def _calculate_status(
+        self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None
+    ) -> dict[str, Any]:
         status = copy.deepcopy(d.get("status") or {})
         available = sum(st(r, "availableReplicas") for r in all_rs)
         total_spec = sum(replicas_of(r) for r in all_rs)
-        status.update({
-            "observedGeneration": d["metadata"].get("generation", 1),
-            "replicas": sum(st(r, "replicas") for r in all_rs),
-            "updatedReplicas": st(new_rs, "replicas") if new_rs else 0,
-            "readyReplicas": sum(st(r, "readyReplicas") for r in all_rs),
-            "availableReplicas": available,
-            "unavailableReplicas": max(total_spec - available, 0),
-        })
+        status.update(
+            {
+                "observedGeneration": d["metadata"].get("generation", 1),
+                "replicas": sum(st(r, "replicas") for r in all_rs),
+                "updatedReplicas": st(new_rs, "replicas") if new_rs else 0,
+                "readyReplicas": sum(st(r, "readyReplicas") for r in all_rs),
+                "availableReplicas": available,
+                "unavailableReplicas": max(total_spec - available, 0),
+            }
+        )
         if available >= replicas_of(d) - max_unavailable(d):
-            set_condition(status, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            set_condition(
+                status,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            )
         else:
-            set_condition(status, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
+            set_condition(
+                status,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
         return status
 
-    async def _sync_status(self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None) -> None:
+    async def _sync_status(
+        self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None
+    ) -> None:
         await self._write_status(d, self._calculate_status(d, all_rs, new_rs))
 
-    async def _sync_rollout_status(self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None) -> float | None:
+    async def _sync_rollout_status(
+        self, d: dict[str, Any], all_rs: list[dict[str, Any]], new_rs: dict[str, Any] | None
+    ) -> float | None:
         new = self._calculate_status(d, all_rs, new_rs)
         old = d.get("status") or {}
         spec = d.get("spec") or {}
@@ -645,21 +740,42 @@ class DeploymentController(Controller):
         rs_name = new_rs["metadata"]["name"] if new_rs else ""
         if deadline is not None and not spec.get("paused"):
             if deployment_complete(d, new):
-                set_condition(new, "Progressing", "True", "NewReplicaSetAvailable",
-                              f'ReplicaSet "{rs_name}" has successfully progressed.')
+                set_condition(
+                    new,
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{rs_name}" has successfully progressed.',
+                )
             elif self._progressing(old, new):
                 keep = cond if cond and cond.get("status") == "True" else None
                 new["conditions"] = [c for c in new.get("conditions") or [] if c.get("type") != "Progressing"]
-                set_condition(new, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.',
-                              keep_transition_from=keep)
+                set_condition(
+                    new,
+                    "Progressing",
+                    "True",
+                    "ReplicaSetUpdated",
+                    f'ReplicaSet "{rs_name}" is progressing.',
+                    keep_transition_from=keep,
+                )
                 again = float(deadline) + 1
-            elif cond is not None and cond.get("reason") not in ("NewReplicaSetAvailable", "ProgressDeadlineExceeded"):
+            elif cond is not None and cond.get("reason") not in (
+                "NewReplicaSetAvailable",
+                "ProgressDeadlineExceeded",
+            ):
                 since = meta.parse_rfc3339(cond.get("lastUpdateTime") or meta.now_rfc3339())
                 left = since + float(deadline) - time.time()
                 if left <= 0:
-                    set_condition(new, "Progressing", "False", "ProgressDeadlineExceeded",
-                                  f'ReplicaSet "{rs_name}" has timed out progressing.')
-                    self.recorder.warning(d, "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.')
+                    set_condition(
+                        new,
+                        "Progressing",
+                        "False",
+                        "ProgressDeadlineExceeded",
+                        f'ReplicaSet "{rs_name}" has timed out progressing.',
+                    )
+                    self.recorder.warning(
+                        d, "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.'
+                    )
                 else:
                     again = left + 1
         await self._write_status(d, new)
@@ -672,9 +788,12 @@ class DeploymentController(Controller):
 
         old_old = g(old, "replicas") - g(old, "updatedReplicas")
         new_old = g(new, "replicas") - g(new, "updatedReplicas")
-        return (g(new, "updatedReplicas") > g(old, "updatedReplicas") or new_old < old_old
-                or g(new, "readyReplicas") > g(old, "readyReplicas")
-                or g(new, "availableReplicas") > g(old, "availableReplicas"))
+        return (
+            g(new, "updatedReplicas") > g(old, "updatedReplicas")
+            or new_old < old_old
+            or g(new, "readyReplicas") > g(old, "readyReplicas")
+            or g(new, "availableReplicas") > g(old, "availableReplicas")
+        )
 
     async def _write_status(self, d: dict[str, Any], status: dict[str, Any]) -> None:
         if status == (d.get("status") or {}):

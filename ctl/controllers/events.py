@@ -47,8 +47,14 @@ def involved_object(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 class EventRecorder:
-    def __init__(self, client: Client, component: str, host: str | None = None, queue_size: int = 1000,
-                 aggregate_window: float = 600.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        component: str,
+        host: str | None = None,
+        queue_size: int = 1000,
+        aggregate_window: float = 600.0,
+    ) -> None:
         self.client = client
         self.component = component
         self.host = host
@@ -105,18 +111,32 @@ class EventRecorder:
             except asyncio.CancelledError:
                 raise
             except (ApiError, ConnectionError) as e:
-                log.debug("event %s on %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), e)
+                log.debug(
+                    "event %s on %s not recorded: %s", reason, (obj.get("metadata") or {}).get("name"), e
+                )
             except Exception:
                 log.exception("event %s not recorded", reason)
             finally:
                 self.queue.task_done()
 
-    async def write(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> dict[str, Any] | None:
+    async def write(
+        self, obj: dict[str, Any], type_: str, reason: str, message: str
+    ) -> dict[str, Any] | None:
         """Create (or aggregate into) the Event now; returns the stored Event."""
         ref = involved_object(obj)
         tenant = ref.get("tenant") or SYSTEM_TENANT
         namespace = ref.get("namespace") or "default"
-        key = (tenant, namespace, ref["kind"], ref["name"], ref["uid"], type_, reason, message, self.component)
+        key = (
+            tenant,
+            namespace,
+            ref["kind"],
+            ref["name"],
+            ref["uid"],
+            type_,
+            reason,
+            message,
+            self.component,
+        )
         now = meta.now_rfc3339()
         mono = time.monotonic()
         seen = self._seen.get(key)
@@ -124,7 +144,11 @@ class EventRecorder:
             _, _, name, count, _ = seen
             try:
                 ev = await self.client.patch(
-                    "events", name, {"count": count + 1, "lastTimestamp": now}, namespace=namespace, tenant=tenant
+                    "events",
+                    name,
+                    {"count": count + 1, "lastTimestamp": now},
+                    namespace=namespace,
+                    tenant=tenant,
                 )
                 self._seen[key] = (tenant, namespace, name, count + 1, mono)
                 self.written += 1

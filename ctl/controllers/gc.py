@@ -52,8 +52,14 @@ def _deleting_with(obj: dict[str, Any], fin: str) -> bool:
 class GarbageCollector(Controller):
     name = "garbagecollector"
 
-    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder,
-                 hash_range: HashRange, workers: int = 2) -> None:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
+    ) -> None:
         super().__init__(workers)
         self.client = client
         self.recorder = recorder
@@ -168,7 +174,9 @@ class GarbageCollector(Controller):
             return None  # a cluster- or tenant-scoped object cannot be owned by a namespaced one
         try:
             live = await self.client.get(
-                k, ref["name"], namespace=dmd.get("namespace") if k.namespaced else None,
+                k,
+                ref["name"],
+                namespace=dmd.get("namespace") if k.namespaced else None,
                 tenant=(dmd.get("tenant") or None) if k.scope != kinds.CLUSTER else None,
             )
         except ApiError as e:
@@ -218,11 +226,16 @@ class GarbageCollector(Controller):
         md = obj["metadata"]
         try:
             await self.client.delete(
-                kinds.by_kind(obj["apiVersion"], obj["kind"]) or obj["kind"], md["name"],
-                namespace=md.get("namespace"), tenant=md.get("tenant") or None,
-                propagation_policy=policy, preconditions={"uid": md["uid"]},
+                kinds.by_kind(obj["apiVersion"], obj["kind"]) or obj["kind"],
+                md["name"],
+                namespace=md.get("namespace"),
+                tenant=md.get("tenant") or None,
+                propagation_policy=policy,
+                preconditions={"uid": md["uid"]},
             )
-            self.log.info("deleted %s %s/%s (%s, owner gone)", obj["kind"], md.get("namespace", ""), md["name"], policy)
+            self.log.info(
+                "deleted %s %s/%s (%s, owner gone)", obj["kind"], md.get("namespace", ""), md["name"], policy
+            )
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
@@ -231,9 +244,13 @@ class GarbageCollector(Controller):
         md = obj["metadata"]
         k = kinds.by_kind(obj["apiVersion"], obj["kind"])
         assert k is not None
-        patch = {"metadata": {"ownerReferences": refs, "resourceVersion": md["resourceVersion"], "uid": md["uid"]}}
+        patch = {
+            "metadata": {"ownerReferences": refs, "resourceVersion": md["resourceVersion"], "uid": md["uid"]}
+        }
         try:
-            await self.client.patch(k, md["name"], patch, namespace=md.get("namespace"), tenant=md.get("tenant") or None)
+            await self.client.patch(
+                k, md["name"], patch, namespace=md.get("namespace"), tenant=md.get("tenant") or None
+            )
         except ApiError as e:
             if e.code != 404:
                 raise
@@ -244,7 +261,9 @@ class GarbageCollector(Controller):
         assert k is not None
         for _ in range(8):
             try:
-                cur = await self.client.get(k, md["name"], namespace=md.get("namespace"), tenant=md.get("tenant") or None)
+                cur = await self.client.get(
+                    k, md["name"], namespace=md.get("namespace"), tenant=md.get("tenant") or None
+                )
             except ApiError as e:
                 if e.code == 404:
                     return
@@ -261,7 +280,9 @@ class GarbageCollector(Controller):
                     return
                 if e.code != 409:
                     raise
-        raise ApiError(409, {"message": f"could not remove finalizer {fin} from {md['name']}", "reason": "Conflict"})
+        raise ApiError(
+            409, {"message": f"could not remove finalizer {fin} from {md['name']}", "reason": "Conflict"}
+        )
 
     async def _deleting(self, uid: str) -> float | None:
         obj = self.obj(uid)

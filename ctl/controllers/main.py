@@ -25,8 +25,14 @@ from ctl.controllers.events import EventRecorder
 log = logging.getLogger("centaurus.controllers")
 
 ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle")
-ALIASES = {"gc": "garbagecollector", "rs": "replicaset", "deploy": "deployment", "node": "nodelifecycle",
-           "ns": "namespace", "podgc": "nodelifecycle"}
+ALIASES = {
+    "gc": "garbagecollector",
+    "rs": "replicaset",
+    "deploy": "deployment",
+    "node": "nodelifecycle",
+    "ns": "namespace",
+    "podgc": "nodelifecycle",
+}
 
 
 def duration(text: str) -> float:
@@ -44,20 +50,43 @@ def duration(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="centaurusctl serve controllers", description="Run the Centaurus controllers.")
-    p.add_argument("--server", default="", help="API server URL (http://, https:// or unix://); overrides the kubeconfig")
-    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.centaurus/kubeconfig)")
+    p = argparse.ArgumentParser(
+        prog="centaurusctl serve controllers", description="Run the Centaurus controllers."
+    )
+    p.add_argument(
+        "--server", default="", help="API server URL (http://, https:// or unix://); overrides the kubeconfig"
+    )
+    p.add_argument(
+        "--kubeconfig", default=None, help="kubeconfig file (default: $KUBECONFIG or ~/.centaurus/kubeconfig)"
+    )
     p.add_argument("--token", default=None, help="bearer token")
-    p.add_argument("--controllers", default="*",
-                   help=f"comma-separated controllers to run, '*' for all ({', '.join(ALL_CONTROLLERS)}); '-NAME' disables one")
+    p.add_argument(
+        "--controllers",
+        default="*",
+        help=f"comma-separated controllers to run, '*' for all ({', '.join(ALL_CONTROLLERS)}); '-NAME' disables one",
+    )
     p.add_argument("--workers", type=int, default=2, help="concurrent syncs per controller")
-    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
-                   help="how long a node's lease may go unrenewed before the node is marked Unknown (default 40s)")
-    p.add_argument("--node-monitor-period", type=duration, default=0.0,
-                   help="how often node health is checked (default: grace period / 8, at most 5s)")
-    p.add_argument("--pod-eviction-timeout", type=duration, default=300.0,
-                   help="how long pods stay on an unreachable node before they are evicted (default 5m)")
-    p.add_argument("--hash-range", default="", help="LO-HI: only handle objects whose metadata.hashKey is in the range")
+    p.add_argument(
+        "--node-monitor-grace-period",
+        type=duration,
+        default=40.0,
+        help="how long a node's lease may go unrenewed before the node is marked Unknown (default 40s)",
+    )
+    p.add_argument(
+        "--node-monitor-period",
+        type=duration,
+        default=0.0,
+        help="how often node health is checked (default: grace period / 8, at most 5s)",
+    )
+    p.add_argument(
+        "--pod-eviction-timeout",
+        type=duration,
+        default=300.0,
+        help="how long pods stay on an unreachable node before they are evicted (default 5m)",
+    )
+    p.add_argument(
+        "--hash-range", default="", help="LO-HI: only handle objects whose metadata.hashKey is in the range"
+    )
     p.add_argument("--log-level", default=os.environ.get("CENTAURUS_LOG_LEVEL", "INFO"))
     return p
 
@@ -120,11 +149,18 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
         elif name == "nodelifecycle":
             from ctl.controllers.nodelifecycle import NodeLifecycleController
 
-            controllers.append(NodeLifecycleController(
-                client, informers, recorder, hr, args.workers,
-                grace=args.node_monitor_grace_period, eviction_timeout=args.pod_eviction_timeout,
-                period=args.node_monitor_period or None,
-            ))
+            controllers.append(
+                NodeLifecycleController(
+                    client,
+                    informers,
+                    recorder,
+                    hr,
+                    args.workers,
+                    grace=args.node_monitor_grace_period,
+                    eviction_timeout=args.pod_eviction_timeout,
+                    period=args.node_monitor_period or None,
+                )
+            )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -155,7 +191,9 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
 def run(argv: list[str]) -> int:
     p = build_parser()
     args = p.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s controllers %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s controllers %(levelname)s %(name)s %(message)s"
+    )
     try:
         names = select_controllers(args.controllers)
         HashRange.parse(args.hash_range)

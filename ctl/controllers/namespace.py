@@ -28,8 +28,14 @@ FINALIZER = "kubernetes"
 class NamespaceController(Controller):
     name = "namespace"
 
-    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder,
-                 hash_range: HashRange, workers: int = 2) -> None:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
+    ) -> None:
         super().__init__(workers)
         self.client = client
         self.recorder = recorder
@@ -87,8 +93,9 @@ class NamespaceController(Controller):
                 if md.get("deletionTimestamp"):
                     continue
                 try:
-                    await self.client.delete(k, md["name"], namespace=namespace, tenant=tenant,
-                                             preconditions={"uid": md["uid"]})
+                    await self.client.delete(
+                        k, md["name"], namespace=namespace, tenant=tenant, preconditions={"uid": md["uid"]}
+                    )
                 except ApiError as e:
                     if e.code not in (404, 409):
                         raise

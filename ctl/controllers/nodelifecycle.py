@@ -69,8 +69,17 @@ def tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> tuple[bool, float |
 class NodeLifecycleController(Controller):
     name = "nodelifecycle"
 
-    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder, hash_range: HashRange,
-                 workers: int = 2, grace: float = 40.0, eviction_timeout: float = 300.0, period: float | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
+        grace: float = 40.0,
+        eviction_timeout: float = 300.0,
+        period: float | None = None,
+    ) -> None:
         super().__init__(workers)
         self.client = client
         self.recorder = recorder
@@ -104,7 +113,9 @@ class NodeLifecycleController(Controller):
             return
         name = lease["metadata"]["name"]
         spec = lease.get("spec") or {}
-        renew = str(spec.get("renewTime") or spec.get("acquireTime") or lease["metadata"].get("resourceVersion"))
+        renew = str(
+            spec.get("renewTime") or spec.get("acquireTime") or lease["metadata"].get("resourceVersion")
+        )
         prev = self.probe.get(name)
         if prev is None or prev[0] != renew:
             self.probe[name] = (renew, time.monotonic())
@@ -169,8 +180,15 @@ class NodeLifecycleController(Controller):
                 conds.append({"type": t})
         for c in conds:
             if c.get("type") in CONDITION_TYPES and c.get("status") != "Unknown":
-                c.update({"status": "Unknown", "reason": UNKNOWN_REASON, "message": "Kubelet stopped posting node status.",
-                          "lastHeartbeatTime": c.get("lastHeartbeatTime") or now, "lastTransitionTime": now})
+                c.update(
+                    {
+                        "status": "Unknown",
+                        "reason": UNKNOWN_REASON,
+                        "message": "Kubelet stopped posting node status.",
+                        "lastHeartbeatTime": c.get("lastHeartbeatTime") or now,
+                        "lastTransitionTime": now,
+                    }
+                )
         out = await self.client.update(node, "status")
         node["metadata"] = out["metadata"]
         name = node["metadata"]["name"]
@@ -182,10 +200,17 @@ class NodeLifecycleController(Controller):
         for c in node.setdefault("status", {}).get("conditions") or []:
             if c.get("type") in CONDITION_TYPES and c.get("reason") == UNKNOWN_REASON:
                 ok = c["type"] == "Ready"
-                c.update({"status": "True" if ok else "False",
-                          "reason": "KubeletReady" if ok else "NodeLeaseRenewed",
-                          "message": "node lease renewed; the node agent is back" if ok else "node lease renewed",
-                          "lastHeartbeatTime": now, "lastTransitionTime": now})
+                c.update(
+                    {
+                        "status": "True" if ok else "False",
+                        "reason": "KubeletReady" if ok else "NodeLeaseRenewed",
+                        "message": "node lease renewed; the node agent is back"
+                        if ok
+                        else "node lease renewed",
+                        "lastHeartbeatTime": now,
+                        "lastTransitionTime": now,
+                    }
+                )
         out = await self.client.update(node, "status")
         node["metadata"] = out["metadata"]
         name = node["metadata"]["name"]
@@ -212,8 +237,14 @@ class NodeLifecycleController(Controller):
         node["spec"] = out.get("spec", node["spec"])
 
     async def _evict(self, node: dict[str, Any]) -> float | None:
-        taint = next((t for t in (node.get("spec") or {}).get("taints") or []
-                      if t.get("key") in (UNREACHABLE, NOT_READY) and t.get("effect") == "NoExecute"), None)
+        taint = next(
+            (
+                t
+                for t in (node.get("spec") or {}).get("taints") or []
+                if t.get("key") in (UNREACHABLE, NOT_READY) and t.get("effect") == "NoExecute"
+            ),
+            None,
+        )
         if taint is None:
             return None
         force = taint["key"] == UNREACHABLE
@@ -238,15 +269,23 @@ class NodeLifecycleController(Controller):
             if left > 0:
                 next_check = left if next_check is None else min(next_check, left)
                 continue
-            self.recorder.normal(pod, "TaintManagerEviction", f"Marking for deletion Pod {pmd.get('namespace')}/{pmd['name']}")
+            self.recorder.normal(
+                pod, "TaintManagerEviction", f"Marking for deletion Pod {pmd.get('namespace')}/{pmd['name']}"
+            )
             await self._delete_pod(pod, 0 if force else None)
         return None if next_check is None else next_check + 0.05
 
     async def _delete_pod(self, pod: dict[str, Any], grace: int | None) -> None:
         pmd = pod["metadata"]
         try:
-            await self.client.delete("pods", pmd["name"], namespace=pmd.get("namespace"), tenant=pmd.get("tenant") or None,
-                                     grace_period_seconds=grace, preconditions={"uid": pmd["uid"]})
+            await self.client.delete(
+                "pods",
+                pmd["name"],
+                namespace=pmd.get("namespace"),
+                tenant=pmd.get("tenant") or None,
+                grace_period_seconds=grace,
+                preconditions={"uid": pmd["uid"]},
+            )
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
@@ -263,8 +302,13 @@ class NodeLifecycleController(Controller):
                 raise
         for pod in pods:
             pmd = pod["metadata"]
-            self.log.info("pod GC: force-deleting %s/%s/%s bound to deleted node %s",
-                          pmd.get("tenant"), pmd.get("namespace"), pmd["name"], node_name)
+            self.log.info(
+                "pod GC: force-deleting %s/%s/%s bound to deleted node %s",
+                pmd.get("tenant"),
+                pmd.get("namespace"),
+                pmd["name"],
+                node_name,
+            )
             await self._delete_pod(pod, 0)
 
     def key_for(self, node: dict[str, Any]) -> str:

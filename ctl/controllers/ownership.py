@@ -24,11 +24,17 @@ from ctl.types import meta
 from ctl.types.selectors import LabelSelector
 
 
-async def _set_owner_refs(client: Client, kind: str, obj: dict[str, Any], refs: list[dict[str, Any]]) -> dict[str, Any] | None:
+async def _set_owner_refs(
+    client: Client, kind: str, obj: dict[str, Any], refs: list[dict[str, Any]]
+) -> dict[str, Any] | None:
     md = obj["metadata"]
-    patch = {"metadata": {"ownerReferences": refs, "resourceVersion": md["resourceVersion"], "uid": md["uid"]}}
+    patch = {
+        "metadata": {"ownerReferences": refs, "resourceVersion": md["resourceVersion"], "uid": md["uid"]}
+    }
     try:
-        return await client.patch(kind, md["name"], patch, namespace=md.get("namespace"), tenant=md.get("tenant"))
+        return await client.patch(
+            kind, md["name"], patch, namespace=md.get("namespace"), tenant=md.get("tenant")
+        )
     except ApiError as e:
         if e.code in (404, 409):
             return None
@@ -71,7 +77,9 @@ async def claim(
             continue
         if can_adopt is None:
             try:
-                fresh = await client.get(owner_kind, omd["name"], namespace=omd.get("namespace"), tenant=omd.get("tenant"))
+                fresh = await client.get(
+                    owner_kind, omd["name"], namespace=omd.get("namespace"), tenant=omd.get("tenant")
+                )
                 can_adopt = fresh["metadata"]["uid"] == uid and not fresh["metadata"].get("deletionTimestamp")
             except ApiError as e:
                 if e.code != 404:

@@ -51,7 +51,9 @@ def is_available(pod: dict[str, Any], min_ready_seconds: int, now: float | None 
 
 
 def restarts(pod: dict[str, Any]) -> int:
-    return sum(int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+    return sum(
+        int(cs.get("restartCount") or 0) for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    )
 
 
 _PHASE_RANK = {"Pending": 0, "Unknown": 1, "Running": 2}

@@ -41,8 +41,14 @@ BURST = 500
 class ReplicaSetController(Controller):
     name = "replicaset"
 
-    def __init__(self, client: Client, informers: SharedInformers, recorder: EventRecorder,
-                 hash_range: HashRange, workers: int = 2) -> None:
+    def __init__(
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
+    ) -> None:
         super().__init__(workers)
         self.client = client
         self.recorder = recorder
@@ -107,7 +113,11 @@ class ReplicaSetController(Controller):
             return
         # MODIFIED
         old = old or pod
-        if pod["metadata"].get("deletionTimestamp") and not old["metadata"].get("deletionTimestamp") and rs is not None:
+        if (
+            pod["metadata"].get("deletionTimestamp")
+            and not old["metadata"].get("deletionTimestamp")
+            and rs is not None
+        ):
             self.exp.deletion_observed(key_of(rs), pkey)
         old_ref = meta.controller_of(old)
         if (old_ref or {}).get("uid") != (ref or {}).get("uid"):
@@ -119,7 +129,9 @@ class ReplicaSetController(Controller):
             mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
             if mrs > 0 and is_ready(pod) and not is_ready(old):
                 self.queue.add_after(key_of(rs), mrs + 0.5)
-        elif ref is None and (pod["metadata"].get("labels") != old["metadata"].get("labels") or old_ref is not None):
+        elif ref is None and (
+            pod["metadata"].get("labels") != old["metadata"].get("labels") or old_ref is not None
+        ):
             for r in self._matching_rs(pod):
                 self._enqueue(r)
 
@@ -174,7 +186,12 @@ class ReplicaSetController(Controller):
             md["annotations"] = dict(tmd["annotations"])
         if tmd.get("finalizers"):
             md["finalizers"] = list(tmd["finalizers"])
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": copy.deepcopy(tpl.get("spec") or {})}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": md,
+            "spec": copy.deepcopy(tpl.get("spec") or {}),
+        }
 
     async def _create_pods(self, rs: dict[str, Any], n: int) -> tuple[int, str | None]:
         md = rs["metadata"]
@@ -183,8 +200,12 @@ class ReplicaSetController(Controller):
         while done < n:
             size = min(batch, n - done)
             results = await asyncio.gather(
-                *(self.client.create(self._pod_from_template(rs), namespace=md.get("namespace"), tenant=md.get("tenant"))
-                  for _ in range(size)),
+                *(
+                    self.client.create(
+                        self._pod_from_template(rs), namespace=md.get("namespace"), tenant=md.get("tenant")
+                    )
+                    for _ in range(size)
+                ),
                 return_exceptions=True,
             )
             err: str | None = None
@@ -199,6 +220,8 @@ class ReplicaSetController(Controller):
                     self.recorder.normal(rs, "SuccessfulCreate", f"Created pod: {r['metadata']['name']}")
             if err is not None:
                 # The pods that failed or were never tried are not coming.
+                if "being terminated" in err:
+                    return done, None  # the namespace controller is emptying this namespace
                 self.log.warning("replicaset %s/%s: create failed: %s", md.get("namespace"), md["name"], err)
                 return done, err
             batch *= 2
@@ -207,8 +230,13 @@ class ReplicaSetController(Controller):
     async def _delete_pod(self, key: str, rs: dict[str, Any], pod: dict[str, Any]) -> str | None:
         pmd = pod["metadata"]
         try:
-            await self.client.delete("pods", pmd["name"], namespace=pmd.get("namespace"), tenant=pmd.get("tenant"),
-                                     preconditions={"uid": pmd["uid"]})
+            await self.client.delete(
+                "pods",
+                pmd["name"],
+                namespace=pmd.get("namespace"),
+                tenant=pmd.get("tenant"),
+                preconditions={"uid": pmd["uid"]},
+            )
         except ApiError as e:
             self.exp.deletion_observed(key, key_of(pod))
             if e.code == 404:
@@ -219,7 +247,9 @@ class ReplicaSetController(Controller):
         return None
 
     # ------------------------------------------------------------------ status
-    async def _update_status(self, rs: dict[str, Any], pods: list[dict[str, Any]], manage_error: str | None) -> float | None:
+    async def _update_status(
+        self, rs: dict[str, Any], pods: list[dict[str, Any]], manage_error: str | None
+    ) -> float | None:
         spec = rs.get("spec") or {}
         mrs = int(spec.get("minReadySeconds") or 0)
         tpl_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
@@ -229,7 +259,9 @@ class ReplicaSetController(Controller):
         new: dict[str, Any] = {
             "replicas": len(pods),
             "fullyLabeledReplicas": sum(
-                1 for p in pods if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in tpl_labels.items())
+                1
+                for p in pods
+                if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in tpl_labels.items())
             ),
             "readyReplicas": len(ready),
             "availableReplicas": len(available),
@@ -238,10 +270,15 @@ class ReplicaSetController(Controller):
         conds = [c for c in old.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
         if manage_error:
             prev = next((c for c in old.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
-            conds.append({
-                "type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": manage_error[:500],
-                "lastTransitionTime": (prev or {}).get("lastTransitionTime") or meta.now_rfc3339(),
-            })
+            conds.append(
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": manage_error[:500],
+                    "lastTransitionTime": (prev or {}).get("lastTransitionTime") or meta.now_rfc3339(),
+                }
+            )
         if conds:
             new["conditions"] = conds
         again = float(mrs) if mrs and len(available) < len(ready) else None
@@ -257,9 +294,16 @@ class ReplicaSetController(Controller):
             if e.code != 409:
                 raise
             md = rs["metadata"]
-            fresh = await self.client.get("replicasets", md["name"], namespace=md.get("namespace"), tenant=md.get("tenant"))
-            if fresh["metadata"]["uid"] != md["uid"]:
-                return None
-            fresh["status"] = new
-            await self.client.update(fresh, "status")
+            try:
+                fresh = await self.client.get(
+                    "replicasets", md["name"], namespace=md.get("namespace"), tenant=md.get("tenant")
+                )
+                if fresh["metadata"]["uid"] != md["uid"]:
+                    return None
+                fresh["status"] = new
+                await self.client.update(fresh, "status")
+            except ApiError as e2:
+                if e2.code == 404:
+                    return None
+                raise
         return again

@@ -59,8 +59,9 @@ async def ns(client: Client) -> AsyncIterator[str]:
     yield name
 
 
-async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 20.0, interval: float = 0.1,
-                     what: str = "condition") -> Any:
+async def eventually(
+    fn: Callable[[], Awaitable[Any]], timeout: float = 20.0, interval: float = 0.1, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
@@ -72,24 +73,56 @@ async def eventually(fn: Callable[[], Awaitable[Any]], timeout: float = 20.0, in
 
 
 def pod_template(labels: dict[str, str], image: str = "busybox:1", **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"labels": labels},
-            "spec": {"containers": [{"name": "c", "image": image}], "terminationGracePeriodSeconds": 30, **spec}}
+    return {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "c", "image": image}], "terminationGracePeriodSeconds": 30, **spec},
+    }
 
 
 def replicaset(name: str, replicas: int, labels: dict[str, str], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": pod_template(labels), **spec}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": pod_template(labels),
+            **spec,
+        },
+    }
 
 
 def deployment(name: str, replicas: int, labels: dict[str, str], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": pod_template(labels), **spec}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": pod_template(labels),
+            **spec,
+        },
+    }
 
 
 async def ensure_node(client: Client, name: str) -> None:
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
-            "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                       "lastTransitionTime": meta.now_rfc3339()}]}}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "lastTransitionTime": meta.now_rfc3339(),
+                }
+            ]
+        },
+    }
     try:
         created = await client.create(node)
         created["status"] = node["status"]
@@ -108,10 +141,15 @@ async def renew_lease(client: Client, node: str) -> None:
     except ApiError as e:
         if e.code != 404:
             raise
-        await client.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                             "metadata": {"name": node, "namespace": "kube-node-lease"},
-                             "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now}},
-                            tenant="system")
+        await client.create(
+            {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": node, "namespace": "kube-node-lease"},
+                "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": now},
+            },
+            tenant="system",
+        )
 
 
 def running_status(pod: dict[str, Any], ready: bool = True) -> dict[str, Any]:
@@ -119,23 +157,42 @@ def running_status(pod: dict[str, Any], ready: bool = True) -> dict[str, Any]:
     st = dict(pod.get("status") or {})
     conds = [c for c in st.get("conditions") or [] if c.get("type") not in ("Ready", "ContainersReady")]
     conds.append({"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": now})
-    conds.append({"type": "ContainersReady", "status": "True" if ready else "False", "lastTransitionTime": now})
-    st.update({
-        "phase": "Running",
-        "conditions": conds,
-        "startTime": now,
-        "containerStatuses": [{"name": c["name"], "image": c.get("image", ""), "ready": ready, "restartCount": 0,
-                               "started": True, "state": {"running": {"startedAt": now}}}
-                              for c in (pod.get("spec") or {}).get("containers") or []],
-    })
+    conds.append(
+        {"type": "ContainersReady", "status": "True" if ready else "False", "lastTransitionTime": now}
+    )
+    st.update(
+        {
+            "phase": "Running",
+            "conditions": conds,
+            "startTime": now,
+            "containerStatuses": [
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "ready": ready,
+                    "restartCount": 0,
+                    "started": True,
+                    "state": {"running": {"startedAt": now}},
+                }
+                for c in (pod.get("spec") or {}).get("containers") or []
+            ],
+        }
+    )
     return st
 
 
 class FakeKubelet:
     """Binds, starts and removes the pods of one namespace (see the module docstring)."""
 
-    def __init__(self, client: Client, namespace: str, node: str = "node-a", ready_delay: float = 0.0,
-                 tenant: str | None = None, lease: bool = True) -> None:
+    def __init__(
+        self,
+        client: Client,
+        namespace: str,
+        node: str = "node-a",
+        ready_delay: float = 0.0,
+        tenant: str | None = None,
+        lease: bool = True,
+    ) -> None:
         self.client = client
         self.namespace = namespace
         self.node = node
@@ -184,20 +241,30 @@ class FakeKubelet:
     async def _remove(self, pod: dict[str, Any]) -> None:
         md = pod["metadata"]
         with contextlib.suppress(ApiError):
-            await self.client.delete("pods", md["name"], namespace=md["namespace"], tenant=self.tenant,
-                                     grace_period_seconds=0, preconditions={"uid": md["uid"]})
+            await self.client.delete(
+                "pods",
+                md["name"],
+                namespace=md["namespace"],
+                tenant=self.tenant,
+                grace_period_seconds=0,
+                preconditions={"uid": md["uid"]},
+            )
 
     async def _start_pod(self, pod: dict[str, Any]) -> None:
         md = pod["metadata"]
         try:
             await self.client.bind(pod, self.node)
             if self.ready_delay:
-                fresh = await self.client.get("pods", md["name"], namespace=md["namespace"], tenant=self.tenant)
+                fresh = await self.client.get(
+                    "pods", md["name"], namespace=md["namespace"], tenant=self.tenant
+                )
                 fresh["status"] = running_status(fresh, ready=False)
                 await self.client.update(fresh, "status")
                 await asyncio.sleep(self.ready_delay)
             for _ in range(5):
-                fresh = await self.client.get("pods", md["name"], namespace=md["namespace"], tenant=self.tenant)
+                fresh = await self.client.get(
+                    "pods", md["name"], namespace=md["namespace"], tenant=self.tenant
+                )
                 if fresh["metadata"].get("deletionTimestamp"):
                     return
                 fresh["status"] = running_status(fresh)
@@ -229,7 +296,9 @@ async def kubelet(client: Client, ns: str) -> AsyncIterator[FakeKubelet]:
         await k.stop()
 
 
-async def pods_of(client: Client, namespace: str, selector: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
+async def pods_of(
+    client: Client, namespace: str, selector: str | None = None, tenant: str | None = None
+) -> list[dict[str, Any]]:
     return (await client.list("pods", namespace, tenant=tenant, label_selector=selector))["items"]
 
 

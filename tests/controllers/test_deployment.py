@@ -25,7 +25,9 @@ REV = "deployment.kubernetes.io/revision"
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(cluster: tuple[ApiServerProcess, RoleProcess], tmp_path_factory: pytest.TempPathFactory) -> str:
+def kubeconfig(
+    cluster: tuple[ApiServerProcess, RoleProcess], tmp_path_factory: pytest.TempPathFactory
+) -> str:
     p = tmp_path_factory.mktemp("kc") / "kubeconfig"
     add_context(p, "test", cluster[0].url, "admin", tenant="system")
     return str(p)
@@ -33,8 +35,15 @@ def kubeconfig(cluster: tuple[ApiServerProcess, RoleProcess], tmp_path_factory: 
 
 async def ctl(kubeconfig: str, *args: str, timeout: float = 60) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ctl", *args, "--kubeconfig", kubeconfig, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ctl",
+        *args,
+        "--kubeconfig",
+        kubeconfig,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     return proc.returncode or 0, out.decode(), err.decode()
@@ -44,14 +53,21 @@ async def complete(client: Client, ns: str, name: str) -> bool:
     d = await client.get("deployments", name, namespace=ns)
     st = d.get("status") or {}
     want = d["spec"]["replicas"]
-    return (st.get("observedGeneration") == d["metadata"]["generation"] and st.get("updatedReplicas") == want
-            and st.get("replicas") == want and st.get("availableReplicas") == want)
+    return (
+        st.get("observedGeneration") == d["metadata"]["generation"]
+        and st.get("updatedReplicas") == want
+        and st.get("replicas") == want
+        and st.get("availableReplicas") == want
+    )
 
 
 async def owned_rs(client: Client, ns: str, name: str) -> list[dict[str, Any]]:
     d = await client.get("deployments", name, namespace=ns)
-    return [r for r in (await client.list("replicasets", ns))["items"]
-            if any(o["uid"] == d["metadata"]["uid"] for o in r["metadata"].get("ownerReferences") or [])]
+    return [
+        r
+        for r in (await client.list("replicasets", ns))["items"]
+        if any(o["uid"] == d["metadata"]["uid"] for o in r["metadata"].get("ownerReferences") or [])
+    ]
 
 
 class PodObserver:
@@ -81,8 +97,14 @@ class PodObserver:
                 self.pods[p["metadata"]["name"]] = p
             self.events += 1
             lv = [q for q in self.pods.values() if not q["metadata"].get("deletionTimestamp")]
-            ready = [q for q in lv if any(c.get("type") == "Ready" and c.get("status") == "True"
-                                          for c in (q.get("status") or {}).get("conditions") or [])]
+            ready = [
+                q
+                for q in lv
+                if any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (q.get("status") or {}).get("conditions") or []
+                )
+            ]
             self.max_live = max(self.max_live, len(lv))
             self.min_ready = len(ready) if self.min_ready is None else min(self.min_ready, len(ready))
             for check in self.checks:
@@ -97,11 +119,17 @@ class PodObserver:
                 await self.task
 
 
-async def test_rolling_update_respects_surge_and_unavailable(client: Client, ns: str, kubeconfig: str) -> None:
+async def test_rolling_update_respects_surge_and_unavailable(
+    client: Client, ns: str, kubeconfig: str
+) -> None:
     k = await FakeKubelet(client, ns, ready_delay=0.3).start()
     try:
-        d = deployment("web", 4, {"app": "web"},
-                       strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}})
+        d = deployment(
+            "web",
+            4,
+            {"app": "web"},
+            strategy={"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "25%"}},
+        )
         await client.create(d, namespace=ns)
         await eventually(lambda: complete(client, ns, "web"), timeout=30, what="first rollout")
         rs1 = await owned_rs(client, ns, "web")
@@ -117,7 +145,9 @@ async def test_rolling_update_respects_surge_and_unavailable(client: Client, ns:
         d["spec"]["template"]["spec"]["containers"][0]["image"] = "busybox:2"
         d["metadata"].setdefault("annotations", {})["kubernetes.io/change-cause"] = "image busybox:2"
         await client.update(d)
-        rc, out, err = await ctl(kubeconfig, "rollout", "status", "deployment/web", "-n", ns, "--timeout", "40")
+        rc, out, err = await ctl(
+            kubeconfig, "rollout", "status", "deployment/web", "-n", ns, "--timeout", "40"
+        )
         assert rc == 0, err
         assert 'deployment "web" successfully rolled out' in out
         await asyncio.sleep(0.3)
@@ -139,7 +169,9 @@ async def test_rolling_update_respects_surge_and_unavailable(client: Client, ns:
         assert sorted(r["spec"]["replicas"] for r in rss) == [0, 4]
         # Events: ScalingReplicaSet on the deployment.
         evs = (await client.list("events", ns))["items"]
-        assert any(e["reason"] == "ScalingReplicaSet" and e["involvedObject"]["kind"] == "Deployment" for e in evs)
+        assert any(
+            e["reason"] == "ScalingReplicaSet" and e["involvedObject"]["kind"] == "Deployment" for e in evs
+        )
 
         # history / undo through the CLI.
         rc, out, err = await ctl(kubeconfig, "rollout", "history", "deployment/web", "-n", ns)
@@ -154,7 +186,9 @@ async def test_rolling_update_respects_surge_and_unavailable(client: Client, ns:
         assert len(rss) == 2  # the old ReplicaSet came back as the new one
         back = next(r for r in rss if r["metadata"]["name"] == rs1[0]["metadata"]["name"])
         assert back["metadata"]["annotations"][REV] == "3" and back["spec"]["replicas"] == 4
-        rc, out, err = await ctl(kubeconfig, "rollout", "undo", "deployment/web", "-n", ns, "--to-revision", "9")
+        rc, out, err = await ctl(
+            kubeconfig, "rollout", "undo", "deployment/web", "-n", ns, "--to-revision", "9"
+        )
         assert rc == 1 and "revision 9" in err and len(err.strip().splitlines()) == 1
 
         # restart: a new template annotation, so a new ReplicaSet and all pods replaced.
@@ -250,9 +284,17 @@ async def test_revision_history_limit_and_pause(client: Client, ns: str, kubecon
 def test_cli_errors_are_one_line(kubeconfig: str, tmp_path: Path) -> None:
     import subprocess
 
-    r = subprocess.run([sys.executable, "-m", "ctl", "rollout", "status", "pod/x", "--kubeconfig", kubeconfig],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "ctl", "rollout", "status", "pod/x", "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "not supported" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "ctl", "rollout", "history", "deployment/none", "--kubeconfig", kubeconfig],
-                       capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "ctl", "rollout", "history", "deployment/none", "--kubeconfig", kubeconfig],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr

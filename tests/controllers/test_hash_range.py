@@ -21,7 +21,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServe
     api = ApiServerProcess(d).start()
     common = ["--server", api.url, "--controllers", "replicaset", "--log-level", "DEBUG"]
     low = RoleProcess("controllers", [*common, "--hash-range", f"0-{HALF}"], d / "low.log").start()
-    high = RoleProcess("controllers", [*common, "--hash-range", f"{HALF + 1}-{MAX_HASH}"], d / "high.log").start()
+    high = RoleProcess(
+        "controllers", [*common, "--hash-range", f"{HALF + 1}-{MAX_HASH}"], d / "high.log"
+    ).start()
     try:
         yield api, low
     finally:

@@ -27,8 +27,11 @@ UNREACHABLE = "node.kubernetes.io/unreachable"
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServerProcess, RoleProcess]]:
     d: Path = tmp_path_factory.mktemp("nlc")
     api = ApiServerProcess(d).start()
-    ctrl = RoleProcess("controllers", ["--server", api.url, "--node-monitor-grace-period", "3s",
-                                       "--pod-eviction-timeout", "2s"], d / "controllers.log").start()
+    ctrl = RoleProcess(
+        "controllers",
+        ["--server", api.url, "--node-monitor-grace-period", "3s", "--pod-eviction-timeout", "2s"],
+        d / "controllers.log",
+    ).start()
     try:
         yield api, ctrl
     finally:
@@ -46,18 +49,26 @@ def taints_of(node: dict) -> set[tuple[str, str]]:
 
 async def test_unreachable_node_is_tainted_pods_evicted_and_recovered(client: Client, ns: str) -> None:
     k = await FakeKubelet(client, ns, node="node-x").start()
-    tolerant = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tolerant"},
-                "spec": {"containers": [{"name": "c", "image": "busybox:1"}],
-                         "tolerations": [{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute",
-                                          "tolerationSeconds": 120}]}}
+    tolerant = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tolerant"},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox:1"}],
+            "tolerations": [
+                {"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 120}
+            ],
+        },
+    }
     try:
         await client.create(replicaset("web", 2, {"app": "web"}), namespace=ns)
         await client.create(tolerant, namespace=ns)
 
         async def running() -> bool:
             pods = await pods_of(client, ns)
-            return len(pods) == 3 and all(p["spec"].get("nodeName") == "node-x" and p["status"]["phase"] == "Running"
-                                          for p in pods)
+            return len(pods) == 3 and all(
+                p["spec"].get("nodeName") == "node-x" and p["status"]["phase"] == "Running" for p in pods
+            )
 
         await eventually(running, what="pods running on node-x")
         await asyncio.sleep(4.0)  # leases keep coming: the node stays Ready past the grace period
@@ -75,7 +86,9 @@ async def test_unreachable_node_is_tainted_pods_evicted_and_recovered(client: Cl
     assert ready_of(node)["reason"] == "NodeStatusUnknown"
 
     async def tainted() -> bool:
-        return {(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")} <= taints_of(await client.get("nodes", "node-x"))
+        return {(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")} <= taints_of(
+            await client.get("nodes", "node-x")
+        )
 
     await eventually(tainted, timeout=5, what="unreachable taints")
 
@@ -86,7 +99,9 @@ async def test_unreachable_node_is_tainted_pods_evicted_and_recovered(client: Cl
 
     await eventually(replaced, timeout=10, what="evicted pods replaced")
     for p in await pods_of(client, ns, "app=web"):
-        assert not p["spec"].get("nodeName") and p["status"]["phase"] == "Pending"  # waiting for the scheduler
+        assert (
+            not p["spec"].get("nodeName") and p["status"]["phase"] == "Pending"
+        )  # waiting for the scheduler
     t = await client.get("pods", "tolerant", namespace=ns)
     assert not t["metadata"].get("deletionTimestamp")  # tolerates the taint for 120 s
     evs = (await client.list("events", tenant="system"))["items"]
@@ -107,8 +122,15 @@ async def test_unreachable_node_is_tainted_pods_evicted_and_recovered(client: Cl
 async def test_pod_gc_for_deleted_node(client: Client, ns: str) -> None:
     await ensure_node(client, "node-gone")
     await renew_lease(client, "node-gone")
-    pod = await client.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lost"},
-                               "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}, namespace=ns)
+    pod = await client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "lost"},
+            "spec": {"containers": [{"name": "c", "image": "busybox:1"}]},
+        },
+        namespace=ns,
+    )
     await client.bind(pod, "node-gone")
     await client.delete("nodes", "node-gone")
 

@@ -25,7 +25,12 @@ async def test_scale_up_down_and_status(client: Client, ns: str, kubelet: FakeKu
     for p in pods:
         assert p["metadata"]["generateName"] == "web-"
         ref = p["metadata"]["ownerReferences"][0]
-        assert ref["kind"] == "ReplicaSet" and ref["name"] == "web" and ref["controller"] and ref["blockOwnerDeletion"]
+        assert (
+            ref["kind"] == "ReplicaSet"
+            and ref["name"] == "web"
+            and ref["controller"]
+            and ref["blockOwnerDeletion"]
+        )
     # Scale down through the scale subresource: two pods go (gracefully: the kubelet removes them).
     scale = await client.get("replicasets", "web", namespace=ns, subresource="scale")
     scale["spec"]["replicas"] = 1
@@ -87,8 +92,12 @@ async def _ready(client: Client, ns: str, name: str, n: int) -> bool:
 
 
 async def test_adopt_orphans_and_release_non_matching(client: Client, ns: str, kubelet: FakeKubelet) -> None:
-    orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": {"app": "db"}},
-              "spec": {"containers": [{"name": "c", "image": "busybox:1"}]}}
+    orphan = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "orphan", "labels": {"app": "db"}},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1"}]},
+    }
     await client.create(orphan, namespace=ns)
     await client.create(replicaset("db", 2, {"app": "db"}), namespace=ns)
 
@@ -112,3 +121,30 @@ async def test_adopt_orphans_and_release_non_matching(client: Client, ns: str, k
 
     await eventually(released, what="pod released")
     await eventually(lambda: _count(client, ns, "app=db", 2), what="replacement")
+
+
+async def test_event_recorder_aggregates_repeats(client: Client, ns: str) -> None:
+    from ctl.controllers.events import EventRecorder
+
+    obj = await client.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "subject"}}, namespace=ns
+    )
+    rec = EventRecorder(client, "test-component")
+    first = await rec.write(obj, "Warning", "Flapping", "it flapped")
+    again = await rec.write(obj, "Warning", "Flapping", "it flapped")
+    other = await rec.write(obj, "Warning", "Flapping", "something else")
+    assert first and again and other
+    assert again["metadata"]["name"] == first["metadata"]["name"] and again["count"] == 2
+    assert other["metadata"]["name"] != first["metadata"]["name"] and other["count"] == 1
+    # The fire-and-forget path delivers too.
+    rec.warning(obj, "Flapping", "it flapped")
+    await rec.stop()
+    ev = await client.get("events", first["metadata"]["name"], namespace=ns)
+    assert ev["count"] == 3 and ev["source"]["component"] == "test-component"
+    assert ev["involvedObject"]["uid"] == obj["metadata"]["uid"] and ev["type"] == "Warning"
+    # A node (cluster-scoped) event lands in the system tenant's default namespace.
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n-ev", "uid": "u1"}}
+    ev = await rec.write(node, "Normal", "Hello", "hi")
+    assert (
+        ev is not None and ev["metadata"]["namespace"] == "default" and ev["metadata"]["tenant"] == "system"
+    )

@@ -15,8 +15,15 @@ from ctl.controllers.podutil import deletion_rank
 
 def test_fenceposts_round_like_kubernetes() -> None:
     def d(replicas: int, surge: object, unavailable: object) -> dict:
-        return {"spec": {"replicas": replicas, "strategy": {"type": "RollingUpdate",
-                                                           "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}}}}
+        return {
+            "spec": {
+                "replicas": replicas,
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable},
+                },
+            }
+        }
 
     assert fenceposts(d(10, "25%", "25%")) == (3, 2)  # surge rounds up, unavailable down
     assert fenceposts(d(3, "50%", "50%")) == (2, 1)
@@ -39,13 +46,27 @@ def test_template_hash_is_stable_and_ignores_its_label() -> None:
 
 
 def test_deletion_rank_prefers_unscheduled_pending_unready() -> None:
-    def pod(name: str, node: str = "", phase: str = "Pending", ready: bool = False, created: str = "2024-01-01T00:00:00Z") -> dict:
+    def pod(
+        name: str,
+        node: str = "",
+        phase: str = "Pending",
+        ready: bool = False,
+        created: str = "2024-01-01T00:00:00Z",
+    ) -> dict:
         conds = [{"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": created}]
-        return {"metadata": {"name": name, "creationTimestamp": created}, "spec": {"nodeName": node},
-                "status": {"phase": phase, "conditions": conds}}
+        return {
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"nodeName": node},
+            "status": {"phase": phase, "conditions": conds},
+        }
 
-    pods = [pod("ready", "n", "Running", True), pod("unscheduled"), pod("pending", "n"), pod("notready", "n", "Running"),
-            pod("ready-newer", "n", "Running", True, "2024-01-02T00:00:00Z")]
+    pods = [
+        pod("ready", "n", "Running", True),
+        pod("unscheduled"),
+        pod("pending", "n"),
+        pod("notready", "n", "Running"),
+        pod("ready-newer", "n", "Running", True, "2024-01-02T00:00:00Z"),
+    ]
     order = [p["metadata"]["name"] for p in sorted(pods, key=deletion_rank)]
     assert order == ["unscheduled", "pending", "notready", "ready-newer", "ready"]
 
@@ -59,8 +80,13 @@ def test_tolerations() -> None:
     assert tolerates(pod(), taint) == (False, None)
     assert tolerates(pod({"key": taint["key"], "operator": "Exists"}), taint) == (True, None)
     assert tolerates(pod({"operator": "Exists"}), taint) == (True, None)
-    assert tolerates(pod({"key": taint["key"], "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}), taint) == (True, 5.0)
-    assert tolerates(pod({"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}), taint) == (False, None)
+    assert tolerates(
+        pod({"key": taint["key"], "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}), taint
+    ) == (True, 5.0)
+    assert tolerates(pod({"key": taint["key"], "operator": "Exists", "effect": "NoSchedule"}), taint) == (
+        False,
+        None,
+    )
     assert tolerates(pod({"key": "other", "operator": "Exists"}), taint) == (False, None)
 
 
@@ -68,7 +94,13 @@ def test_flags() -> None:
     assert duration("40s") == 40 and duration("5m") == 300 and duration("1m30s") == 90 and duration("2") == 2
     with pytest.raises(argparse.ArgumentTypeError):
         duration("soon")
-    assert select_controllers("*") == ["replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle"]
+    assert select_controllers("*") == [
+        "replicaset",
+        "deployment",
+        "garbagecollector",
+        "namespace",
+        "nodelifecycle",
+    ]
     assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
     assert "nodelifecycle" not in select_controllers("*,-nodelifecycle")
     with pytest.raises(ValueError):
