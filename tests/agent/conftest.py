@@ -1,6 +1,7 @@
 """Fixtures for node agent tests: a real API server plus ``centaurusctl serve agent`` as a subprocess.
 
-``AgentProcess`` runs the agent like any role, optionally inside a network namespace (``ip netns exec``)
+``AgentProcess`` runs the agent like any role, optionally inside a network namespace (``nsenter --net``;
+not ``ip netns exec``, whose private /sys has no cgroup mounts for runc)
 that the fixture created as the simulated host; such an agent reaches the API server over its Unix
 socket and serves its own endpoint on a Unix socket too, so nothing crosses the test host's network.
 Helpers: :func:`wait_for` polls an async condition with a deadline, :func:`make_pod` builds pod bodies,
@@ -36,7 +37,16 @@ class AgentProcess(RoleProcess):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.netns, sys.executable, "-m", "ctl", "serve", "agent", *self.args],
+            [
+                "nsenter",
+                f"--net=/run/netns/{self.netns}",
+                sys.executable,
+                "-m",
+                "ctl",
+                "serve",
+                "agent",
+                *self.args,
+            ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
