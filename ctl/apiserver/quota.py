@@ -46,7 +46,10 @@ def pod_requests(pod: dict[str, Any]) -> dict[str, float]:
 
 def _states(pod: dict[str, Any], resource: str) -> bool:
     what = resource.split(".", 1)[1]
-    return all(what in ((c.get("resources") or {}).get("requests") or {}) for c in (pod.get("spec") or {}).get("containers") or [])
+    return all(
+        what in ((c.get("resources") or {}).get("requests") or {})
+        for c in (pod.get("spec") or {}).get("containers") or []
+    )
 
 
 def fmt(resource: str, v: float) -> str:
@@ -89,7 +92,9 @@ class QuotaAdmission:
                     used[r] += v
         return used
 
-    async def admit(self, verb: str, kind: kinds.Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    async def admit(
+        self, verb: str, kind: kinds.Kind, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
         if verb != "create" or kind.kind != "Pod":
             return
         assert self.quotas is not None and self.pods is not None
@@ -123,6 +128,6 @@ class QuotaAdmission:
             if requested:
                 raise st.forbidden(
                     f'pods "{name}" is forbidden: exceeded quota: {q["metadata"]["name"]}, requested: {",".join(requested)}, '
-                    f'used: {",".join(using)}, limited: {",".join(limited)}'
+                    f"used: {','.join(using)}, limited: {','.join(limited)}"
                 )
         self._pending[self.pods.key(tenant, ns, name)] = (time.monotonic(), req)

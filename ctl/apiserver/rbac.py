@@ -36,8 +36,20 @@ WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
 
 # What "edit" may write and "view" may read (besides namespaces and quotas, which view reads).
 _WORKLOADS: list[tuple[str, list[str]]] = [
-    ("", ["pods", "pods/log", "pods/exec", "pods/action", "pods/binding", "configmaps", "events", "actions",
-          "serviceaccounts"]),
+    (
+        "",
+        [
+            "pods",
+            "pods/log",
+            "pods/exec",
+            "pods/action",
+            "pods/binding",
+            "configmaps",
+            "events",
+            "actions",
+            "serviceaccounts",
+        ],
+    ),
     ("apps", ["deployments", "replicasets", "deployments/scale", "replicasets/scale"]),
     ("coordination.k8s.io", ["leases"]),
     ("mizar.centaurus.io", ["endpoints"]),
@@ -50,13 +62,23 @@ def builtin_cluster_roles() -> dict[str, list[dict[str, Any]]]:
     view: list[dict[str, Any]] = []
     for group, res in _WORKLOADS:
         edit.append({"apiGroups": [group], "resources": res, "verbs": READ_VERBS + WRITE_VERBS})
-        view.append({"apiGroups": [group], "resources": [r for r in res if r not in ("pods/exec", "pods/action", "pods/binding")],
-                     "verbs": READ_VERBS})
+        view.append(
+            {
+                "apiGroups": [group],
+                "resources": [r for r in res if r not in ("pods/exec", "pods/action", "pods/binding")],
+                "verbs": READ_VERBS,
+            }
+        )
     edit.append({"apiGroups": [""], "resources": ["secrets"], "verbs": READ_VERBS + WRITE_VERBS})
     for rules in (edit, view):
         rules.append({"apiGroups": [""], "resources": ["namespaces", "resourcequotas"], "verbs": READ_VERBS})
-        rules.append({"apiGroups": ["arktos.centaurus.io", "mizar.centaurus.io"], "resources": ["networks", "vpcs", "subnets"],
-                      "verbs": READ_VERBS})
+        rules.append(
+            {
+                "apiGroups": ["arktos.centaurus.io", "mizar.centaurus.io"],
+                "resources": ["networks", "vpcs", "subnets"],
+                "verbs": READ_VERBS,
+            }
+        )
     return {
         "admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
         "edit": edit,
@@ -92,7 +114,10 @@ class _TenantIndex:
 class RBAC:
     def __init__(self, cache: WatchCache) -> None:
         self.cache = cache
-        self._kinds = [kinds.by_resource(f"{RBAC_GROUP}/v1", p) for p in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")]
+        self._kinds = [
+            kinds.by_resource(f"{RBAC_GROUP}/v1", p)
+            for p in ("roles", "rolebindings", "clusterroles", "clusterrolebindings")
+        ]
         self._index: dict[str, _TenantIndex] = {}
         self._stamp: tuple[int, ...] = ()
 
@@ -145,7 +170,14 @@ class RBAC:
         return _TenantIndex(dict(grants), roles)
 
     def allowed(
-        self, ident: Identity, tenant: str, verb: str, group: str, resource: str, namespace: str | None, name: str | None
+        self,
+        ident: Identity,
+        tenant: str,
+        verb: str,
+        group: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
     ) -> bool:
         """Whether the tenant's roles let ``ident`` do ``verb`` on ``resource`` (in ``namespace``)."""
         idx = self._tenant_index(tenant)

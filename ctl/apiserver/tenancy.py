@@ -55,7 +55,9 @@ from ctl.types import kinds
 from ctl.types.kinds import SYSTEM_TENANT, Kind
 
 TOKEN_GROUP = "auth.centaurus.io"
-TOKEN_KIND = Kind("TokenRequest", TOKEN_GROUP, "v1", "tokenrequests", "tokenrequest", kinds.TENANT, subresources=())
+TOKEN_KIND = Kind(
+    "TokenRequest", TOKEN_GROUP, "v1", "tokenrequests", "tokenrequest", kinds.TENANT, subresources=()
+)
 TOKEN_SECRET_TYPE = "centaurus.io/token"
 TOKEN_NAMESPACE = "kube-system"
 TOKEN_TENANT_LABEL = "centaurus.io/token-tenant"
@@ -146,11 +148,15 @@ class TenantAuthorizer:
         who = f'User "{ident.user}"'
         if not ident.is_system:
             if kind.scope == kinds.CLUSTER:
-                raise st.forbidden(f'{resource} is forbidden: {who} cannot {verb} resource "{resource}" at the cluster scope')
+                raise st.forbidden(
+                    f'{resource} is forbidden: {who} cannot {verb} resource "{resource}" at the cluster scope'
+                )
             if info.all_tenants:
                 raise st.forbidden(f"{resource} is forbidden: {who} cannot {verb} {resource} across tenants")
             if info.tenant is not None and info.tenant != ident.tenant:
-                raise st.forbidden(f'{resource} is forbidden: {who} cannot {verb} {resource} in tenant "{info.tenant}"')
+                raise st.forbidden(
+                    f'{resource} is forbidden: {who} cannot {verb} {resource} in tenant "{info.tenant}"'
+                )
             rbac_tenant = ident.tenant
         else:
             rbac_tenant = SYSTEM_TENANT
@@ -158,8 +164,12 @@ class TenantAuthorizer:
         if self.rbac.allowed(ident, rbac_tenant, verb, kind.group, resource, namespace, info.name):
             return
         where = f' in the namespace "{info.namespace}"' if info.namespace else ""
-        what = kind.plural + (f".{kind.group}" if kind.group else "") + (f' "{info.name}"' if info.name else "")
-        raise st.forbidden(f'{what} is forbidden: {who} cannot {verb} resource "{resource}" in API group "{kind.group}"{where}')
+        what = (
+            kind.plural + (f".{kind.group}" if kind.group else "") + (f' "{info.name}"' if info.name else "")
+        )
+        raise st.forbidden(
+            f'{what} is forbidden: {who} cannot {verb} resource "{resource}" in API group "{kind.group}"{where}'
+        )
 
 
 class TenantAdmission:
@@ -185,15 +195,21 @@ class TenantAdmission:
                     if TENANT_FINALIZER not in fins:
                         fins.append(TENANT_FINALIZER)
                 causes = []
-                if not isinstance(spec.get("finalizers", []), list) or not all(isinstance(f, str) for f in spec.get("finalizers", [])):
+                if not isinstance(spec.get("finalizers", []), list) or not all(
+                    isinstance(f, str) for f in spec.get("finalizers", [])
+                ):
                     causes.append("spec.finalizers: must be a list of strings")
                 if not isinstance(spec.get("storageClusterId", ""), str):
                     causes.append("spec.storageClusterId: must be a string")
                 phase = (obj.get("status") or {}).get("phase")
                 if phase not in (None, "Active", "Terminating"):
-                    causes.append(f"status.phase: Unsupported value: {phase!r}: supported values: \"Active\", \"Terminating\"")
+                    causes.append(
+                        f'status.phase: Unsupported value: {phase!r}: supported values: "Active", "Terminating"'
+                    )
                 if causes:
-                    raise st.APIError(422, f'Tenant "{md.get("name")}" is invalid: {", ".join(causes)}', "Invalid")
+                    raise st.APIError(
+                        422, f'Tenant "{md.get("name")}" is invalid: {", ".join(causes)}', "Invalid"
+                    )
         elif kind.kind == "Namespace" and verb == "delete":
             if md.get("name") in PROTECTED_NAMESPACES and self.tenant_active(md.get("tenant") or ""):
                 raise st.forbidden(
@@ -204,7 +220,11 @@ class TenantAdmission:
 async def _token_request(server: Any, request: web.Request, explicit_tenant: str | None) -> web.Response:
     ident: Identity = request["identity"]
     if request.method != "POST":
-        raise st.APIError(405, f"method {request.method} is not allowed on tokenrequests: POST a TokenRequest", "MethodNotAllowed")
+        raise st.APIError(
+            405,
+            f"method {request.method} is not allowed on tokenrequests: POST a TokenRequest",
+            "MethodNotAllowed",
+        )
     tenant = explicit_tenant or ident.tenant
     request["verb"], request["resource"] = "create", "tokenrequests"
     info = RequestInfo(TOKEN_KIND, explicit_tenant, None, None, None)
@@ -215,15 +235,27 @@ async def _token_request(server: Any, request: web.Request, explicit_tenant: str
     spec = body.get("spec") or {}
     user = spec.get("user")
     if not isinstance(user, str) or not user or len(user) > MAX_USER or any(ord(c) < 32 for c in user):
-        raise st.APIError(422, "TokenRequest is invalid: spec.user: Required value: a user name of 1-253 printable characters", "Invalid")
+        raise st.APIError(
+            422,
+            "TokenRequest is invalid: spec.user: Required value: a user name of 1-253 printable characters",
+            "Invalid",
+        )
     groups = spec.get("groups") or []
     if not isinstance(groups, list) or not all(isinstance(g, str) and g for g in groups):
-        raise st.APIError(422, "TokenRequest is invalid: spec.groups: must be a list of non-empty strings", "Invalid")
+        raise st.APIError(
+            422, "TokenRequest is invalid: spec.groups: must be a list of non-empty strings", "Invalid"
+        )
     if SYSTEM_MASTERS in groups and not ident.is_cluster_admin:
-        raise st.forbidden(f"tokenrequests is forbidden: only a cluster administrator may issue {SYSTEM_MASTERS} tokens")
+        raise st.forbidden(
+            f"tokenrequests is forbidden: only a cluster administrator may issue {SYSTEM_MASTERS} tokens"
+        )
     exp = spec.get("expirationSeconds")
     if exp is not None and (not isinstance(exp, int) or isinstance(exp, bool) or exp < 60):
-        raise st.APIError(422, "TokenRequest is invalid: spec.expirationSeconds: must be an integer of at least 60", "Invalid")
+        raise st.APIError(
+            422,
+            "TokenRequest is invalid: spec.expirationSeconds: must be an integer of at least 60",
+            "Invalid",
+        )
     await server.registry.check_tenant(tenant)
     tk = kinds.by_resource("v1", "tenants")
     sk = kinds.by_resource("v1", "secrets")
@@ -231,7 +263,12 @@ async def _token_request(server: Any, request: web.Request, explicit_tenant: str
     t = await server.registry.get(tk, "", None, tenant)
     token = new_token()
     groups = [g for g in groups if g != "system:authenticated"] + ["system:authenticated"]
-    data = {"user": user, "tenant": tenant, "groups": orjson.dumps(groups).decode(), "tenantUID": t["metadata"]["uid"]}
+    data = {
+        "user": user,
+        "tenant": tenant,
+        "groups": orjson.dumps(groups).decode(),
+        "tenantUID": t["metadata"]["uid"],
+    }
     expires = None
     if exp:
         expires = time.time() + exp
@@ -252,8 +289,11 @@ async def _token_request(server: Any, request: web.Request, explicit_tenant: str
     out = {
         "apiVersion": f"{TOKEN_GROUP}/v1",
         "kind": "TokenRequest",
-        "metadata": {"name": created["metadata"]["name"], "tenant": tenant,
-                     "creationTimestamp": created["metadata"]["creationTimestamp"]},
+        "metadata": {
+            "name": created["metadata"]["name"],
+            "tenant": tenant,
+            "creationTimestamp": created["metadata"]["creationTimestamp"],
+        },
         "spec": {"user": user, "groups": groups, **({"expirationSeconds": exp} if exp else {})},
         "status": {"token": token, **({"expirationTimestamp": _rfc3339(expires)} if expires else {})},
     }

@@ -53,7 +53,9 @@ def _key() -> ec.EllipticCurvePrivateKey:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _write(path: Path, data: bytes, private: bool = False) -> None:
@@ -80,9 +82,17 @@ def make_ca(common_name: str = "centaurus-ca") -> tuple[bytes, bytes]:
         .not_valid_after(now + datetime.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                          key_encipherment=False, data_encipherment=False, key_agreement=False,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -92,7 +102,10 @@ def make_ca(common_name: str = "centaurus-ca") -> tuple[bytes, bytes]:
 
 
 def _sign(
-    ca_cert_pem: bytes, ca_key_pem: bytes, subject: x509.Name, usage: x509.ObjectIdentifier,
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
     sans: list[x509.GeneralName] | None = None,
 ) -> tuple[bytes, bytes]:
     ca_cert = x509.load_pem_x509_certificate(ca_cert_pem)
@@ -110,9 +123,17 @@ def _sign(
         .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(digital_signature=True, key_encipherment=False, key_cert_sign=False, crl_sign=False,
-                          content_commitment=False, data_encipherment=False, key_agreement=True,
-                          encipher_only=False, decipher_only=False),
+            x509.KeyUsage(
+                digital_signature=True,
+                key_encipherment=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
@@ -147,7 +168,11 @@ def issue_server_cert(ca_cert_pem: bytes, ca_key_pem: bytes, names: list[str]) -
 
 
 def issue_client_cert(
-    ca_cert_pem: bytes, ca_key_pem: bytes, user: str, tenant: str | None = None, groups: list[str] | None = None,
+    ca_cert_pem: bytes,
+    ca_key_pem: bytes,
+    user: str,
+    tenant: str | None = None,
+    groups: list[str] | None = None,
 ) -> tuple[bytes, bytes]:
     """A client certificate: CN=user, O=tenant:TENANT, O=group for each group."""
     attrs = [x509.NameAttribute(NameOID.COMMON_NAME, user)]

@@ -67,17 +67,39 @@ async def ensure_tenant(client: Client, tenant: str) -> None:
     for ns in TENANT_NAMESPACES:
         await _create(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}, tenant)
     for name, rules in builtin_cluster_roles().items():
-        await _create(client, {"apiVersion": RBAC, "kind": "ClusterRole",
-                               "metadata": {"name": name, "labels": {"centaurus.io/bootstrapping": "rbac-defaults"}},
-                               "rules": rules}, tenant)
-    await _create(client, {
-        "apiVersion": RBAC, "kind": "ClusterRoleBinding",
-        "metadata": {"name": "tenant-admin", "labels": {"centaurus.io/bootstrapping": "rbac-defaults"}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin_user(tenant)}],
-    }, tenant)
-    await _create(client, {"apiVersion": "arktos.centaurus.io/v1", "kind": "Network",
-                           "metadata": {"name": "default"}, "spec": {"type": "mizar"}}, tenant)
+        await _create(
+            client,
+            {
+                "apiVersion": RBAC,
+                "kind": "ClusterRole",
+                "metadata": {"name": name, "labels": {"centaurus.io/bootstrapping": "rbac-defaults"}},
+                "rules": rules,
+            },
+            tenant,
+        )
+    await _create(
+        client,
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "tenant-admin", "labels": {"centaurus.io/bootstrapping": "rbac-defaults"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin_user(tenant)}
+            ],
+        },
+        tenant,
+    )
+    await _create(
+        client,
+        {
+            "apiVersion": "arktos.centaurus.io/v1",
+            "kind": "Network",
+            "metadata": {"name": "default"},
+            "spec": {"type": "mizar"},
+        },
+        tenant,
+    )
     if tenant != SYSTEM_TENANT:
         await ensure_admin_credential(client, tenant)
 
@@ -91,18 +113,31 @@ async def ensure_admin_credential(client: Client, tenant: str) -> None:
             raise
     tr = await issue_token(client, tenant, admin_user(tenant))
     secret = {
-        "apiVersion": "v1", "kind": "Secret", "type": "centaurus.io/tenant-admin-token",
-        "metadata": {"name": ADMIN_SECRET, "namespace": "kube-system",
-                     "annotations": {"centaurus.io/token-id": tr["metadata"]["name"]}},
-        "data": {"token": base64.b64encode(tr["status"]["token"].encode()).decode(),
-                 "user": base64.b64encode(admin_user(tenant).encode()).decode()},
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "centaurus.io/tenant-admin-token",
+        "metadata": {
+            "name": ADMIN_SECRET,
+            "namespace": "kube-system",
+            "annotations": {"centaurus.io/token-id": tr["metadata"]["name"]},
+        },
+        "data": {
+            "token": base64.b64encode(tr["status"]["token"].encode()).decode(),
+            "user": base64.b64encode(admin_user(tenant).encode()).decode(),
+        },
     }
     if not await _create(client, secret, tenant):
-        await client.delete("secrets", tr["metadata"]["name"], "kube-system", SYSTEM_TENANT)  # lost a race: drop ours
+        await client.delete(
+            "secrets", tr["metadata"]["name"], "kube-system", SYSTEM_TENANT
+        )  # lost a race: drop ours
 
 
 async def issue_token(
-    client: Client, tenant: str | None, user: str, groups: list[str] | None = None, expiration_seconds: int | None = None
+    client: Client,
+    tenant: str | None,
+    user: str,
+    groups: list[str] | None = None,
+    expiration_seconds: int | None = None,
 ) -> dict[str, Any]:
     """POST a TokenRequest (tenant None = the caller's own tenant); returns it with status.token."""
     spec: dict[str, Any] = {"user": user, "groups": groups or []}
@@ -135,14 +170,23 @@ async def cleanup_tenant(client: Client, tenant: str, force: bool) -> int:
             remaining += 1
             try:
                 if not md.get("deletionTimestamp"):
-                    await client.delete(k, md["name"], ns, tenant, propagation_policy="Background",
-                                        grace_period_seconds=0 if k.kind == "Pod" else None)
+                    await client.delete(
+                        k,
+                        md["name"],
+                        ns,
+                        tenant,
+                        propagation_policy="Background",
+                        grace_period_seconds=0 if k.kind == "Pod" else None,
+                    )
                     continue
                 if k.kind == "Namespace":  # its contents went with the kinds above: finalize it ourselves
                     if md.get("finalizers"):
                         await client.patch(k, md["name"], {"metadata": {"finalizers": None}}, None, tenant)
-                    await client.request("PUT", client.path(k, None, md["name"], "finalize", tenant),
-                                         {**o, "spec": {**(o.get("spec") or {}), "finalizers": []}})
+                    await client.request(
+                        "PUT",
+                        client.path(k, None, md["name"], "finalize", tenant),
+                        {**o, "spec": {**(o.get("spec") or {}), "finalizers": []}},
+                    )
                 elif force and (md.get("finalizers") or k.kind == "Pod"):
                     if md.get("finalizers"):
                         await client.patch(k, md["name"], {"metadata": {"finalizers": None}}, ns, tenant)
@@ -151,7 +195,9 @@ async def cleanup_tenant(client: Client, tenant: str, force: bool) -> int:
             except ApiError as e:
                 if e.code not in (404, 409):
                     raise
-    secrets = await client.list("secrets", "kube-system", SYSTEM_TENANT, label_selector=f"{TOKEN_TENANT_LABEL}={tenant}")
+    secrets = await client.list(
+        "secrets", "kube-system", SYSTEM_TENANT, label_selector=f"{TOKEN_TENANT_LABEL}={tenant}"
+    )
     for s in secrets["items"]:
         try:
             await client.delete("secrets", s["metadata"]["name"], "kube-system", SYSTEM_TENANT)
@@ -162,8 +208,18 @@ async def cleanup_tenant(client: Client, tenant: str, force: bool) -> int:
 
 
 async def finish_tenant(client: Client, tenant: str) -> None:
+    """Drop our finalizer (and spec.finalizers); the tenant goes once no other finalizer holds it."""
     try:
-        await client.patch("tenants", tenant, {"metadata": {"finalizers": None}, "spec": {"finalizers": []}})
+        t = await client.get("tenants", tenant)
+        rest = [f for f in t["metadata"].get("finalizers") or [] if f != TENANT_FINALIZER]
+        await client.patch(
+            "tenants",
+            tenant,
+            {
+                "metadata": {"finalizers": rest or None, "resourceVersion": t["metadata"]["resourceVersion"]},
+                "spec": {"finalizers": []},
+            },
+        )
     except ApiError as e:
         if e.code != 404:
             raise
@@ -231,7 +287,9 @@ class TenantController:
                 for t in lst["items"]:
                     self.enqueue(t["metadata"]["name"])
                 rv = lst["metadata"]["resourceVersion"]
-                async for _typ, obj in self.client.watch("tenants", resource_version=rv, timeout_seconds=int(self.resync)):
+                async for _typ, obj in self.client.watch(
+                    "tenants", resource_version=rv, timeout_seconds=int(self.resync)
+                ):
                     self.enqueue(obj["metadata"]["name"])
             except WatchExpired:
                 continue
@@ -254,7 +312,9 @@ async def run_tenant_controller(client: Client, workers: int = 2, resync: float 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ctl.tenancy.controller", description="Run the tenant controller alone.")
+    p = argparse.ArgumentParser(
+        prog="python -m ctl.tenancy.controller", description="Run the tenant controller alone."
+    )
     p.add_argument("--server", default="")
     p.add_argument("--token", default=None)
     p.add_argument("--kubeconfig", default=None)
