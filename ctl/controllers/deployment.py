@@ -376,6 +376,10 @@ class DeploymentController(Controller):
                 if v and ann.get(k) != v:
                     ann[k] = v
                     changed = True
+            mrs = int((d.get("spec") or {}).get("minReadySeconds") or 0)
+            if int(new_rs["spec"].get("minReadySeconds") or 0) != mrs:
+                new_rs["spec"]["minReadySeconds"] = mrs
+                changed = True
             if changed:
                 new_rs = await self.client.update(new_rs)
         elif create:

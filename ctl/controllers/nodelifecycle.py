@@ -66,6 +66,29 @@ def tolerates(pod: dict[str, Any], taint: dict[str, Any]) -> tuple[bool, float |
     return best
 
 
+def _wanted_taints(node: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The node's taints as its Ready condition wants them, or None when they already are."""
+    ready = condition(node, "Ready")
+    rs = (ready or {}).get("status")
+    want_key = UNREACHABLE if rs == "Unknown" else NOT_READY if rs == "False" else None
+    taints = list((node.get("spec") or {}).get("taints") or [])
+    keep = [t for t in taints if t.get("key") not in (UNREACHABLE, NOT_READY) or t.get("key") == want_key]
+    have = {(t.get("key"), t.get("effect")) for t in keep}
+    now = meta.now_rfc3339()
+    if want_key:
+        for effect in ("NoExecute", "NoSchedule"):
+            if (want_key, effect) not in have:
+                keep.append({"key": want_key, "effect": effect, "timeAdded": now})
+    return None if keep == taints else keep
+
+
+def _needs_attention(node: dict[str, Any]) -> bool:
+    ready = condition(node, "Ready")
+    if ready is not None and ready.get("status") == "Unknown" and ready.get("reason") == UNKNOWN_REASON:
+        return True
+    return any(t.get("key") in (UNREACHABLE, NOT_READY) for t in (node.get("spec") or {}).get("taints") or [])
+
+
 class NodeLifecycleController(Controller):
     name = "nodelifecycle"
 
@@ -120,7 +143,13 @@ class NodeLifecycleController(Controller):
         if prev is None or prev[0] != renew:
             self.probe[name] = (renew, time.monotonic())
             node = self.nodes.get_key(f"//{name}")
-            if node is not None and self.hash_range.owns(node):
+            # A healthy node needs no sync per renewal: its timer (armed by sync at the grace
+            # deadline) looks again. Only a node marked Unknown/tainted recovers right away.
+            if (
+                node is not None
+                and self.hash_range.owns(node)
+                and (prev is None or _wanted_taints(node) is not None or _needs_attention(node))
+            ):
                 self.queue.add(f"node:{name}")
 
     async def prepare(self) -> None:
@@ -136,9 +165,11 @@ class NodeLifecycleController(Controller):
         while True:
             await asyncio.sleep(self.period)
             n += 1
-            for node in self.nodes.list():
-                if self.hash_range.owns(node):
-                    self.queue.add(f"node:{node['metadata']['name']}")
+            if n % max(int(30 / self.period), 1) == 0:
+                # Safety net: each node also re-arms its own timer at its grace deadline.
+                for node in self.nodes.list():
+                    if self.hash_range.owns(node):
+                        self.queue.add(f"node:{node['metadata']['name']}")
             if n % max(int(10 / self.period), 1) == 0:
                 for value in list(self.pods.indexes["node"].values):
                     if self.nodes.get_key(f"//{value}") is None:
@@ -153,17 +184,24 @@ class NodeLifecycleController(Controller):
         node = self.nodes.get_key(f"//{name}")
         if node is None:
             return None
-        node = copy.deepcopy(node)
         now = time.monotonic()
         _, seen = self.probe.setdefault(name, ("", now))
         stale = now - seen > self.grace
         ready = condition(node, "Ready")
-        if stale:
-            if ready is None or ready.get("status") != "Unknown":
+        need_unknown = stale and (ready is None or ready.get("status") != "Unknown")
+        need_recover = (
+            not stale
+            and ready is not None
+            and ready.get("status") == "Unknown"
+            and ready.get("reason") == UNKNOWN_REASON
+        )
+        if need_unknown or need_recover or _wanted_taints(node) is not None:
+            node = copy.deepcopy(node)  # informer objects are shared: write a copy
+            if need_unknown:
                 await self._mark_unknown(node)
-        elif ready is not None and ready.get("status") == "Unknown" and ready.get("reason") == UNKNOWN_REASON:
-            await self._mark_recovered(node)
-        await self._reconcile_taints(node)
+            elif need_recover:
+                await self._mark_recovered(node)
+            await self._reconcile_taints(node)
         delay = await self._evict(node)
         if not stale:
             until = seen + self.grace - now + 0.05
@@ -218,18 +256,8 @@ class NodeLifecycleController(Controller):
         self.recorder.normal(node, "NodeReady", f"Node {name} status is now: NodeReady")
 
     async def _reconcile_taints(self, node: dict[str, Any]) -> None:
-        ready = condition(node, "Ready")
-        rs = (ready or {}).get("status")
-        want_key = UNREACHABLE if rs == "Unknown" else NOT_READY if rs == "False" else None
-        taints = list((node.get("spec") or {}).get("taints") or [])
-        keep = [t for t in taints if t.get("key") not in (UNREACHABLE, NOT_READY) or t.get("key") == want_key]
-        have = {(t.get("key"), t.get("effect")) for t in keep}
-        now = meta.now_rfc3339()
-        if want_key:
-            for effect in ("NoExecute", "NoSchedule"):
-                if (want_key, effect) not in have:
-                    keep.append({"key": want_key, "effect": effect, "timeAdded": now})
-        if keep == taints:
+        keep = _wanted_taints(node)
+        if keep is None:
             return
         node.setdefault("spec", {})["taints"] = keep
         out = await self.client.update(node)
