@@ -618,6 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", default="")
     p.add_argument("--client-ca", default="", help="CA bundle to verify client certificates")
     p.add_argument(
+        "--insecure-http", action="store_true", help="serve plain HTTP on TCP (default: TCP needs --tls-cert/--tls-key)"
+    )
+    p.add_argument(
         "--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator"
     )
     p.add_argument("--partition-role", choices=["all", "tenant", "resource"], default="all")
@@ -626,6 +629,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = None) -> None:
+    if args.port and not args.tls_cert and not getattr(args, "insecure_http", False):
+        raise OSError(
+            "refusing plain HTTP on TCP: pass --tls-cert/--tls-key (centaurusctl init does), "
+            "--insecure-http to mean it, or --port 0 to serve only the Unix socket"
+        )
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(args.store or f"sqlite://{data_dir / 'store.db'}")
