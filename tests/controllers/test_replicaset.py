@@ -148,3 +148,15 @@ async def test_event_recorder_aggregates_repeats(client: Client, ns: str) -> Non
     assert (
         ev is not None and ev["metadata"]["namespace"] == "default" and ev["metadata"]["tenant"] == "system"
     )
+
+
+async def test_min_ready_seconds_delays_availability(client: Client, ns: str, kubelet: FakeKubelet) -> None:
+    await client.create(replicaset("slow", 2, {"app": "slow"}, minReadySeconds=2), namespace=ns)
+    await eventually(lambda: _ready(client, ns, "slow", 2), what="2 ready")
+    s = await _rs_status(client, ns, "slow")
+    assert s["availableReplicas"] == 0  # ready, but not for 2 s yet
+
+    async def available() -> bool:
+        return (await _rs_status(client, ns, "slow")).get("availableReplicas") == 2
+
+    await eventually(available, timeout=10, what="available after minReadySeconds")
