@@ -564,7 +564,7 @@ class NodeAgent:
                 {
                     k: v
                     for k, v in spec.items()
-                    if k not in ("nodeName", "podName", "pod", "operation", "action", "params")
+                    if k not in ("nodeName", "podName", "podID", "pod", "operation", "action", "params")
                 }
             )
             w = self.pod_by_key(key)
@@ -576,6 +576,11 @@ class NodeAgent:
                 }
             elif w is None:
                 result = {"complete": True, "error": f"pod {pod_name!r} is not running on node {self.name}"}
+            elif spec.get("podID") and spec["podID"] != w.uid:
+                result = {
+                    "complete": True,
+                    "error": f"pod {pod_name!r} was replaced (uid {w.uid}, action for {spec['podID']})",
+                }
             else:
                 rt = self.runtime_of(w.pod)
                 if rt is None:

@@ -222,6 +222,15 @@ async def test_pod_runs_logs_exec(env: Env, client: Client) -> None:
         env.endpoint, "/pods/system/default/web/exec", {"command": ["cat", "/nonexistent"]}
     )
     assert code == 200 and out["exitCode"] != 0 and "nonexistent" in out["stderr"]
+    # the same through the API server, which proxies pods/NAME/log and pods/NAME/exec to the agent
+    body = await client.request(
+        "GET", "/api/v1/namespaces/default/pods/web/log", params={"container": "c"}, raw=True
+    )
+    assert b"hello-from-web\nline2\n" in body
+    out = await client.request(
+        "POST", "/api/v1/namespaces/default/pods/web/exec", {"command": ["echo", "via-api"]}
+    )
+    assert out["exitCode"] == 0 and out["stdout"] == "via-api\n"
 
 
 async def test_crash_loop_backoff(env: Env, client: Client) -> None:
