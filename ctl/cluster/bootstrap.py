@@ -4,7 +4,13 @@ The data directory holds everything a cluster needs to come back exactly as it w
 ``cluster.yaml`` (the settings chosen at first init; later runs reuse them unless a
 flag overrides), ``tokens.json`` (hashed bearer tokens), ``kubeconfig`` (the system
 administrator's client config), ``components/*.kubeconfig`` (one credential per
-component), the store (``store.db`` or ``etcd/``), logs and pid files.
+component), ``pki/`` (the cluster CA and the API server's certificate, made once by
+:mod:`ctl.cluster.pki`), the store (``store.db`` or ``etcd/``), logs and pid files.
+
+The API server serves HTTPS on TCP; the administrator's kubeconfig carries the CA as
+``certificate-authority-data`` (kubectl and the official clients verify it as they do
+with k3s or kubeadm). Components on this machine talk to it over its Unix socket
+(plain HTTP, still with their own tokens), which is also where health is checked.
 
 :func:`components` turns the settings into the supervised processes, in start order:
 etcd (if local), the API server, then scheduler, controllers and the node agent
@@ -13,10 +19,12 @@ when their roles are installed.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -28,6 +36,7 @@ import yaml
 
 from ctl.apiserver.auth import SYSTEM_MASTERS, TokenFile, new_token
 from ctl.client import kubeconfig as kc
+from ctl.cluster import pki
 from ctl.cluster.supervisor import Component
 
 SETTINGS = "cluster.yaml"
@@ -62,13 +71,20 @@ class Settings:
 
 def server_url(s: Settings) -> str:
     host = "127.0.0.1" if s.bind_address in ("0.0.0.0", "::") else s.bind_address
-    return f"http://{host}:{s.port}"
+    return f"https://{host}:{s.port}"
+
+
+def socket_url(data_dir: Path) -> str:
+    """Components on this machine use the Unix socket (plain HTTP, still token-authenticated)."""
+    return f"unix://{data_dir / 'apiserver.sock'}"
 
 
 def ensure_credentials(data_dir: Path, s: Settings, names: list[str]) -> dict[str, Path]:
     """Admin kubeconfig plus one kubeconfig per component; tokens are created once and kept."""
     tokens = TokenFile(data_dir / "tokens.json")
     url = server_url(s)
+    pki_paths = pki.ensure_pki(data_dir, [s.bind_address])
+    ca_pem = pki_paths.ca_cert.read_bytes()
     admin_cfg = data_dir / "kubeconfig"
     out: dict[str, Path] = {}
     for name in ["admin", *names]:
@@ -87,9 +103,10 @@ def ensure_credentials(data_dir: Path, s: Settings, names: list[str]) -> dict[st
         kc.add_context(
             path,
             "centaurus" if name == "admin" else name,
-            url,
+            url if name == "admin" else socket_url(data_dir),
             user_name,
             token=token,
+            ca_pem=ca_pem if name == "admin" else None,
             tenant="system",
             make_current=True,
         )
@@ -117,12 +134,32 @@ def runc_usable() -> tuple[bool, str]:
     return True, "runc"
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, cafile: Path | None = None) -> bool:
+    ctx = ssl.create_default_context(cafile=str(cafile)) if cafile and url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(url, timeout=1) as r:
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
             return bool(r.status == 200)
     except OSError:
         return False
+
+
+def apiserver_ready(data_dir: Path) -> bool:
+    """GET /readyz over the API server's Unix socket."""
+
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(1)
+            self.sock.connect(str(data_dir / "apiserver.sock"))
+
+    conn = _UnixConnection("localhost", timeout=1)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
 
 
 def components(
@@ -181,10 +218,16 @@ def components(
                 str(s.port),
                 "--unix-socket",
                 str(data_dir / "apiserver.sock"),
+                "--tls-cert",
+                str(pki.paths(data_dir).server_cert),
+                "--tls-key",
+                str(pki.paths(data_dir).server_key),
+                "--client-ca",
+                str(pki.paths(data_dir).ca_cert),
                 "--log-level",
                 log_level,
             ],
-            health=lambda: http_ok(url + "/readyz"),
+            health=lambda: apiserver_ready(data_dir),
             description=f"API server on {url} ({'embedded store' if s.store == 'sqlite' else store_url})",
         )
     )
