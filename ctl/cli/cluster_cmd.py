@@ -304,7 +304,7 @@ def register(app: typer.Typer) -> None:
             alive = bool(pid and pid_alive(pid))
             detail = ""
             if name == "apiserver" and alive:
-                ok = bootstrap.http_ok(bootstrap.server_url(s) + "/readyz")
+                ok = bootstrap.apiserver_ready(data_dir)
                 detail = "ready" if ok else "not ready"
             rows.append(
                 {"component": name, "pid": pid, "state": "running" if alive else "dead", "detail": detail}
