@@ -415,7 +415,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> Path:
             f"{r['algorithm_ms_per_pod']:.3f}" if r["algorithm_ms_per_pod"] is not None else "-",
             f"{r['cpu_s']['apiserver']:.1f} / {r['cpu_s']['scheduler']:.1f} / {r['cpu_s']['creator']:.1f}",
         )
-    Console(width=max(Console().width, 140)).print(table)
+    Console(width=max(Console().width, 180)).print(table)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = Path(args.out)
     out.write_text(
