@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ctl.client import ApiError, Client
 from tests.cluster import ApiServerProcess, RoleProcess, free_port
@@ -290,8 +291,21 @@ async def test_nodes_from_another_partition(apiserver: ApiServerProcess, tmp_pat
     try:
         async with rp.client() as rpc, apiserver.client() as tp:
             await rpc.create(node("rp-node-1", labels={"partition": "rp"}))
+            kubeconfig = tmp_path / "kubeconfig"
+            kubeconfig.write_text(
+                yaml.safe_dump(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [{"name": "tp", "cluster": {"server": apiserver.url}}],
+                        "users": [{"name": "sched", "user": {}}],
+                        "contexts": [{"name": "tp", "context": {"cluster": "tp", "user": "sched"}}],
+                        "current-context": "tp",
+                    }
+                )
+            )
             sched = start_scheduler(
-                ["--server", apiserver.url, "--node-source", rp.url, "--scheduler-name", "rp-sched"],
+                ["--kubeconfig", str(kubeconfig), "--node-source", rp.url, "--scheduler-name", "rp-sched"],
                 tmp_path / "sched.log",
             )
             await tp.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "partitioned"}})
@@ -346,3 +360,12 @@ def test_bad_flags_fail_with_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 1 and "between 0 and 100" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "ctl", "serve", "scheduler", "--kubeconfig", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (
+        r.returncode == 1 and r.stderr.startswith("error: scheduler:") and r.stderr.strip().count("\n") == 0
+    )
