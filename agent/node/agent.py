@@ -397,11 +397,15 @@ class NodeAgent:
         elif phase_before in TERMINAL:
             return math.inf  # a terminal phase never changes; containers stay for their logs
         else:
+            t0 = time.monotonic()
             try:
                 async with self.shared.sync_limit:
+                    t1 = time.monotonic()
                     rs = await rt.sync_pod(pod)
             except RuntimeError_ as e:
                 error = (e.reason, str(e))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("pod %s: sync_pod %.3fs (queued %.3fs)", w.key, time.monotonic() - t1, t1 - t0)
             if rs is not None:
                 self._sigs[w.uid] = _signature(rs)
             if rs is not None and rt is self.runtime and has_probes(pod):
@@ -413,6 +417,8 @@ class NodeAgent:
                         c.ready = c.state == "running"
         status = compute_status(pod, rs, self.spec.internal_ip, error, fail)
         await self._write_status(w, status)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("pod %s: phase %s after sync", w.key, status["phase"])
         phase = status["phase"]
         if phase in TERMINAL:
             return math.inf
