@@ -283,8 +283,6 @@ async def scenario_runc(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 capture_output=True,
             )
         subprocess.run(["umount", "-R", "-l", str(tmp / "runc-state")], capture_output=True)
-        for p in Path("/run/netns").glob("cpod-*"):
-            pass
         subprocess.run(["ip", "netns", "delete", netns], check=False)
         if out:
             console.print(f"[yellow]runc containers left behind and removed: {len(out)}[/]")
