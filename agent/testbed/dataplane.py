@@ -152,6 +152,7 @@ class Testbed:
         substrate: str = "192.168.222.0/24",
         mode: str = "auto",
         endpoint_mtu: int = 1400,
+        substrate_mtu: int = 1500,
         learn_ttl: float = 30.0,
         prefix: str | None = None,
     ) -> None:
@@ -160,6 +161,7 @@ class Testbed:
         self.prefix = prefix or "c" + secrets.token_hex(2)
         self.mode = mode
         self.endpoint_mtu = endpoint_mtu
+        self.substrate_mtu = substrate_mtu
         self.learn_ttl = learn_ttl
         self.substrate = ipaddress.IPv4Network(substrate)
         self._addrs = self.substrate.hosts()
@@ -203,7 +205,7 @@ class Testbed:
         netns.add_netns(ns)
         self._namespaces.append(ns)
         port = netns.ifname_ok(f"{self.prefix}{name}"[:15])
-        netns.add_veth("sub0", port, a_ns=ns)
+        netns.add_veth("sub0", port, a_ns=ns, mtu=self.substrate_mtu)
         netns.ip("link", "set", port, "master", self.bridge)
         netns.ip("link", "set", port, "up")
         netns.gro_on(port)
