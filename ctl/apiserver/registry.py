@@ -124,10 +124,11 @@ class Registry:
 
     # ------------------------------------------------------------------ reads
     async def get(self, kind: Kind, tenant: str, namespace: str | None, name: str) -> dict[str, Any]:
+        # A GET is a consistent read (as in Kubernetes): wait until the cache reflects the
+        # store's current revision, else a GET right after a write (or delete) could return
+        # the old object. Cheap for sqlite (in-memory revision), one round trip for etcd.
+        await self.cache.fresh()
         obj = self._get_cached(kind, tenant, namespace, name)
-        if obj is None:
-            await self.cache.fresh()
-            obj = self._get_cached(kind, tenant, namespace, name)
         if obj is None:
             raise self._not_found(kind, name)
         return obj
