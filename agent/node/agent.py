@@ -62,6 +62,51 @@ class Timing:
     orphan_grace: float = 2.0
 
 
+class StatusWriter:
+    """kubelet's status manager: a pool of writers sending each pod's *latest* desired status.
+
+    Workers only record what they want (``PodWorker.desired``) and enqueue the pod once; a writer
+    computes the merge patch against the pod as last seen when it actually sends. Under a burst the
+    queue therefore coalesces: a Pending status that was overtaken by Running is never sent.
+    """
+
+    def __init__(self, concurrency: int) -> None:
+        self.queue: asyncio.Queue[tuple[NodeAgent, PodWorker]] = asyncio.Queue()
+        self.concurrency = concurrency
+        self.tasks: list[asyncio.Task[None]] = []
+        self.writes = 0
+
+    def start(self) -> None:
+        if not self.tasks:
+            self.tasks = [
+                asyncio.create_task(self._run(), name=f"status-writer-{i}") for i in range(self.concurrency)
+            ]
+
+    def submit(self, agent: NodeAgent, w: PodWorker) -> None:
+        if not w.queued:
+            w.queued = True
+            self.queue.put_nowait((agent, w))
+
+    async def _run(self) -> None:
+        while True:
+            agent, w = await self.queue.get()
+            w.queued = False
+            try:
+                await agent._send_status(w)
+                self.writes += 1
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - the worker's next sync recomputes and resubmits
+                log.warning("pod %s: status write failed: %s", w.key, e)
+                w.wake.set()
+
+    async def stop(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks = []
+
+
 @dataclass
 class Shared:
     """What every node agent of one process shares: API clients and write limits."""
@@ -72,6 +117,7 @@ class Shared:
     sync_limit: asyncio.Semaphore
     timing: Timing
     stagger: float = 0.0  # spread first lease/status writes over this many seconds
+    status_writer: StatusWriter | None = None
 
 
 @dataclass(eq=False)
@@ -85,6 +131,8 @@ class PodWorker:
     task: asyncio.Task[None] | None = None
     failures: int = 0
     syncs: int = 0
+    desired: dict[str, Any] | None = None  # latest status computed, not yet confirmed by the API
+    queued: bool = False
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -430,8 +478,21 @@ class NodeAgent:
         return self.timing.transition_resync if transition else self.timing.resync_seconds
 
     async def _write_status(self, w: PodWorker, status: dict[str, Any]) -> None:
-        cur = w.pod.get("status") or {}
-        patch = merge_patch(cur, status)
+        if not merge_patch(w.pod.get("status") or {}, status):
+            w.desired = None
+            return
+        w.desired = status
+        if self.shared.status_writer is not None:
+            self.shared.status_writer.submit(self, w)
+        else:
+            await self._send_status(w)
+
+    async def _send_status(self, w: PodWorker) -> None:
+        """PATCH the pod's status subresource with the difference to the latest desired status."""
+        status = w.desired
+        if status is None or w.gone:
+            return
+        patch = merge_patch(w.pod.get("status") or {}, status)
         if not patch:
             return
         md = w.pod["metadata"]
@@ -451,6 +512,8 @@ class NodeAgent:
             raise
         if (updated.get("metadata") or {}).get("uid") == w.uid and _rv(updated) >= _rv(w.pod):
             w.pod = updated
+        if w.desired is status:
+            w.desired = None
 
     async def _kill(self, pod: dict[str, Any], grace: float) -> None:
         uid = pod["metadata"]["uid"]

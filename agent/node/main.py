@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.node import nodeinfo
-from agent.node.agent import NodeAgent, Shared, Timing
+from agent.node.agent import NodeAgent, Shared, StatusWriter, Timing
 from agent.node.endpoint import AgentEndpoint
 from agent.node.nodeinfo import NodeSpec
 from agent.node.sources import Sources
@@ -278,6 +278,8 @@ async def serve(args: argparse.Namespace) -> int:
         timing=timing,
         stagger=args.lease_seconds if hollow else 0.0,
     )
+    shared.status_writer = StatusWriter(args.max_inflight_writes)
+    shared.status_writer.start()
     agents: dict[str, NodeAgent] = {}
     endpoint = AgentEndpoint(agents)
     await endpoint.start(
@@ -355,6 +357,7 @@ async def serve(args: argparse.Namespace) -> int:
                 await rt.close()
             except Exception:  # noqa: BLE001 - closing must not hide the shutdown
                 log.exception("closing %s runtime", rt.name)
+    await shared.status_writer.stop()
     await endpoint.stop()
     for c in {id(c): c for c in rps + tps}.values():
         await c.close()
