@@ -219,7 +219,7 @@ def measure_once(pair: Pair, seconds: float, fixed_pps: int) -> dict[str, Any]:
     r["tcp_gbps"] = round(tcp_gbps(pair, seconds), 3)
     pps, _, _, _ = udp_run(pair, seconds, "0")
     r["udp_pps"] = round(pps)
-    fpps, n, soft_s, proc_s = udp_run(pair, seconds, str(fixed_pps * 64 * 8))
+    fpps, n, soft_s, proc_s = udp_run(pair, 2 * seconds, str(fixed_pps * 64 * 8))
     r["fixed_rate_pps"] = round(fpps)
     r["softirq_ns_per_pkt"] = round(soft_s * 1e9 / max(n, 1))
     r["iperf_cpu_ns_per_pkt"] = round(proc_s * 1e9 / max(n, 1))
@@ -243,6 +243,83 @@ def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for k, f in BEST.items():
         out[k] = f(r[k] for r in runs)
     return out
+
+
+def program_cost(repeat: int = 200_000) -> dict[str, float]:
+    """ns per run of each main program path, by BPF_PROG_TEST_RUN (no namespaces involved)."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from agent.transit.loader import compile_programs, remove_pins, test_run
+    from agent.transit.maps import TransitMaps
+    from ctl.transit import geneve as gnv
+
+    host = f"bench-{os.getpid()}"
+    progs = compile_programs(host)
+    try:
+        m = TransitMaps(progs)
+        me, peer = ("192.168.10.1", "02:00:00:00:0a:01"), ("192.168.10.2", "02:00:00:00:0a:02")
+        m.set_config(me[0], me[1], 1, 30.0)
+        m.put("substrates", {"ip": peer[0], "mac": peer[1]})
+        m.put(
+            "agents", {"veth": "lo", "ifindex": 1, "vni": 100, "ip": "10.0.1.5", "mac": "0a:58:0a:00:01:05"}
+        )
+        m.put("nets", {"vni": 100, "cidr": "10.0.1.0/24", "bouncers": [peer[0]]})
+        local = {
+            "vni": 100,
+            "ip": "10.0.1.5",
+            "mac": "0a:58:0a:00:01:05",
+            "host": me[0],
+            "host_mac": me[1],
+            "ifindex": 1,
+            "gateway": False,
+        }
+        remote = {
+            "vni": 100,
+            "ip": "10.0.1.9",
+            "mac": "0a:58:0a:00:01:09",
+            "host": peer[0],
+            "host_mac": peer[1],
+            "gateway": False,
+        }
+        m.put("endpoints", local)
+        m.put("endpoints", remote)
+        inner = (
+            Ether(src="0a:58:0a:00:01:05", dst="0a:58:0a:00:01:06")
+            / IP(src="10.0.1.5", dst="10.0.1.6")
+            / UDP()
+            / (b"x" * 18)
+        )
+        to_local = gnv.encap(
+            inner.copy(), vni=100, src_host=peer[0], src_mac=peer[1], dst_host=me[0], dst_mac=me[1]
+        )
+        to_local[IP].src, to_local[IP].dst = peer[0], me[0]
+        back = (
+            Ether(src="0a:58:0a:00:01:06", dst="0a:58:0a:00:01:05")
+            / IP(src="10.0.1.6", dst="10.0.1.5")
+            / UDP()
+            / (b"x" * 18)
+        )
+        decap = gnv.encap(back, vni=100, src_host=peer[0], src_mac=peer[1], dst_host=me[0], dst_mac=me[1])
+        fwd = (
+            Ether(src="0a:58:0a:00:01:06", dst="0a:58:0a:00:01:09")
+            / IP(src="10.0.1.6", dst="10.0.1.9")
+            / UDP()
+            / (b"x" * 18)
+        )
+        bounce = gnv.encap(fwd, vni=100, src_host=peer[0], src_mac=peer[1], dst_host=me[0], dst_mac=me[1])
+        out = {}
+        for name, fd, pkt in (
+            ("agent_encap_to_bouncer", progs.agent_fd, inner),
+            ("xdp_decap_to_endpoint", progs.xdp_fd, decap),
+            ("xdp_bounce", progs.xdp_fd, bounce),
+            ("xdp_pass_non_geneve", progs.xdp_fd, Ether() / IP() / UDP(dport=53)),
+        ):
+            r = test_run(fd, bytes(pkt), ingress_ifindex=1, repeat=repeat)
+            out[name] = float(r.duration_ns)
+        return out
+    finally:
+        remove_pins(host)
 
 
 def main() -> int:
@@ -284,6 +361,7 @@ def main() -> int:
         rows = [best_of(runs[p.name]) for p in pairs]
         st = tb.hosts["h1"].client.status()
         xdp_modes = sorted({a["mode"] for a in st["attachments"]})
+    prog_ns = program_cost()
     by = {r["path"]: r for r in rows}
     better = {
         "tcp_gbps": by["xdp"]["tcp_gbps"] >= by["vxlan"]["tcp_gbps"],
@@ -304,6 +382,7 @@ def main() -> int:
         "rows": rows,
         "all_runs": runs,
         "xdp_at_least_vxlan": better,
+        "program_ns_per_packet": prog_ns,
     }
     from rich.console import Console
     from rich.table import Table
@@ -327,6 +406,7 @@ def main() -> int:
             f"{r['softirq_ns_per_pkt']:,}", f"{r['iperf_cpu_ns_per_pkt']:,}",
         )  # fmt: skip
     Console().print(t)
+    Console().print("BPF_PROG_TEST_RUN ns/packet: " + ", ".join(f"{k} {v:.0f}" for k, v in prog_ns.items()))
     Console().print("XDP >= VXLAN: " + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in better.items()))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"dataplane_bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
