@@ -24,7 +24,7 @@ from ctl.controllers.events import EventRecorder
 
 log = logging.getLogger("centaurus.controllers")
 
-ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle")
+ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle", "tenant")
 ALIASES = {
     "gc": "garbagecollector",
     "rs": "replicaset",
@@ -161,6 +161,7 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
                     period=args.node_monitor_period or None,
                 )
             )
+    extra_tasks: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,11 +177,21 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
         for c in controllers:
             await c.prepare()
             c.start()
+        if "tenant" in names:
+            from ctl.tenancy.controller import run_tenant_controller
+
+            extra_tasks.append(asyncio.create_task(run_tenant_controller(client, workers=args.workers)))
         log.info("controllers running: %s (hash range %s-%s)", ",".join(names), hr.lo, hr.hi)
         await stop.wait()
     else:
         sync.cancel()
     log.info("controllers shutting down")
+    for t in extra_tasks:
+        t.cancel()
+        try:
+            await t
+        except (asyncio.CancelledError, Exception):
+            pass
     for c in controllers:
         await c.stop()
     await informers.stop()
