@@ -162,6 +162,26 @@ def apiserver_ready(data_dir: Path) -> bool:
         conn.close()
 
 
+def ensure_default_images(data_dir: Path, with_vm: bool = False) -> list[str]:
+    """Build busybox:latest (and the tiny VM image) into the cluster's image store; idempotent."""
+    from ctl.images.busybox import build_busybox_image
+    from ctl.images.store import ImageStore
+
+    notes: list[str] = []
+    try:
+        build_busybox_image(ImageStore(data_dir))
+    except Exception as e:  # a missing busybox-static must not stop the control plane
+        notes.append(f"busybox:latest image not built ({e}); run ./setup.sh")
+    if with_vm:
+        try:
+            from ctl.images.vm_image import build_default_vm_images
+
+            build_default_vm_images(data_dir)
+        except Exception as e:
+            notes.append(f"VM images not built ({e})")
+    return notes
+
+
 def components(
     data_dir: Path, s: Settings, creds: dict[str, Path], log_level: str = "INFO"
 ) -> tuple[list[Component], list[str]]:
@@ -254,6 +274,8 @@ def components(
             runtime = "runc" if ok else "hollow"
             if not ok:
                 notes.append(f"runtime: hollow (simulated pods), because {why}")
+        if runtime == "runc":
+            notes.extend(ensure_default_images(data_dir, with_vm=bool(s.vm_runtime_uri)))
         if runtime != "none":
             argv = [
                 *CTL,
@@ -266,7 +288,11 @@ def components(
                 "--runtime",
                 runtime,
                 "--data-dir",
-                str(data_dir / "agent"),
+                str(data_dir),
+                "--endpoint-port",
+                "-1",
+                "--endpoint-socket",
+                str(data_dir / "agent.sock"),
             ]
             if s.vm_runtime_uri:
                 argv += ["--vm-runtime-uri", s.vm_runtime_uri]
@@ -296,7 +322,11 @@ def components(
                         "--node-name",
                         "hollow-node",
                         "--data-dir",
-                        str(data_dir / "hollow"),
+                        str(data_dir),
+                        "--endpoint-port",
+                        "-1",
+                        "--endpoint-socket",
+                        str(data_dir / "hollow-agent.sock"),
                     ],
                     settle=2.0,
                     description=f"{s.hollow_nodes} hollow nodes",
