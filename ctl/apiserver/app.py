@@ -624,8 +624,33 @@ def build_parser() -> argparse.ArgumentParser:
         "--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator"
     )
     p.add_argument("--partition-role", choices=["all", "tenant", "resource"], default="all")
+    p.add_argument(
+        "--compact-interval", type=float, default=300.0, help="seconds between store compactions (0 = never)"
+    )
+    p.add_argument(
+        "--compact-retain", type=int, default=10_000, help="revisions of history each compaction keeps"
+    )
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+async def compact_periodically(store: Store, interval: float, retain: int) -> None:
+    """Compact the store every ``interval`` seconds, keeping the last ``retain`` revisions.
+
+    Like kube-apiserver (every 5 minutes by default): history older than the window is
+    dropped, and a watch or paged list from before it answers 410 Gone.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            target = await store.current_revision() - retain
+            if target > await store.compacted_revision():
+                await store.compact(target)
+                log.info("compacted the store up to revision %d", target)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a failed compaction is retried next interval
+            log.warning("store compaction failed: %s", e)
 
 
 async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = None) -> None:
@@ -672,8 +697,13 @@ async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    compactor = None
+    if getattr(args, "compact_interval", 0) > 0:
+        compactor = asyncio.create_task(compact_periodically(store, args.compact_interval, args.compact_retain))
     await stop.wait()
     log.info("apiserver shutting down")
+    if compactor is not None:
+        compactor.cancel()
     server.shutting_down.set()
     await runner.cleanup()
     await server.stop()
