@@ -140,3 +140,77 @@ def ns(http: Http) -> str:
     r = http.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     assert r.status_code == 201, r.text
     return name
+
+
+class WatchStream:
+    """A watch request read on a thread: ``next()`` returns one event (type, object) or raises on timeout."""
+
+    def __init__(self, http: Http, path: str, params: dict[str, Any] | None = None) -> None:
+        import json
+        import queue
+        import threading
+
+        self._q: queue.Queue[Any] = queue.Queue()
+        p = {"watch": "1", **(params or {})}
+        self.resp = requests.get(http.base + path, params=p, stream=True, timeout=30)
+        self.status = self.resp.status_code
+        self.ended = threading.Event()
+
+        def read() -> None:
+            try:
+                for line in self.resp.iter_lines():
+                    if line:
+                        ev = json.loads(line)
+                        self._q.put((ev["type"], ev["object"]))
+            except Exception as e:  # connection closed by close()
+                self._q.put(("CLOSED", {"error": str(e)}))
+            finally:
+                self.ended.set()
+                self._q.put(None)
+
+        if self.status == 200:
+            self._t = threading.Thread(target=read, daemon=True)
+            self._t.start()
+
+    def next(self, timeout: float = 5.0) -> tuple[str, dict[str, Any]]:
+        import queue
+
+        try:
+            ev = self._q.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no watch event within {timeout}s") from None
+        if ev is None:
+            raise EOFError("the watch stream ended")
+        return ev  # type: ignore[no-any-return]
+
+    def take(self, n: int, timeout: float = 5.0) -> list[tuple[str, str]]:
+        """The next ``n`` events as (type, name)."""
+        return [(t, o["metadata"]["name"]) for t, o in (self.next(timeout) for _ in range(n))]
+
+    def quiet(self, seconds: float = 0.5) -> bool:
+        """True if no event arrives within ``seconds``."""
+        try:
+            self.next(seconds)
+        except TimeoutError:
+            return True
+        except EOFError:
+            return True
+        return False
+
+    def close(self) -> None:
+        import socket
+
+        # Shut the socket down first: closing a response another thread is reading blocks.
+        try:
+            self.resp.raw._fp.fp.raw._sock.shutdown(socket.SHUT_RDWR)
+        except (AttributeError, OSError):
+            pass
+        if self.status == 200:
+            self.ended.wait(5)
+        self.resp.close()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
