@@ -67,6 +67,31 @@ def _settings(
     return s
 
 
+def _timing_settings(
+    s: bootstrap.Settings, grace: str | None, eviction: str | None, backoff: float | None
+) -> None:
+    """Node lifecycle and restart timings (kept in the settings, so a resumed cluster keeps them)."""
+    from ctl.controllers.main import duration
+
+    for flag, value, key in (
+        ("--node-monitor-grace-period", grace, "node_monitor_grace_period"),
+        ("--pod-eviction-timeout", eviction, "pod_eviction_timeout"),
+    ):
+        if value is None:
+            continue
+        try:
+            secs = duration(value)
+        except Exception as e:  # argparse.ArgumentTypeError
+            raise CLIError(f"{flag}: {e}") from None
+        if secs <= 0 and key == "node_monitor_grace_period":
+            raise CLIError(f"{flag} must be positive")
+        s.extra[key] = secs
+    if backoff is not None:
+        if backoff <= 0:
+            raise CLIError("--restart-backoff must be positive")
+        s.extra["restart_backoff"] = backoff
+
+
 def bootstrap_free_port() -> int:
     import socket
 
@@ -217,6 +242,17 @@ def register(app: typer.Typer) -> None:
         disable: str = typer.Option(
             None, "--disable", help="components not to run, comma-separated (e.g. scheduler,agent)"
         ),
+        node_monitor_grace_period: str = typer.Option(
+            None,
+            "--node-monitor-grace-period",
+            help="how long a node may miss lease renewals before it is NotReady (default 40s; agents renew at a quarter of it)",
+        ),
+        pod_eviction_timeout: str = typer.Option(
+            None, "--pod-eviction-timeout", help="how long pods stay on an unreachable node (default 5m)"
+        ),
+        restart_backoff: float = typer.Option(
+            None, "--restart-backoff", help="first crash-loop restart back-off of the node agents in seconds (default 10)"
+        ),
         supervise_child: bool = typer.Option(False, "--_supervise", hidden=True),
     ) -> None:
         """Bootstrap (or resume) a one-machine cluster and supervise it."""
@@ -231,6 +267,7 @@ def register(app: typer.Typer) -> None:
         )
         if disable is not None:
             s.extra["disable"] = [d.strip() for d in disable.split(",") if d.strip()]
+        _timing_settings(s, node_monitor_grace_period, pod_eviction_timeout, restart_backoff)
         if s.store == "etcd" and not Path("/usr/bin/etcd").exists():
             raise CLIError(
                 "--store etcd needs etcd-server (/usr/bin/etcd); run ./setup.sh or use the embedded store"
@@ -346,8 +383,11 @@ def register(app: typer.Typer) -> None:
     def down(
         data_dir: Path = typer.Option(None, "--data-dir", envvar="CENTAURUS_DATA_DIR"),
         timeout: float = typer.Option(60, "--timeout"),
+        kill_pods: bool = typer.Option(
+            False, "--kill-pods", help="also stop the pods' containers and VMs (they keep running otherwise)"
+        ),
     ) -> None:
-        """Stop a detached cluster (data is kept)."""
+        """Stop a detached cluster (data is kept; running pods are adopted by the next init)."""
         data_dir = (data_dir or default_data_dir()).expanduser().resolve()
         pid = _running_supervisor(data_dir)
         if not pid:
@@ -359,6 +399,22 @@ def register(app: typer.Typer) -> None:
         if pid_alive(pid):
             raise CLIError(f"the supervisor (pid {pid}) did not stop within {timeout:.0f}s")
         console.print(f"cluster in {data_dir} stopped")
+        if kill_pods:
+            _kill_pods(data_dir)
+
+
+def _kill_pods(data_dir: Path) -> None:
+    s = bootstrap.Settings.load(data_dir)
+    if s is None:
+        return
+    argv = [*bootstrap.CTL, "serve", "agent-cleanup", "--data-dir", str(data_dir), "--node-name", s.node_name]
+    if s.vm_runtime_uri:
+        argv += ["--vm-runtime-uri", s.vm_runtime_uri]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    last = (r.stdout.strip().splitlines() or [""])[-1]
+    if r.returncode != 0:
+        raise CLIError((r.stderr.strip().splitlines() or ["pod cleanup failed"])[-1])
+    console.print(last)
 
 
 def _node_summary(data_dir: Path) -> str:

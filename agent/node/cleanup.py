@@ -1,0 +1,61 @@
+"""``centaurusctl serve agent-cleanup``: stop every pod a node's runtimes left on this host.
+
+Stopping the agent deliberately leaves containers and VMs running, so that a restarted
+agent adopts them (as kubelet does). When the cluster itself is being taken down for
+good (``centaurusctl down --kill-pods``) the workloads must go too: this role opens the
+node's runtimes on the same data directory, lists what they hold and kills each pod,
+removing its network namespace, veth, mounts, state and VM domain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+
+from agent.runtime.base import Runtime
+
+
+async def _cleanup(args: argparse.Namespace) -> int:
+    runtimes: list[Runtime] = []
+    data_dir = Path(args.data_dir)
+    if os.geteuid() == 0 and (data_dir / "agent").exists():
+        from agent.runtime.runc import RuncRuntime
+
+        runc_rt = RuncRuntime(data_dir=data_dir, node_name=args.node_name)
+        await runc_rt.start()
+        runtimes.append(runc_rt)
+    if args.vm_runtime_uri:
+        from agent.runtime.libvirt_vm import LibvirtRuntime
+
+        vm = LibvirtRuntime(uri=args.vm_runtime_uri, data_dir=data_dir, node_name=args.node_name)
+        await vm.start()
+        runtimes.append(vm)
+    killed = 0
+    for rt in runtimes:
+        for p in await rt.list_pods():
+            await rt.kill_pod(p.uid, grace_seconds=args.grace)
+            killed += 1
+            print(f"removed pod {p.tenant}/{p.namespace}/{p.name} ({rt.name})", flush=True)
+        await rt.close()
+    print(f"{killed} pod(s) removed", flush=True)
+    return 0
+
+
+def run(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="centaurusctl serve agent-cleanup", description=__doc__)
+    p.add_argument(
+        "--data-dir", default=os.environ.get("CENTAURUS_DATA_DIR", str(Path.home() / ".centaurus"))
+    )
+    p.add_argument("--node-name", default=socket.gethostname())
+    p.add_argument("--vm-runtime-uri", default="")
+    p.add_argument("--grace", type=float, default=5.0)
+    args = p.parse_args(argv)
+    try:
+        return asyncio.run(_cleanup(args))
+    except Exception as e:  # one line, no traceback
+        print(f"error: agent-cleanup: {e}", file=sys.stderr)
+        return 1
