@@ -83,7 +83,7 @@ def _timing_settings(
             secs = duration(value)
         except Exception as e:  # argparse.ArgumentTypeError
             raise CLIError(f"{flag}: {e}") from None
-        if secs <= 0 and key == "node_monitor_grace_period":
+        if secs < 0 or (secs == 0 and key == "node_monitor_grace_period"):
             raise CLIError(f"{flag} must be positive")
         s.extra[key] = secs
     if backoff is not None:
@@ -251,7 +251,9 @@ def register(app: typer.Typer) -> None:
             None, "--pod-eviction-timeout", help="how long pods stay on an unreachable node (default 5m)"
         ),
         restart_backoff: float = typer.Option(
-            None, "--restart-backoff", help="first crash-loop restart back-off of the node agents in seconds (default 10)"
+            None,
+            "--restart-backoff",
+            help="first crash-loop restart back-off of the node agents in seconds (default 10)",
         ),
         supervise_child: bool = typer.Option(False, "--_supervise", hidden=True),
     ) -> None:

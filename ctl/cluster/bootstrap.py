@@ -259,11 +259,22 @@ def components(
                 description="scheduler",
             )
         )
+    grace = s.extra.get("node_monitor_grace_period")
+    ctrl_args: list[str] = []
+    agent_args: list[str] = []
+    if grace:
+        ctrl_args += ["--node-monitor-grace-period", str(grace)]
+        # Agents renew their lease well within the grace period (kubelet: 10 s of 40 s).
+        agent_args += ["--lease-seconds", str(min(10.0, float(grace) / 4))]
+    if s.extra.get("pod_eviction_timeout") is not None:
+        ctrl_args += ["--pod-eviction-timeout", str(s.extra["pod_eviction_timeout"])]
+    if s.extra.get("restart_backoff"):
+        agent_args += ["--backoff-initial", str(s.extra["restart_backoff"])]
     if role_installed("ctl.controllers.main"):
         comps.append(
             Component(
                 "controllers",
-                [*CTL, "serve", "controllers", "--kubeconfig", str(creds["controllers"])],
+                [*CTL, "serve", "controllers", "--kubeconfig", str(creds["controllers"]), *ctrl_args],
                 description="controllers",
             )
         )
@@ -296,6 +307,7 @@ def components(
             ]
             if s.vm_runtime_uri:
                 argv += ["--vm-runtime-uri", s.vm_runtime_uri]
+            argv += agent_args
             comps.append(
                 Component(
                     "agent", argv, settle=2.0, description=f"node agent {s.node_name} (runtime {runtime})"
@@ -327,6 +339,7 @@ def components(
                         "-1",
                         "--endpoint-socket",
                         str(data_dir / "hollow-agent.sock"),
+                        *agent_args,
                     ],
                     settle=2.0,
                     description=f"{s.hollow_nodes} hollow nodes",
