@@ -22,9 +22,10 @@
 #include "lib/maps.h"
 #include "lib/counters.h"
 #include "lib/helpers.h"
+#include "lib/agent_path.h"
 
 static __always_inline int agent_encap(struct xdp_md *ctx, const struct cen_config *cfg, __u32 vni,
-				       __be32 dst_host, const __u8 *dst_mac, __u32 hash, __u32 reason)
+				       const struct cen_agent_verdict *v, __u32 hash)
 {
 	if (bpf_xdp_adjust_head(ctx, -(int)CEN_ENCAP_LEN))
 		return agent_count(AGENT_C_DROP_ADJUST, XDP_DROP);
@@ -33,55 +34,9 @@ static __always_inline int agent_encap(struct xdp_md *ctx, const struct cen_conf
 	struct cen_encap_hdr *h = data;
 	if ((void *)(h + 1) > data_end)
 		return agent_count(AGENT_C_DROP_MALFORMED, XDP_DROP);
-	__u16 inner_len = (__u16)(data_end - data - CEN_ENCAP_LEN);
-
-	__builtin_memcpy(h->eth.h_dest, dst_mac, ETH_ALEN);
-	__builtin_memcpy(h->eth.h_source, cfg->host_mac, ETH_ALEN);
-	h->eth.h_proto = bpf_htons(ETH_P_IP);
-
-	h->ip.version = 4;
-	h->ip.ihl = 5;
-	h->ip.tos = 0;
-	h->ip.tot_len = bpf_htons(inner_len + CEN_ENCAP_LEN - sizeof(struct ethhdr));
-	h->ip.id = 0;
-	h->ip.frag_off = bpf_htons(0x4000); /* DF */
-	h->ip.ttl = 64;
-	h->ip.protocol = IPPROTO_UDP;
-	h->ip.saddr = cfg->host_ip;
-	h->ip.daddr = dst_host;
-	ipv4_set_csum(&h->ip);
-
-	h->udp.source = cen_src_port(hash);
-	h->udp.dest = bpf_htons(GENEVE_UDP_PORT);
-	h->udp.len = bpf_htons(inner_len + CEN_ENCAP_LEN - sizeof(struct ethhdr) - sizeof(struct iphdr));
-	h->udp.check = 0;
-
-	h->gnv.ver_optlen = sizeof(struct cen_opt_src_host) / 4;
-	h->gnv.flags = 0;
-	h->gnv.proto = bpf_htons(GENEVE_PROTO_ETH);
-	h->gnv.vni[0] = (vni >> 16) & 0xff;
-	h->gnv.vni[1] = (vni >> 8) & 0xff;
-	h->gnv.vni[2] = vni & 0xff;
-	h->gnv.rsvd = 0;
-
-	h->opt.hdr.opt_class = bpf_htons(CEN_OPT_CLASS);
-	h->opt.hdr.type = CEN_OPT_TYPE_SRC_HOST;
-	h->opt.hdr.len = (sizeof(struct cen_opt_src_host) - sizeof(struct geneve_opt_hdr)) / 4;
-	h->opt.host_ip = cfg->host_ip;
-	__builtin_memcpy(h->opt.host_mac, cfg->host_mac, ETH_ALEN);
-	h->opt.rsvd = 0;
-
-	agent_count(reason, 0);
+	agent_fill_encap(h, cfg, vni, v->host, v->mac, hash, (__u32)(data_end - data - CEN_ENCAP_LEN));
+	agent_count(v->reason, 0);
 	return bpf_redirect(cfg->substrate_ifindex, 0);
-}
-
-static __always_inline int agent_to_host(struct xdp_md *ctx, const struct cen_config *cfg, __u32 vni,
-					 __be32 host, __u32 hash, __u32 reason)
-{
-	struct cen_substrate *sub = substrate.lookup(&host);
-	if (!sub)
-		return agent_count(AGENT_C_DROP_NO_SUBSTRATE, XDP_DROP);
-	return agent_encap(ctx, cfg, vni, host, sub->mac, hash, reason);
 }
 
 int transit_agent(struct xdp_md *ctx)
@@ -122,64 +77,22 @@ int transit_agent(struct xdp_md *ctx)
 	} else {
 		return agent_count(AGENT_C_DROP_UNSUPPORTED, XDP_DROP);
 	}
-	if (src != md->ip)
-		return agent_count(AGENT_C_DROP_SPOOF, XDP_DROP);
-	if (dst == src)
-		return agent_count(AGENT_C_DROP_UNSUPPORTED, XDP_DROP);
-
-	__u32 vni = md->vni;
 	__u32 hash = cen_flow_hash(src, dst);
-	struct cen_ep_key key = {.vni = vni, .ip = dst};
-
-	struct cen_endpoint *ep = endpoints.lookup(&key);
-	if (ep) {
-		if (arp) {
-			if (arp->op != bpf_htons(ARP_OP_REQUEST))
-				return agent_count(AGENT_C_DROP_UNSUPPORTED, XDP_DROP);
-			arp_reply_inplace(eth, arp, ep->mac);
-			agent_count(AGENT_C_TX_ARP_REPLY, 0);
-			return cen_send_back(ctx);
-		}
-		if (ep->flags & CEN_EP_F_LOCAL) {
-			__builtin_memcpy(eth->h_dest, ep->mac, ETH_ALEN);
-			agent_count(AGENT_C_REDIRECT_LOCAL, 0);
-			return bpf_redirect(ep->ifindex, 0);
-		}
-		if (ep->host_ip == 0)
-			return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-		return agent_encap(ctx, cfg, vni, ep->host_ip, ep->host_mac, hash, AGENT_C_REDIRECT_DIRECT);
+	struct cen_agent_verdict v = {};
+	agent_decide(md, cfg, src, dst, arp != 0, arp && arp->op == bpf_htons(ARP_OP_REQUEST), hash, &v);
+	switch (v.action) {
+	case AG_ARP_REPLY:
+		if (!arp)
+			break;
+		arp_reply_inplace(eth, arp, v.mac);
+		agent_count(v.reason, 0);
+		return cen_send_back(ctx);
+	case AG_LOCAL:
+		__builtin_memcpy(eth->h_dest, v.mac, ETH_ALEN);
+		agent_count(v.reason, 0);
+		return bpf_redirect(v.ifindex, 0);
+	case AG_ENCAP:
+		return agent_encap(ctx, cfg, md->vni, &v, hash);
 	}
-
-	struct cen_ep_cache *c = ep_cache.lookup(&key);
-	if (c && bpf_ktime_get_ns() - c->ts_ns < cfg->learn_ttl_ns)
-		return agent_encap(ctx, cfg, vni, c->host_ip, c->host_mac, hash, AGENT_C_REDIRECT_LEARNED);
-
-	/* Via the source subnet's bouncer. */
-	struct cen_net_key nk = {.prefixlen = 64, .vni = vni, .ip = src};
-	struct cen_net *net = nets.lookup(&nk);
-	if (!net || net->nbouncers == 0 || net->nbouncers > CEN_MAX_BOUNCERS)
-		return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-	__be32 b = net->bouncers[cen_pick(hash, net->nbouncers)];
-	if (b != cfg->host_ip)
-		return agent_to_host(ctx, cfg, vni, b, hash, AGENT_C_REDIRECT_BOUNCER);
-
-	/* This host is the bouncer and does not know the destination: it is outside the subnet. */
-	if (arp)
-		return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-	struct cen_vpc *vpc = vpcs.lookup(&vni);
-	if (!vpc || vpc->ndividers == 0 || vpc->ndividers > CEN_MAX_DIVIDERS)
-		return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-	__be32 d = vpc->dividers[cen_pick(hash, vpc->ndividers)];
-	if (d != cfg->host_ip)
-		return agent_to_host(ctx, cfg, vni, d, hash, AGENT_C_REDIRECT_DIVIDER);
-
-	/* And the divider too: straight to a bouncer of the destination subnet. */
-	struct cen_net_key dk = {.prefixlen = 64, .vni = vni, .ip = dst};
-	struct cen_net *dnet = nets.lookup(&dk);
-	if (!dnet || dnet->nbouncers == 0 || dnet->nbouncers > CEN_MAX_BOUNCERS)
-		return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-	__be32 db = dnet->bouncers[cen_pick(hash, dnet->nbouncers)];
-	if (db == cfg->host_ip)
-		return agent_count(AGENT_C_DROP_NO_ROUTE, XDP_DROP);
-	return agent_to_host(ctx, cfg, vni, db, hash, AGENT_C_REDIRECT_BOUNCER);
+	return agent_count(v.reason, XDP_DROP);
 }
