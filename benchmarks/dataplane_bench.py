@@ -5,6 +5,9 @@ One run builds, on one substrate bridge (agent.testbed), three pairs of endpoint
 
 * ``xdp``    — Centaurus: transit_agent/transit_xdp, Geneve, direct path after learning
                (hosts h1/h2 with transitd, bouncer on h3; native XDP unless --xdp-mode).
+* ``xdp+tc-agent`` — the same with the TC variant of the agent (transit_agent_tc), which
+               encapsulates on the skb and keeps the endpoint's TSO/GSO (hosts h4/h5).
+* ``xdp-generic`` (``--generic``) — the XDP programs in generic mode (hosts h6/h7).
 * ``vxlan``  — what flannel-style overlays use: per host a Linux bridge with the endpoint's
                veth and a VXLAN device (UDP 4789) with static FDB entries to the other host.
 * ``routed`` — the limit: no encapsulation, the endpoints' subnets routed between the two
@@ -83,6 +86,74 @@ def endpoint_ns(tb: Testbed, name: str, host_ns: str, ip_cidr: str, gw: str | No
     if gw:
         netns.ip("route", "add", "default", "via", gw, ns=ns)
     return ns
+
+
+def build_vxlan(tb: Testbed) -> Pair:
+    (n1, ip1), (n2, ip2) = plain_host(tb, "x1"), plain_host(tb, "x2")
+    for i, (ns, local, remote) in enumerate(((n1, ip1, ip2), (n2, ip2, ip1)), 1):
+        netns.ip(
+            "link",
+            "add",
+            "vx0",
+            "type",
+            "vxlan",
+            "id",
+            "42",
+            "local",
+            local,
+            "dstport",
+            "4789",
+            "nolearning",
+            ns=ns,
+        )
+        netns.ip("link", "add", "br0", "type", "bridge", ns=ns)
+        netns.ip("link", "set", "vx0", "master", "br0", ns=ns)
+        netns.ip("link", "set", "vx0", "mtu", str(MTU + 50), ns=ns)
+        netns.ip("link", "set", "vx0", "up", ns=ns)
+        netns.ip("link", "set", "br0", "up", ns=ns)
+        netns.run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", remote], ns=ns)
+        ep = endpoint_ns(tb, f"xe{i}", ns, f"10.42.0.{i}/24", None)
+        netns.ip("link", "set", f"vxe{i}", "master", "br0", ns=ns)
+        del ep
+    return Pair("vxlan", f"{tb.prefix}-xe1", f"{tb.prefix}-xe2", "10.42.0.2")
+
+
+def build_routed(tb: Testbed) -> Pair:
+    (n1, ip1), (n2, ip2) = plain_host(tb, "r1"), plain_host(tb, "r2")
+    for i, (ns, other) in enumerate(((n1, ip2), (n2, ip1)), 1):
+        sh(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        endpoint_ns(tb, f"re{i}", ns, f"10.43.{i}.2/24", f"10.43.{i}.1")
+        netns.ip("addr", "add", f"10.43.{i}.1/24", "dev", f"vre{i}", ns=ns)
+        j = 3 - i
+        netns.ip("route", "add", f"10.43.{j}.0/24", "via", other, ns=ns)
+    return Pair("routed", f"{tb.prefix}-re1", f"{tb.prefix}-re2", "10.43.2.2")
+
+
+def build_xdp(tb: Testbed, generic_too: bool) -> list[Pair]:
+    """xdp (native) on h1/h2, xdp+tc-agent on h4/h5, optionally xdp-generic on h6/h7; bouncer h3."""
+    names = ["h1", "h2", "h3", "h4", "h5"] + (["h6", "h7"] if generic_too else [])
+    hosts = tb.add_hosts(names)
+    h1, h2, h3, h4, h5 = hosts[:5]
+    tb.add_vpc(100, "10.44.0.0/16", dividers=[h3])
+    tb.add_subnet(100, "10.44.1.0/24", bouncers=[h3])
+    a = tb.add_endpoint("xa", h1, 100, "10.44.1.5")
+    b = tb.add_endpoint("xb", h2, 100, "10.44.1.6")
+    pairs = [Pair("xdp", a.ns, b.ns, b.ip)]
+    for h in (h4, h5):
+        h.client.load(tb.mode, "tc")
+    c = tb.add_endpoint("xc", h4, 100, "10.44.1.7")
+    d = tb.add_endpoint("xd", h5, 100, "10.44.1.8")
+    for ep in (c, d):  # the TC agent keeps the endpoint's offloads
+        netns.run(["ethtool", "-K", "eth0", "tx", "on"], ns=ep.ns, check=False)
+    pairs.append(Pair("xdp+tc-agent", c.ns, d.ns, d.ip))
+    if generic_too:
+        h6, h7 = hosts[5:]
+        for h in (h6, h7):
+            h.client.load("generic")
+        e = tb.add_endpoint("xe", h6, 100, "10.44.1.9")
+        f = tb.add_endpoint("xf", h7, 100, "10.44.1.10")
+        pairs.append(Pair("xdp-generic", e.ns, f.ns, f.ip))
+    return pairs
 
 
 def build_vxlan(tb: Testbed) -> Pair:
@@ -334,7 +405,7 @@ def main() -> int:
         help="endpoint MTU on every path (native XDP on veth allows up to ~3400)",
     )
     ap.add_argument("--repeat", type=int, default=3, help="runs per path (interleaved); best figure kept")
-    ap.add_argument("--no-generic", action="store_true", help="skip the extra xdp-generic pair")
+    ap.add_argument("--generic", action="store_true", help="add an xdp-generic pair")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("dataplane_bench needs root", file=sys.stderr)
@@ -343,7 +414,7 @@ def main() -> int:
     MTU = args.mtu
     rows = []
     with Testbed(mode=args.xdp_mode, endpoint_mtu=MTU, substrate_mtu=MTU + 100) as tb:
-        pairs = [*build_xdp(tb, not args.no_generic), build_vxlan(tb), build_routed(tb)]
+        pairs = [*build_xdp(tb, args.generic), build_vxlan(tb), build_routed(tb)]
         for p in pairs:
             ok = (
                 sh(

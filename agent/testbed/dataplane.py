@@ -86,6 +86,7 @@ class Host:
             "--state-dir", str(self.tb.run_dir / self.name),
             "--learn-ttl", str(self.tb.learn_ttl),
             "--load", self.tb.mode,
+            "--agent-hook", self.tb.agent_hook,
         ]  # fmt: skip
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -155,11 +156,13 @@ class Testbed:
         substrate_mtu: int = 1500,
         learn_ttl: float = 30.0,
         prefix: str | None = None,
+        agent_hook: str = "xdp",
     ) -> None:
         if os.geteuid() != 0:
             raise netns.NetnsError("the test bed needs root")
         self.prefix = prefix or "c" + secrets.token_hex(2)
         self.mode = mode
+        self.agent_hook = agent_hook
         self.endpoint_mtu = endpoint_mtu
         self.substrate_mtu = substrate_mtu
         self.learn_ttl = learn_ttl
@@ -209,6 +212,9 @@ class Testbed:
         netns.ip("link", "set", port, "master", self.bridge)
         netns.ip("link", "set", port, "up")
         netns.gro_on(port)
+        # Frames the TC agent sends may carry offloaded checksums; finish them before they enter
+        # the next host's XDP (on real NICs the wire does this).
+        netns.tx_csum_off(port)
         addr = str(next(self._addrs))
         netns.ip("addr", "add", f"{addr}/{self.substrate.prefixlen}", "dev", "sub0", ns=ns)
         netns.ip("link", "set", "sub0", "up", ns=ns)
@@ -287,7 +293,8 @@ class Testbed:
         netns.ip("link", "set", "eth0", "up", ns=ns)
         netns.ip("route", "add", "default", "via", s.gateway, "dev", "eth0", ns=ns)
         netns.gro_on("eth0", ns)
-        netns.tx_csum_off("eth0", ns)
+        if self.agent_hook == "xdp":  # the TC agent keeps the skb, and with it TSO and checksum offload
+            netns.tx_csum_off("eth0", ns)
         netns.ip("link", "set", veth, "up", ns=host.ns)
         ep = Endpoint(name, ns, host, vni, ip, mac, veth, s)
         self.endpoints[name] = ep

@@ -59,6 +59,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--load", choices=["auto", "native", "generic"], help="attach the programs at start (if not already)"
     )
+    p.add_argument(
+        "--agent-hook",
+        choices=["xdp", "tc"],
+        help="endpoint egress program: XDP (default) or TC (keeps TSO/GSO)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)
 
@@ -76,7 +81,7 @@ def make_host(args: argparse.Namespace) -> TransitHost:
         state_dir=Path(args.state_dir) if args.state_dir else None,
     )
     if args.load and not host.loaded:
-        host.load(args.load)
+        host.load(args.load, args.agent_hook)
     return host
 
 

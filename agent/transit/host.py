@@ -29,6 +29,8 @@ from agent.transit.maps import TransitMaps
 
 log = logging.getLogger("transitd")
 
+AGENT_HOOKS = ("xdp", "tc")
+
 
 class TransitHost:
     def __init__(
@@ -85,17 +87,38 @@ class TransitHost:
     def loaded(self) -> bool:
         return bool(self.state.get("loaded"))
 
-    def load(self, mode: str = "auto") -> dict[str, Any]:
+    @property
+    def agent_hook(self) -> str:
+        return str(self.state.get("agent_hook", "xdp"))
+
+    def _attach_agent(self, index: int) -> str:
+        """Attach the agent program the configured hook asks for (and not the other one)."""
+        if self.agent_hook == "tc":
+            if loader.xdp_attached(index)["mode"]:
+                loader.detach(index)
+            return loader.attach_tc(index, self.progs.agent_tc_fd)
+        loader.detach_tc(index)
+        return loader.attach(index, self.progs.agent_fd, self.state.get("mode", "auto"))
+
+    def _detach_agent(self, index: int) -> None:
+        loader.detach(index)
+        loader.detach_tc(index)
+
+    def load(self, mode: str = "auto", agent_hook: str | None = None) -> dict[str, Any]:
         with self.lock:
             if mode not in loader.MODES:
                 raise model.Invalid(f"mode: {mode!r} is not one of {', '.join(loader.MODES)}")
+            hook = agent_hook or self.agent_hook
+            if hook not in AGENT_HOOKS:
+                raise model.Invalid(f"agent_hook: {hook!r} is not one of {', '.join(AGENT_HOOKS)}")
             self.attached[self.itf_index] = loader.attach(self.itf_index, self.progs.xdp_fd, mode)
+            self.state.update(mode=mode, agent_hook=hook)
             for a in self.maps.list("agents"):
                 try:
-                    self.attached[a["ifindex"]] = loader.attach(a["ifindex"], self.progs.agent_fd, mode)
+                    self.attached[a["ifindex"]] = self._attach_agent(a["ifindex"])
                 except loader.LoaderError as e:  # veth gone while we were away
                     log.warning("agent %s: %s", a["veth"], e)
-            self.state.update(loaded=True, mode=mode)
+            self.state.update(loaded=True)
             self._write_state()
             return self.status()
 
@@ -103,7 +126,7 @@ class TransitHost:
         with self.lock:
             loader.detach(self.itf_index)
             for a in self.maps.list("agents"):
-                loader.detach(a["ifindex"])
+                self._detach_agent(a["ifindex"])
             self.attached.clear()
             self.state.update(loaded=False)
             self._write_state()
@@ -129,9 +152,7 @@ class TransitHost:
                 self.maps.put(kind, o)
                 if kind == "agents" and self.loaded:
                     try:
-                        self.attached[o["ifindex"]] = loader.attach(
-                            o["ifindex"], self.progs.agent_fd, self.state.get("mode", "auto")
-                        )
+                        self.attached[o["ifindex"]] = self._attach_agent(o["ifindex"])
                     except loader.LoaderError as e:
                         for d in [*done, o]:
                             self.maps.delete("agents", d["veth"])
@@ -145,7 +166,7 @@ class TransitHost:
         with self.lock:
             if kind == "agents":
                 o = self.maps.get(kind, k)
-                loader.detach(o["ifindex"])
+                self._detach_agent(o["ifindex"])
                 self.attached.pop(o["ifindex"], None)
             return self.maps.delete(kind, k)
 
@@ -164,6 +185,8 @@ class TransitHost:
         }
         for idx, role in sorted(watch.items()):
             x = loader.xdp_attached(idx)
+            if role == "transit_agent" and not x["mode"] and loader.tc_attached(idx):
+                x, role = {"mode": "tc", "prog_id": 0}, "transit_agent_tc"
             progs.append(
                 {
                     "ifname": names.get(idx),
@@ -178,6 +201,7 @@ class TransitHost:
             "substrate": {"itf": self.itf, "ifindex": self.itf_index, "ip": self.ip, "mac": self.mac},
             "loaded": self.loaded,
             "mode": self.state.get("mode"),
+            "agent_hook": self.agent_hook,
             "pin_dir": str(self.pin_dir),
             "learn_ttl_s": self.learn_ttl_s,
             "attachments": progs,

@@ -29,7 +29,7 @@ from typing import Any
 
 BPF_DIR = Path(__file__).resolve().parents[2] / "bpf"
 PIN_ROOT = Path("/sys/fs/bpf/centaurus")
-PROGRAM_FILES = ("transit_xdp.c", "transit_agent.c")
+PROGRAM_FILES = ("transit_xdp.c", "transit_agent.c", "transit_agent_tc.c")
 
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS_SKB_MODE = 1 << 1
@@ -87,6 +87,7 @@ class Programs:
     bpf: Any
     xdp_fd: int
     agent_fd: int
+    agent_tc_fd: int
 
     def table(self, name: str) -> Any:
         return self.bpf[name.encode()]
@@ -102,12 +103,13 @@ def compile_programs(host: str) -> Programs:
     pdir.mkdir(parents=True, exist_ok=True)
     cflags = [f'-DCEN_PIN_DIR="{pdir}"', "-Wno-unused-function", "-Wno-compare-distinct-pointer-types"]
     try:
-        b = BPF(text=program_source(), cflags=cflags)
-        xdp = b.load_func("transit_xdp", BPF.XDP)
-        agent = b.load_func("transit_agent", BPF.XDP)
+        b = BPF(text=program_source().encode(), cflags=cflags)
+        xdp = b.load_func(b"transit_xdp", BPF.XDP)
+        agent = b.load_func(b"transit_agent", BPF.XDP)
+        agent_tc = b.load_func(b"transit_agent_tc", BPF.SCHED_CLS)
     except Exception as e:  # bcc raises bare Exception
         raise LoaderError(f"cannot compile/load bpf programs: {e}") from e
-    return Programs(bpf=b, xdp_fd=xdp.fd, agent_fd=agent.fd)
+    return Programs(bpf=b, xdp_fd=xdp.fd, agent_fd=agent.fd, agent_tc_fd=agent_tc.fd)
 
 
 def remove_pins(host: str) -> None:
@@ -222,6 +224,46 @@ def detach(index: int) -> None:
         except Exception as e:
             if getattr(e, "code", None) == errno.ENODEV:
                 return
+
+
+# ---- TC attachment (transit_agent_tc) ----------------------------------------------------------
+
+TC_INGRESS = "ffff:fff2"
+
+
+def attach_tc(index: int, fd: int) -> str:
+    """Attach (or atomically replace) a cls_bpf program on the ingress of ``index``."""
+    try:
+        with _ipr() as ipr:
+            try:
+                ipr.tc("add", "clsact", index)
+            except Exception as e:
+                if getattr(e, "code", None) != errno.EEXIST:
+                    raise
+            ipr.tc(
+                "replace-filter", "bpf", index, ":1", fd=fd, name="transit_agent_tc",
+                parent=TC_INGRESS, classid=1, direct_action=True, prio=1,
+            )  # fmt: skip
+    except Exception as e:
+        raise LoaderError(f"cannot attach TC program to ifindex {index}: {e}") from e
+    return "tc"
+
+
+def detach_tc(index: int) -> None:
+    """Remove the clsact qdisc (and with it our filter) from ``index``; absent is fine."""
+    try:
+        with _ipr() as ipr:
+            ipr.tc("del", "clsact", index)
+    except Exception:
+        pass
+
+
+def tc_attached(index: int) -> bool:
+    try:
+        with _ipr() as ipr:
+            return any(f.get_attr("TCA_KIND") == "bpf" for f in ipr.get_filters(index, parent=TC_INGRESS))
+    except Exception:
+        return False
 
 
 # ---- BPF_PROG_TEST_RUN -----------------------------------------------------------------------

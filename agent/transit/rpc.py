@@ -2,7 +2,7 @@
 
     GET    /healthz                         "ok"
     GET    /v1/status                       host, substrate, loaded/mode, attachments, object counts
-    POST   /v1/load      {"mode": "auto|native|generic"}      attach the programs
+    POST   /v1/load      {"mode": "auto|native|generic", "agent_hook": "xdp|tc"}  attach the programs
     POST   /v1/unload                       detach them (maps stay pinned)
     GET    /v1/counters                     {"transit_xdp": {reason: n}, "transit_agent": {...}}
     DELETE /v1/counters                     reset them
@@ -94,9 +94,9 @@ def make_app(host: TransitHost) -> web.Application:
 
     async def load(req: web.Request) -> web.Response:
         body = await _json(req, default={})
-        if not isinstance(body, dict) or set(body) - {"mode"}:
-            raise model.Invalid('load: body is {"mode": "auto|native|generic"}')
-        return _ok(await run(host.load, body.get("mode", "auto")))
+        if not isinstance(body, dict) or set(body) - {"mode", "agent_hook"}:
+            raise model.Invalid('load: body is {"mode": "auto|native|generic", "agent_hook": "xdp|tc"}')
+        return _ok(await run(host.load, body.get("mode", "auto"), body.get("agent_hook")))
 
     async def unload(_: web.Request) -> web.Response:
         return _ok(await run(host.unload))

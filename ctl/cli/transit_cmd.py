@@ -279,9 +279,10 @@ def stats(
 def load(
     ctx: typer.Context,
     mode: str = typer.Option("auto", "--mode", help="auto (native, else generic) | native | generic"),
+    agent_hook: str = typer.Option(None, "--agent-hook", help="xdp (default) | tc (keeps TSO/GSO for TCP)"),
 ) -> None:
-    """Attach transit_xdp and transit_agent."""
-    st = _call(_client(ctx).load, mode)
+    """Attach transit_xdp and transit_agent (or transit_agent_tc)."""
+    st = _call(_client(ctx).load, mode, agent_hook)
     typer.echo(_table(st["attachments"], ["ifname", "program", "mode", "prog_id"]))
 
 

@@ -104,8 +104,11 @@ class TransitClient:
 
     # ---- programs and introspection -----------------------------------------------------------
 
-    def load(self, mode: str = "auto") -> dict[str, Any]:
-        return dict(self.request("POST", "/v1/load", {"mode": mode}))
+    def load(self, mode: str = "auto", agent_hook: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"mode": mode}
+        if agent_hook:
+            body["agent_hook"] = agent_hook
+        return dict(self.request("POST", "/v1/load", body))
 
     def unload(self) -> dict[str, Any]:
         return dict(self.request("POST", "/v1/unload", {}))

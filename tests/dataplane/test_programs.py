@@ -411,3 +411,47 @@ def test_xdp_drops_arp_for_unknown_address(progs: Any, maps: Any) -> None:
     r = run(progs, "xdp_fd", geneve_in(arp))
     assert r.verdict == "DROP"
     assert counters(maps, "transit_xdp") == {"drop_arp_unknown": 1}
+
+
+# ---- transit_agent_tc (same decisions, skb encapsulation that keeps GSO) ------------------------
+
+
+def run_tc(progs: Any, pkt: Any) -> tuple[int, bytes]:
+    from agent.transit.loader import test_run
+
+    r = test_run(progs.agent_tc_fd, bytes(pkt))  # skb->ifindex is loopback (1) in a test run
+    return r.retval, r.data
+
+
+TC_ACT_SHOT, TC_ACT_REDIRECT = 2, 7
+
+
+def test_tc_agent_encapsulates_ipv4_to_bouncer(progs: Any, maps: Any) -> None:
+    agent_setup(maps, [H2])
+    inner = icmp()
+    rc, out = run_tc(progs, inner)
+    assert rc == TC_ACT_REDIRECT
+    d = gnv.decode(out)
+    assert d["geneve"] and d["vni"] == VNI
+    assert d["outer"]["ip"] == {"src": UT_HOST_IP, "dst": H2, "ttl": 64, "chksum_ok": True}
+    assert d["outer"]["eth"] == {"src": UT_HOST_MAC, "dst": H2_MAC}
+    assert d["options"][0]["host_ip"] == UT_HOST_IP
+    assert out[gnv.ENCAP_LEN :] == bytes(inner)
+    assert counters(maps, "transit_agent") == {"redirect_bouncer": 1}
+
+
+def test_tc_agent_encapsulates_arp(progs: Any, maps: Any) -> None:
+    agent_setup(maps, [H2])
+    arp = Ether(src=EP1_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=EP1_MAC, psrc=EP1, pdst=EP2)
+    rc, out = run_tc(progs, arp)
+    assert rc == TC_ACT_REDIRECT
+    d = gnv.decode(out)
+    assert d["outer"]["ip"]["dst"] == H2 and d["inner"]["arp"]["tpa"] == EP2
+    assert out[gnv.ENCAP_LEN :] == bytes(arp)
+
+
+def test_tc_agent_drops_spoofed_source(progs: Any, maps: Any) -> None:
+    agent_setup(maps, [H2])
+    rc, _ = run_tc(progs, icmp(src="10.0.1.99"))
+    assert rc == TC_ACT_SHOT
+    assert counters(maps, "transit_agent") == {"drop_spoof": 1}
