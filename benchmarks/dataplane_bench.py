@@ -156,67 +156,6 @@ def build_xdp(tb: Testbed, generic_too: bool) -> list[Pair]:
     return pairs
 
 
-def build_vxlan(tb: Testbed) -> Pair:
-    (n1, ip1), (n2, ip2) = plain_host(tb, "x1"), plain_host(tb, "x2")
-    for i, (ns, local, remote) in enumerate(((n1, ip1, ip2), (n2, ip2, ip1)), 1):
-        netns.ip(
-            "link",
-            "add",
-            "vx0",
-            "type",
-            "vxlan",
-            "id",
-            "42",
-            "local",
-            local,
-            "dstport",
-            "4789",
-            "nolearning",
-            ns=ns,
-        )
-        netns.ip("link", "add", "br0", "type", "bridge", ns=ns)
-        netns.ip("link", "set", "vx0", "master", "br0", ns=ns)
-        netns.ip("link", "set", "vx0", "mtu", str(MTU + 50), ns=ns)
-        netns.ip("link", "set", "vx0", "up", ns=ns)
-        netns.ip("link", "set", "br0", "up", ns=ns)
-        netns.run(["bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx0", "dst", remote], ns=ns)
-        ep = endpoint_ns(tb, f"xe{i}", ns, f"10.42.0.{i}/24", None)
-        netns.ip("link", "set", f"vxe{i}", "master", "br0", ns=ns)
-        del ep
-    return Pair("vxlan", f"{tb.prefix}-xe1", f"{tb.prefix}-xe2", "10.42.0.2")
-
-
-def build_routed(tb: Testbed) -> Pair:
-    (n1, ip1), (n2, ip2) = plain_host(tb, "r1"), plain_host(tb, "r2")
-    for i, (ns, other) in enumerate(((n1, ip2), (n2, ip1)), 1):
-        sh(ns, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        endpoint_ns(tb, f"re{i}", ns, f"10.43.{i}.2/24", f"10.43.{i}.1")
-        netns.ip("addr", "add", f"10.43.{i}.1/24", "dev", f"vre{i}", ns=ns)
-        j = 3 - i
-        netns.ip("route", "add", f"10.43.{j}.0/24", "via", other, ns=ns)
-    return Pair("routed", f"{tb.prefix}-re1", f"{tb.prefix}-re2", "10.43.2.2")
-
-
-def build_xdp(tb: Testbed, generic_too: bool) -> list[Pair]:
-    """xdp (native) on h1/h2 and, optionally, xdp-generic on h4/h5; bouncer on h3."""
-    names = ["h1", "h2", "h3", "h4", "h5"] if generic_too else ["h1", "h2", "h3"]
-    hosts = tb.add_hosts(names)
-    h1, h2, h3 = hosts[:3]
-    tb.add_vpc(100, "10.44.0.0/16", dividers=[h3])
-    tb.add_subnet(100, "10.44.1.0/24", bouncers=[h3])
-    a = tb.add_endpoint("xa", h1, 100, "10.44.1.5")
-    b = tb.add_endpoint("xb", h2, 100, "10.44.1.6")
-    pairs = [Pair("xdp", a.ns, b.ns, b.ip)]
-    if generic_too:
-        h4, h5 = hosts[3:]
-        for h in (h4, h5):
-            h.client.load("generic")
-        c = tb.add_endpoint("xc", h4, 100, "10.44.1.7")
-        d = tb.add_endpoint("xd", h5, 100, "10.44.1.8")
-        pairs.append(Pair("xdp-generic", c.ns, d.ns, d.ip))
-    return pairs
-
-
 def iperf(pair: Pair, args: list[str], seconds: float) -> dict[str, Any]:
     srv = subprocess.Popen(
         ["ip", "netns", "exec", pair.server_ns, "iperf3", "-s", "-1"],
