@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cni.bridge import BridgeNetwork, NetworkError, PodNetworkInfo, run_cmd
+from agent.cni.netlink import mount, umount
 from agent.runtime.backoff import BackOff
 from agent.runtime.base import (
     ContainerState,
@@ -615,13 +616,15 @@ class RuncRuntime(Runtime):
             (idir / "upper").mkdir(exist_ok=True)
             (idir / "work").mkdir(exist_ok=True)
             opts = f"lowerdir={lower},upperdir={idir / 'upper'},workdir={idir / 'work'}"
-            rc, out = await run_cmd("mount", "-t", "overlay", "overlay", "-o", opts, str(rootfs), check=False)
-            if rc == 0:
+            try:
+                mount("overlay", rootfs, "overlay", 0, opts)  # the syscall: no mount(8) process
+            except OSError as e:
+                if self._overlay:
+                    raise RuntimeError_("CreateContainerError", f"overlay mount failed: {e}") from None
+                self._overlay = False
+            else:
                 self._overlay = True
                 return
-            if self._overlay:
-                raise RuntimeError_("CreateContainerError", f"overlay mount failed: {out}")
-            self._overlay = False
         rc, out = await run_cmd("cp", "-a", f"{lower}/.", str(rootfs), check=False, timeout=120)
         if rc != 0:
             raise RuntimeError_("CreateContainerError", f"cannot copy image rootfs: {out}")
@@ -713,9 +716,11 @@ class RuncRuntime(Runtime):
     async def _cleanup_rootfs(self, idir: Path) -> None:
         rootfs = idir / "rootfs"
         if os.path.ismount(rootfs):
-            rc, out = await run_cmd("umount", str(rootfs), check=False)
-            if rc != 0:
-                await run_cmd("umount", "-l", str(rootfs), check=False)
+            try:
+                await asyncio.to_thread(umount, rootfs)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    umount(rootfs, detach=True)
         for sub in ("rootfs", "upper", "work"):
             p = idir / sub
             if p.exists() and not os.path.ismount(p):
