@@ -141,8 +141,34 @@ async def wait_nodes(c: Client, n: int, timeout: float = 120) -> None:
     raise RuntimeError(f"only {len(ready)} of {n} nodes became Ready")
 
 
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, its reaped children included."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(x) for x in f[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = v[3] + v[4]
+    return (sum(v) - idle) / hz, sum(v) / hz
+
+
 async def burst(
-    c: Client, names: list[str], runc: bool, nodes: list[str], concurrency: int, obs: Observer, timeout: float
+    c: Client,
+    names: list[str],
+    runc: bool,
+    nodes: list[str],
+    concurrency: int,
+    obs: Observer,
+    timeout: float,
+    pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     t0: dict[str, float] = {}
     errors: list[str] = []
@@ -158,6 +184,10 @@ async def burst(
             except (ApiError, ConnectionError) as e:
                 errors.append(str(e))
 
+    pids = dict(pids or {})
+    pids["bench"] = os.getpid()
+    cpu0 = {k: proc_cpu(p) for k, p in pids.items()}
+    m0 = machine_cpu()
     start = time.perf_counter()
     await asyncio.gather(*(one(i, n) for i, n in enumerate(names)))
     create_s = time.perf_counter() - start
@@ -167,6 +197,10 @@ async def burst(
     ):
         await asyncio.sleep(0.1)
     total_s = time.perf_counter() - start
+    m1 = machine_cpu()
+    cpu = {k: round(proc_cpu(p) - cpu0[k], 2) for k, p in pids.items()}
+    cpu["machine_busy"] = round(m1[0] - m0[0], 2)
+    cpu["machine_capacity"] = round(m1[1] - m0[1], 2)
     lat = sorted(obs.running[n] - t0[n] for n in names if n in obs.running and n in t0)
     blat = sorted(obs.bound[n] - t0[n] for n in names if n in obs.bound and n in t0)
     return {
@@ -182,6 +216,7 @@ async def burst(
         "max": round(lat[-1], 3) if lat else 0.0,
         "bound_p50": round(percentile(blat, 50), 3),
         "bound_p99": round(percentile(blat, 99), 3),
+        "cpu_seconds_during_burst": cpu,
     }
 
 
@@ -203,6 +238,14 @@ async def delete_all(c: Client, names: list[str], timeout: float = 180) -> float
             break
         await asyncio.sleep(0.2)
     return round(time.perf_counter() - start, 3)
+
+
+def role_pids(api: RoleProcess, sched: RoleProcess | None, agent: RoleProcess) -> dict[str, int]:
+    out = {}
+    for name, r in (("apiserver", api), ("scheduler", sched), ("agent", agent)):
+        if r is not None and r.proc is not None:
+            out[name] = r.proc.pid
+    return out
 
 
 def start_scheduler(api: ApiServerProcess, tmp: Path) -> RoleProcess | None:
@@ -264,7 +307,16 @@ async def scenario_runc(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         await wait_nodes(c, 1)
         await obs.start()
         names = [f"runc-{i}" for i in range(args.runc_pods)]
-        res = await burst(c, names, True, ["bench-runc"], args.create_concurrency, obs, args.timeout)
+        res = await burst(
+            c,
+            names,
+            True,
+            ["bench-runc"],
+            args.create_concurrency,
+            obs,
+            args.timeout,
+            role_pids(api, sched, agent),
+        )
         res["delete_all_seconds"] = await delete_all(c, names)
         return res
     finally:
@@ -316,7 +368,9 @@ async def scenario_hollow(args: argparse.Namespace, tmp: Path) -> dict[str, Any]
         await obs.start()
         names = [f"hollow-{i}" for i in range(args.hollow_pods)]
         nodes = [f"hollow-node-{i}" for i in range(args.hollow_nodes)]
-        res = await burst(c, names, False, nodes, args.create_concurrency, obs, args.timeout)
+        res = await burst(
+            c, names, False, nodes, args.create_concurrency, obs, args.timeout, role_pids(api, sched, agent)
+        )
         res["delete_all_seconds"] = await delete_all(c, names)
         return res
     finally:
@@ -416,6 +470,14 @@ def main() -> int:
             verdict,
         )
     console.print(table)
+    for name, r in results["scenarios"].items():
+        cpu = r.get("cpu_seconds_during_burst")
+        if cpu:
+            roles = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if not k.startswith("machine"))
+            console.print(
+                f"{name}: CPU seconds from first create to all Running: {roles}; whole machine "
+                f"{cpu['machine_busy']:.2f} of {cpu['machine_capacity']:.2f} (runc processes, other load)"
+            )
     console.print(f"scheduler: {results['scheduler']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"pod_startup-{time.strftime('%Y%m%d-%H%M%S')}.json"
