@@ -3,9 +3,9 @@
 :class:`PodInfo` carries the pod's effective resource requests (as kube-scheduler
 computes them: the sum over containers, at least the largest init container, plus
 ``spec.overhead``; a container's limits stand in for missing requests; a VM pod asks
-for its virtual machine's vCPUs and memory), the "non-zero" requests used for scoring
-(100m CPU and 200 MiB for a container that asks for nothing), the controlling owner's
-uid (for spreading replicas), priority, and the *signature* of its placement
+for its virtual machine's requests, with the same fallback to its limits), the "non-zero"
+requests used for scoring (100m CPU and 200 MiB for a container that asks for nothing), the
+controlling owner's uid (for spreading replicas), priority, and the *signature* of its placement
 constraints (nodeSelector, node affinity, tolerations). Pods with the same signature
 share cached per-node masks and static scores (see :mod:`ctl.scheduler.cache`).
 """
@@ -52,13 +52,16 @@ def pod_requests(spec: dict[str, Any]) -> tuple[float, float, float, float]:
     """(cpu, memory, non-zero cpu, non-zero memory): cpu in millicores, memory in bytes."""
     vm = spec.get("virtualMachine")
     if isinstance(vm, dict):
+        # As for containers, requests are what the pod is scheduled by; limits stand in for missing
+        # requests. (The runtime sizes the guest from limits: vCPUs and memory it may use.)
         try:
-            from ctl.types.vm_validation import vm_resources
-
-            vcpus, mib = vm_resources(vm)
-        except (ValueError, TypeError, KeyError):
-            vcpus, mib = 1, 128
-        cpu, mem = vcpus * 1000.0, mib * 1024.0 * 1024.0
+            res = vm.get("resources") or {}
+            req, lim = res.get("requests") or {}, res.get("limits") or {}
+            cpu_q, mem_q = req.get("cpu", lim.get("cpu")), req.get("memory", lim.get("memory"))
+            cpu = _q(cpu_q) * 1000.0 if cpu_q is not None else 1000.0
+            mem = _q(mem_q) if mem_q is not None else 128.0 * 1024 * 1024
+        except (ValueError, TypeError, AttributeError):
+            cpu, mem = 1000.0, 128.0 * 1024 * 1024
         return cpu, mem, cpu, mem
     cpu = mem = nz_cpu = nz_mem = 0.0
     for c in spec.get("containers") or []:

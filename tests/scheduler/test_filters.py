@@ -51,6 +51,14 @@ def test_vm_pod_requests_come_from_the_virtual_machine() -> None:
     assert cpu == 2000 and mem == 512 * 2**20
 
 
+def test_vm_pod_is_scheduled_by_its_requests_not_its_limits() -> None:
+    res = {"limits": {"cpu": "1", "memory": "128Mi"}, "requests": {"cpu": "250m", "memory": "64Mi"}}
+    cpu, mem, _, _ = pod_requests({"virtualMachine": {"resources": res}})
+    assert cpu == 250 and mem == 64 * 2**20
+    cpu, mem, _, _ = pod_requests({"virtualMachine": {}})
+    assert cpu == 1000 and mem == 128 * 2**20
+
+
 def test_wants_scheduling() -> None:
     assert wants_scheduling(pod("a"))
     assert not wants_scheduling(pod("a", nodeName="n1"))
