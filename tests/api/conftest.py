@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ import pytest
 import requests
 
 from ctl.cluster.etcd_process import ETCD_BINARY, EtcdProcess
-from tests.cluster import ApiServerProcess
+from tests.cluster import ROOT, ApiServerProcess
 
 HAVE_ETCD = os.access(ETCD_BINARY, os.X_OK)
 BACKENDS = [
@@ -214,3 +216,26 @@ class WatchStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class InitCluster:
+    """A cluster started by ``centaurusctl init --detach`` (API server only), with its kubeconfig."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.kubeconfig = data_dir / "kubeconfig"
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ctl", *args], capture_output=True, text=True, timeout=timeout,
+                              cwd=ROOT, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
+
+
+@pytest.fixture(scope="session")
+def init_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InitCluster]:
+    c = InitCluster(tmp_path_factory.mktemp("init") / "data")
+    r = c.ctl("init", "--detach", "--port", "0", "--data-dir", str(c.data_dir), "--disable", "scheduler,controllers,agent")
+    assert r.returncode == 0, r.stderr[-2000:]
+    try:
+        yield c
+    finally:
+        c.ctl("down", "--data-dir", str(c.data_dir))
