@@ -397,3 +397,14 @@ def test_packet_cli_trace_craft_decode(tb: Any, tmp_path: Path) -> None:
     cap.wait(10)
     dec = ctl("packet", "decode", str(pcap), "-o", "wide").stdout
     assert "vni 100" in dec and "centaurus.src_host" in dec and "ICMP 10.0.1.5 -> 10.0.1.6" in dec
+
+
+def test_unload_and_load_again(tb: Any) -> None:
+    h5 = tb.hosts["h5"]
+    st = h5.client.unload()
+    assert not st["loaded"] and all(a["mode"] is None for a in st["attachments"])
+    st = h5.client.load("generic")
+    assert st["loaded"] and {a["mode"] for a in st["attachments"]} == {"xdpgeneric"}
+    st = h5.client.load(tb.mode)
+    assert st["loaded"] and None not in {a["mode"] for a in st["attachments"]}
+    assert tb.ping(tb.endpoints["a"], tb.endpoints["d"].ip)
