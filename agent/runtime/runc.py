@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -48,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.cni.bridge import BridgeNetwork, NetworkError, PodNetworkInfo, run_cmd
-from agent.cni.netlink import mount, umount
+from agent.cni.netlink import mount, run_in_fresh_thread, umount
 from agent.runtime.backoff import BackOff
 from agent.runtime.base import (
     ContainerState,
@@ -84,6 +85,70 @@ mv -f "$C_BUNDLE/exit.tmp" "$C_BUNDLE/exit"
 """
 _NOFILE = min(resource.getrlimit(resource.RLIMIT_NOFILE)[1], 1048576)
 _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_POSIX_SPAWN_SETSIGDEF, _POSIX_SPAWN_SETSIGMASK, _POSIX_SPAWN_SETSID = 0x04, 0x08, 0x80
+for _f in ("posix_spawn_file_actions_init", "posix_spawn_file_actions_destroy"):
+    getattr(_libc, _f).argtypes = [ctypes.c_void_p]
+_libc.posix_spawn_file_actions_addopen.argtypes = [
+    ctypes.c_void_p,
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    ctypes.c_uint,
+]
+for _f in ("posix_spawnattr_init", "posix_spawnattr_destroy", "sigemptyset", "sigfillset"):
+    getattr(_libc, _f).argtypes = [ctypes.c_void_p]
+_libc.posix_spawnattr_setflags.argtypes = [ctypes.c_void_p, ctypes.c_short]
+_libc.posix_spawnattr_setsigmask.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_libc.posix_spawnattr_setsigdefault.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+_libc.posix_spawn.argtypes = [
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.c_char_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_char_p),
+    ctypes.POINTER(ctypes.c_char_p),
+]
+
+
+def spawn_detached(argv: list[str], env: dict[str, str]) -> int:
+    """Start ``argv`` in a new session with stdio on /dev/null and default signal dispositions.
+
+    posix_spawn(3) called through ctypes, which releases the GIL while the child is being created and
+    exec'd; the subprocess module holds it for the whole vfork+exec, which under a burst (2 cores
+    busy with runc) stalled the agent's event loop for milliseconds per container. Returns the pid;
+    the caller must reap it. Only O_CLOEXEC descriptors are open in the agent (Python's default), so
+    nothing leaks into the child.
+    """
+    fa = ctypes.create_string_buffer(1024)  # posix_spawn_file_actions_t is 80 bytes on glibc
+    attr = ctypes.create_string_buffer(1024)  # posix_spawnattr_t is 336
+    sigs = ctypes.create_string_buffer(256)  # sigset_t is 128
+    _libc.posix_spawn_file_actions_init(fa)
+    _libc.posix_spawnattr_init(attr)
+    try:
+        for fd, flags in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+            rc = _libc.posix_spawn_file_actions_addopen(fa, fd, b"/dev/null", flags, 0)
+            if rc:
+                raise OSError(rc, os.strerror(rc))
+        _libc.sigemptyset(sigs)
+        _libc.posix_spawnattr_setsigmask(attr, sigs)
+        _libc.sigfillset(sigs)  # undo Python's SIG_IGN for SIGPIPE/SIGXFSZ in the child
+        _libc.posix_spawnattr_setsigdefault(attr, sigs)
+        _libc.posix_spawnattr_setflags(
+            attr, _POSIX_SPAWN_SETSID | _POSIX_SPAWN_SETSIGMASK | _POSIX_SPAWN_SETSIGDEF
+        )
+        c_argv = (ctypes.c_char_p * (len(argv) + 1))(*[os.fsencode(a) for a in argv], None)
+        c_env = (ctypes.c_char_p * (len(env) + 1))(*[os.fsencode(f"{k}={v}") for k, v in env.items()], None)
+        pid = ctypes.c_int()
+        rc = _libc.posix_spawn(ctypes.byref(pid), os.fsencode(argv[0]), fa, attr, c_argv, c_env)
+        if rc:
+            raise OSError(rc, f"cannot start {argv[0]}: {os.strerror(rc)}")
+        return pid.value
+    finally:
+        _libc.posix_spawn_file_actions_destroy(fa)
+        _libc.posix_spawnattr_destroy(attr)
 
 
 def rfc3339(t: float | None) -> str | None:
@@ -268,6 +333,7 @@ class RuncRuntime(Runtime):
         self.start_timeout = start_timeout
         self._locks: dict[str, asyncio.Lock] = {}
         self._shims: set[asyncio.Task[None]] = set()
+        self._pidfds: dict[int, int] = {}  # shim pid -> pidfd watched for its exit
         self._cg_ok, self._cg_reason = _cgroups_available()
         self._cg_name = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)
         self._restored: set[str] = set()
@@ -285,6 +351,11 @@ class RuncRuntime(Runtime):
         for t in list(self._shims):
             t.cancel()
         self._shims.clear()
+        loop = asyncio.get_running_loop()
+        for pfd in self._pidfds.values():
+            loop.remove_reader(pfd)
+            os.close(pfd)
+        self._pidfds.clear()
 
     def _lock(self, uid: str) -> asyncio.Lock:
         lk = self._locks.get(uid)
@@ -677,27 +748,34 @@ class RuncRuntime(Runtime):
             "C_ID": cid,
             "C_LOG": str(log),
         }
-        proc = await asyncio.create_subprocess_exec(
-            "/bin/sh",
-            "-c",
-            _SHIM,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        meta = {"id": cid, "image": image, "n": n, "started": time.time(), "shim_pid": proc.pid, "note": note}
+        # a fresh thread: the shim (and runc, for hostNetwork pods) must start in the agent's netns
+        pid = await run_in_fresh_thread(lambda: spawn_detached(["/bin/sh", "-c", _SHIM], env))
+        meta = {"id": cid, "image": image, "n": n, "started": time.time(), "shim_pid": pid, "note": note}
         (idir / "meta.json.tmp").write_text(json.dumps(meta))
         os.replace(idir / "meta.json.tmp", idir / "meta.json")
-        task = asyncio.ensure_future(self._reap(proc))
-        self._shims.add(task)
-        task.add_done_callback(self._shims.discard)
+        self._reap_when_done(pid)
         started.append(_Instance(idir))
         return note
 
-    async def _reap(self, proc: asyncio.subprocess.Process) -> None:
-        await proc.wait()
+    def _reap_when_done(self, pid: int) -> None:
+        """Reap the shim when it exits (a pidfd in the event loop: no thread, no SIGCHLD handler)."""
+        loop = asyncio.get_running_loop()
+        try:
+            pfd = os.pidfd_open(pid)
+        except OSError:  # already reaped, or no pidfd support: reap now if it is a zombie
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            return
+
+        def exited() -> None:
+            loop.remove_reader(pfd)
+            os.close(pfd)
+            self._pidfds.pop(pid, None)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+
+        loop.add_reader(pfd, exited)
+        self._pidfds[pid] = pfd
 
     async def _wait_started(self, insts: list[_Instance]) -> None:
         deadline = time.monotonic() + self.start_timeout
