@@ -6,7 +6,8 @@ One run builds, on one substrate bridge (agent.testbed), three pairs of endpoint
 * ``xdp``    — Centaurus: transit_agent/transit_xdp, Geneve, direct path after learning
                (hosts h1/h2 with transitd, bouncer on h3; native XDP unless --xdp-mode).
 * ``xdp+tc-agent`` — the same with the TC variant of the agent (transit_agent_tc), which
-               encapsulates on the skb and keeps the endpoint's TSO/GSO (hosts h4/h5).
+               encapsulates on the skb and keeps the endpoint's TSO/GSO, XDP in generic mode
+               and transit_decap_tc decapsulating GSO packets whole (hosts h4/h5).
 * ``xdp-generic`` (``--generic``) — the XDP programs in generic mode (hosts h6/h7).
 * ``vxlan``  — what flannel-style overlays use: per host a Linux bridge with the endpoint's
                veth and a VXLAN device (UDP 4789) with static FDB entries to the other host.
@@ -139,8 +140,9 @@ def build_xdp(tb: Testbed, generic_too: bool) -> list[Pair]:
     a = tb.add_endpoint("xa", h1, 100, "10.44.1.5")
     b = tb.add_endpoint("xb", h2, 100, "10.44.1.6")
     pairs = [Pair("xdp", a.ns, b.ns, b.ip)]
-    for h in (h4, h5):
-        h.client.load(tb.mode, "tc")
+    for h in (h4, h5):  # TC agent + generic XDP + TC GSO decap: GSO end to end
+        h.client.load("generic", "tc")
+        netns.run(["ethtool", "-K", h.bridge_port, "tx", "on"], check=False)
     c = tb.add_endpoint("xc", h4, 100, "10.44.1.7")
     d = tb.add_endpoint("xd", h5, 100, "10.44.1.8")
     for ep in (c, d):  # the TC agent keeps the endpoint's offloads

@@ -66,6 +66,8 @@ int transit_xdp(struct xdp_md *ctx)
 	struct cen_config *cfg = cen_config_get();
 	if (!cfg)
 		return xdp_count(XDP_C_DROP_NO_CONFIG, XDP_DROP);
+	if (cfg->mtu && data_end - data > cfg->mtu + sizeof(struct ethhdr))
+		return xdp_count(XDP_C_PASS_GSO, XDP_PASS);
 	if (ip->daddr != cfg->host_ip)
 		return xdp_count(XDP_C_DROP_NOT_FOR_HOST, XDP_DROP);
 	if (ip->ttl == 0)

@@ -212,9 +212,11 @@ class Testbed:
         netns.ip("link", "set", port, "master", self.bridge)
         netns.ip("link", "set", port, "up")
         netns.gro_on(port)
-        # Frames the TC agent sends may carry offloaded checksums; finish them before they enter
-        # the next host's XDP (on real NICs the wire does this).
-        netns.tx_csum_off(port)
+        if self.agent_hook == "tc" and self.mode != "generic":
+            # Frames the TC agent sends may carry offloaded checksums; native XDP on the next
+            # host cannot finish them, so the bridge port does (on real NICs the wire does).
+            # Generic XDP keeps the skb and its checksum state, and GSO packets must stay whole.
+            netns.tx_csum_off(port)
         addr = str(next(self._addrs))
         netns.ip("addr", "add", f"{addr}/{self.substrate.prefixlen}", "dev", "sub0", ns=ns)
         netns.ip("link", "set", "sub0", "up", ns=ns)

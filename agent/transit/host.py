@@ -57,7 +57,8 @@ class TransitHost:
         self.learn_ttl_s = learn_ttl_s
         self.progs = loader.compile_programs(host)
         self.maps = TransitMaps(self.progs)
-        self.maps.set_config(self.ip, self.mac, self.itf_index, learn_ttl_s)
+        self.mtu = int(info.get("mtu") or 0)
+        self.maps.set_config(self.ip, self.mac, self.itf_index, learn_ttl_s, self.mtu)
         self.state = self._read_state()
         self.attached: dict[int, str] = {}
         if self.state.get("loaded"):
@@ -112,6 +113,10 @@ class TransitHost:
             if hook not in AGENT_HOOKS:
                 raise model.Invalid(f"agent_hook: {hook!r} is not one of {', '.join(AGENT_HOOKS)}")
             self.attached[self.itf_index] = loader.attach(self.itf_index, self.progs.xdp_fd, mode)
+            if hook == "tc":  # GSO Geneve from TC agents, passed on by generic-mode XDP
+                loader.attach_tc(self.itf_index, self.progs.decap_tc_fd, "transit_decap_tc")
+            else:
+                loader.detach_tc(self.itf_index)
             self.state.update(mode=mode, agent_hook=hook)
             for a in self.maps.list("agents"):
                 try:
@@ -125,6 +130,7 @@ class TransitHost:
     def unload(self) -> dict[str, Any]:
         with self.lock:
             loader.detach(self.itf_index)
+            loader.detach_tc(self.itf_index)
             for a in self.maps.list("agents"):
                 self._detach_agent(a["ifindex"])
             self.attached.clear()

@@ -29,7 +29,7 @@ from typing import Any
 
 BPF_DIR = Path(__file__).resolve().parents[2] / "bpf"
 PIN_ROOT = Path("/sys/fs/bpf/centaurus")
-PROGRAM_FILES = ("transit_xdp.c", "transit_agent.c", "transit_agent_tc.c")
+PROGRAM_FILES = ("transit_xdp.c", "transit_agent.c", "transit_agent_tc.c", "transit_decap_tc.c")
 
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS_SKB_MODE = 1 << 1
@@ -88,6 +88,7 @@ class Programs:
     xdp_fd: int
     agent_fd: int
     agent_tc_fd: int
+    decap_tc_fd: int
 
     def table(self, name: str) -> Any:
         return self.bpf[name.encode()]
@@ -107,9 +108,10 @@ def compile_programs(host: str) -> Programs:
         xdp = b.load_func(b"transit_xdp", BPF.XDP)
         agent = b.load_func(b"transit_agent", BPF.XDP)
         agent_tc = b.load_func(b"transit_agent_tc", BPF.SCHED_CLS)
+        decap_tc = b.load_func(b"transit_decap_tc", BPF.SCHED_CLS)
     except Exception as e:  # bcc raises bare Exception
         raise LoaderError(f"cannot compile/load bpf programs: {e}") from e
-    return Programs(bpf=b, xdp_fd=xdp.fd, agent_fd=agent.fd, agent_tc_fd=agent_tc.fd)
+    return Programs(bpf=b, xdp_fd=xdp.fd, agent_fd=agent.fd, agent_tc_fd=agent_tc.fd, decap_tc_fd=decap_tc.fd)
 
 
 def remove_pins(host: str) -> None:
@@ -171,7 +173,12 @@ def interface_info(name: str) -> dict[str, Any]:
         link = ipr.get_links(idx[0])[0]
         addrs = ipr.get_addr(index=idx[0], family=2)
     ip = addrs[0].get_attr("IFA_ADDRESS") if addrs else None
-    return {"ifindex": idx[0], "mac": link.get_attr("IFLA_ADDRESS"), "ip": ip}
+    return {
+        "ifindex": idx[0],
+        "mac": link.get_attr("IFLA_ADDRESS"),
+        "ip": ip,
+        "mtu": link.get_attr("IFLA_MTU"),
+    }
 
 
 def xdp_attached(index: int) -> dict[str, Any]:
@@ -231,7 +238,7 @@ def detach(index: int) -> None:
 TC_INGRESS = "ffff:fff2"
 
 
-def attach_tc(index: int, fd: int) -> str:
+def attach_tc(index: int, fd: int, name: str = "transit_agent_tc") -> str:
     """Attach (or atomically replace) a cls_bpf program on the ingress of ``index``."""
     try:
         with _ipr() as ipr:
@@ -241,7 +248,7 @@ def attach_tc(index: int, fd: int) -> str:
                 if getattr(e, "code", None) != errno.EEXIST:
                     raise
             ipr.tc(
-                "replace-filter", "bpf", index, ":1", fd=fd, name="transit_agent_tc",
+                "replace-filter", "bpf", index, ":1", fd=fd, name=name,
                 parent=TC_INGRESS, classid=1, direct_action=True, prio=1,
             )  # fmt: skip
     except Exception as e:

@@ -72,13 +72,14 @@ class TransitMaps:
 
     # ---- config -----------------------------------------------------------------------------
 
-    def set_config(self, ip: str, mac: str, ifindex: int, learn_ttl_s: float) -> None:
+    def set_config(self, ip: str, mac: str, ifindex: int, learn_ttl_s: float, mtu: int = 0) -> None:
         t = self.t["config"]
         v = t.Leaf()
         v.host_ip = ip2u(ip)
         _set_mac(v.host_mac, mac)
         v.substrate_ifindex = ifindex
         v.learn_ttl_ns = int(learn_ttl_s * 1e9)
+        v.mtu = mtu
         t[t.Key(0)] = v
         # Role flags depend on our address: recompute them for what is already stored.
         for o in self.list("nets"):
@@ -93,6 +94,7 @@ class TransitMaps:
             "mac": b2mac(v.host_mac),
             "substrate_ifindex": v.substrate_ifindex,
             "learn_ttl_s": v.learn_ttl_ns / 1e9,
+            "mtu": v.mtu,
         }
 
     @property

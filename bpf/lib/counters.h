@@ -30,6 +30,9 @@ enum cen_xdp_counter {
 	XDP_C_DROP_NO_CONFIG,      /* daemon has not configured this host yet */
 	XDP_C_DROP_ADJUST,         /* bpf_xdp_adjust_head failed */
 	XDP_C_INFO_LEARN,          /* direct path learned/refreshed from the source-host option */
+	XDP_C_PASS_GSO,            /* longer than the MTU (a GSO packet, generic mode): for transit_decap_tc */
+	XDP_C_REDIRECT_DECAP_GSO,  /* transit_decap_tc: GSO packet decapsulated to a local endpoint */
+	XDP_C_DROP_GSO_NOT_LOCAL,  /* transit_decap_tc: GSO packet for a non-local endpoint */
 	XDP_C_MAX
 };
 

@@ -25,7 +25,7 @@ struct cen_config {
 	__u8 host_mac[6];
 	__u16 pad;
 	__u32 substrate_ifindex;
-	__u32 pad2;
+	__u32 mtu;          /* substrate MTU: longer frames (GSO, generic mode) are left to TC */
 	__u64 learn_ttl_ns; /* learned direct paths older than this are not used */
 };
 

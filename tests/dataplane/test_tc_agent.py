@@ -1,9 +1,10 @@
 """The TC variant of the agent (``--agent-hook tc``) on a three-host test bed.
 
 Same decisions as the XDP agent (shared lib/agent_path.h), but encapsulation happens on the
-skb, so endpoints keep TSO/checksum offload: these tests run with offloads on at the endpoints
-(the XDP-agent test bed turns TX checksum offload off) and check ping, a bulk TCP transfer and
-UDP across hosts through a bouncer, and a daemon restart.
+skb, so endpoints keep TSO/checksum offload, and with generic-mode XDP on the substrate the
+GSO packets are decapsulated whole by transit_decap_tc. These tests run with offloads on at the
+endpoints (the XDP-agent test bed turns TX checksum offload off) and check ping, a bulk TCP
+transfer (through the GSO decap), UDP across hosts through a bouncer, and a daemon restart.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def tb() -> Iterator[Any]:
     need_tools("ip", "ping", "ethtool")
     from agent.testbed.dataplane import Testbed
 
-    bed = Testbed(agent_hook="tc")
+    bed = Testbed(agent_hook="tc", mode="generic")
     try:
         h1, h2, h3 = bed.add_hosts(["h1", "h2", "h3"])
         bed.add_vpc(100, "10.0.0.0/16", dividers=[h3])
@@ -42,6 +43,7 @@ def test_agents_attached_at_tc(tb: Any) -> None:
     st = tb.hosts["h1"].client.status()
     assert st["agent_hook"] == "tc"
     agents = [a for a in st["attachments"] if a["ifname"] != "sub0"]
+    assert [a["mode"] for a in st["attachments"] if a["ifname"] == "sub0"] == ["xdpgeneric"]
     assert len(agents) == 2 and all(a["mode"] == "tc" and a["program"] == "transit_agent_tc" for a in agents)
     # offloads stay on at the endpoint: that is the point of the TC hook
     out = tb.sh(tb.endpoints["a"], "ethtool", "-k", "eth0").stdout
@@ -60,6 +62,8 @@ def test_ping_tcp_udp_through_bouncer(tb: Any) -> None:
         >= 2
     )
     assert echo(tb, a, b, "tcp", 2_000_000) == "b"
+    # the bulk transfer crossed as GSO packets, decapsulated whole by transit_decap_tc
+    assert nz(counters(tb)["h3"]).get("redirect_decap_gso", 0) >= 1
     assert echo(tb, b, a, "udp", 1200, port=7001) == "a"
     assert tb.ping(a, c.ip)
     assert nz(counters(tb)["h1"], "transit_agent").get("redirect_local", 0) >= 1
