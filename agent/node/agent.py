@@ -156,6 +156,21 @@ def _signature(rs: PodRuntimeStatus) -> tuple[Any, ...]:
     )
 
 
+_BOOKKEEPING = frozenset(("resourceVersion", "managedFields"))
+
+
+def _needs_sync(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether an update can change what a pod worker does: anything but status and bookkeeping.
+
+    Status-only updates are mostly the echo of the agent's own writes; waking the worker for them
+    cost a full ``sync_pod`` per write and, worse, used to push its transition resync back.
+    """
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(om.get(k) != nm.get(k) for k in om.keys() | nm.keys() if k not in _BOOKKEEPING)
+
+
 def has_probes(pod: dict[str, Any]) -> bool:
     return any(
         c.get(p)
@@ -358,7 +373,9 @@ class NodeAgent:
             self.by_key[w.key] = uid
             w.task = asyncio.create_task(self._run_worker(w), name=f"pod-{w.key}")
         elif _rv(pod) >= _rv(w.pod):
-            w.pod = pod
+            old, w.pod = w.pod, pod
+            if not _needs_sync(old, pod):
+                return  # e.g. the echo of our own status write: nothing for the worker to do
         w.wake.set()
 
     def pod_by_key(self, key: str) -> PodWorker | None:
@@ -372,6 +389,8 @@ class NodeAgent:
 
     async def _run_worker(self, w: PodWorker) -> None:
         await self.ready.wait()
+        loop = asyncio.get_running_loop()
+        due: float | None = None  # when the next timed resync is due (loop time)
         try:
             while True:
                 w.wake.clear()
@@ -391,12 +410,17 @@ class NodeAgent:
                 if nxt is None:
                     return
                 if math.isinf(nxt):
+                    due = None
                     await w.wake.wait()
                     continue
+                now = loop.time()
+                if due is None or due <= now or now + nxt < due:
+                    due = now + nxt
+                # else: an event-driven sync never postpones a resync that is already due sooner
                 try:
-                    await asyncio.wait_for(w.wake.wait(), nxt)
+                    await asyncio.wait_for(w.wake.wait(), due - now)
                 except TimeoutError:
-                    pass
+                    due = None
         finally:
             if self.workers.get(w.uid) is w:
                 del self.workers[w.uid]
