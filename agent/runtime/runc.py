@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import math
 import os
 import re
 import resource
@@ -338,6 +339,9 @@ class RuncRuntime(Runtime):
         self._cg_name = re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)
         self._restored: set[str] = set()
         self._net_ready: dict[str, PodNetworkInfo] = {}
+        self._pod_json: dict[str, str] = {}  # uid -> pod.json as last written
+        self.runc_gc_interval = 10.0  # list_pods cross-checks `runc list` at most this often
+        self._runc_gc_at = -math.inf
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -384,8 +388,13 @@ class RuncRuntime(Runtime):
         async with self._lock(uid):
             pdir.mkdir(parents=True, exist_ok=True)
             self._restore_backoff(uid, pdir)
-            (pdir / "pod.json.tmp").write_text(json.dumps(pod))
-            os.replace(pdir / "pod.json.tmp", pdir / "pod.json")
+            body = json.dumps(pod)
+            if self._pod_json.get(uid) != body or not (pdir / "pod.json").exists():
+                # only when it changed: every new file costs an inode allocation, which is slow on a
+                # busy ext4 without a journal (it scans for recently deleted inodes)
+                (pdir / "pod.json.tmp").write_text(body)
+                os.replace(pdir / "pod.json.tmp", pdir / "pod.json")
+                self._pod_json[uid] = body
             messages: list[str] = []
             pod_ip = None
             netns_path = None
@@ -959,7 +968,8 @@ class RuncRuntime(Runtime):
         """Every pod with state on disk, reconciled with ``runc list``.
 
         runc containers that belong to this node's runc root but to no known instance are
-        killed and deleted (they can only be leftovers of a crash between launch and record).
+        killed and deleted (they can only be leftovers of a crash between launch and record); that
+        cross-check runs on the first call and then at most every ``runc_gc_interval`` seconds.
         """
         out: list[PodRuntimeStatus] = []
         if not self.pods_dir.is_dir():
@@ -978,6 +988,10 @@ class RuncRuntime(Runtime):
                     for idir in cdir.iterdir():
                         if idir.name.isdigit():
                             known_ids.add(self.container_id(pdir.name, cdir.name, int(idir.name)))
+        now = time.monotonic()
+        if now - self._runc_gc_at < self.runc_gc_interval:
+            return out  # the PLEG relists every second; `runc list` is a process, so GC less often
+        self._runc_gc_at = now
         for cont in await self._runc_list():
             cid = cont.get("id", "")
             if cid and cid not in known_ids:
@@ -1113,6 +1127,7 @@ class RuncRuntime(Runtime):
             self.backoff.forget_prefix(uid + "/")
             self._restored.discard(uid)
             self._net_ready.pop(uid, None)
+            self._pod_json.pop(uid, None)
         self._locks.pop(uid, None)
 
     async def restart_container(self, uid: str, container: str, reason: str) -> None:
