@@ -80,16 +80,15 @@ case "${1:-}" in
     exec "$VENV/bin/centaurusctl" init --demo "$@" ;;
   test)
     shift || true
-    log "ruff check"; "$VENV/bin/ruff" check ctl agent tests benchmarks
-    log "ruff format --check"; "$VENV/bin/ruff" format --check ctl agent tests benchmarks
-    log "mypy ctl agent"; "$VENV/bin/mypy" ctl agent
+    # Every check runs even if an earlier one failed, so one CI run reports everything.
+    status=0
+    log "ruff check"; "$VENV/bin/ruff" check ctl agent tests benchmarks || status=1
+    log "ruff format --check"; "$VENV/bin/ruff" format --check ctl agent tests benchmarks || status=1
+    log "mypy ctl agent"; "$VENV/bin/mypy" ctl agent || status=1
     log "pytest"
-    set +e
-    "$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
-    rc=$?
-    set -e
-    # pytest exits 5 when it collected no tests: that is a failure for CI, not a pass.
-    exit $rc ;;
+    # pytest exits 5 when it collected no tests: that is a failure for CI too.
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" || status=1
+    exit $status ;;
   "") log "setup complete; activate with: source $VENV/bin/activate" ;;
   *) echo "usage: $0 [demo|test [pytest args]]" >&2; exit 1 ;;
 esac
