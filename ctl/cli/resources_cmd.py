@@ -386,6 +386,107 @@ def register(app: typer.Typer) -> None:  # noqa: C901 - one registration functio
         run(_create(client, obj, tenant_for(client, tenant)))
         print(f"namespace/{name} created")
 
+    def _meta_edit(
+        field: str,
+        resource: list[str],
+        namespace: str | None,
+        tenant: str | None,
+        kubeconfig: str | None,
+        context: str | None,
+        overwrite: bool,
+    ) -> None:
+        """label/annotate: KIND NAME k=v k2- ... (k- removes a key)."""
+        if len(resource) < 2:
+            raise CLIError(f"{field[:-1]} needs KIND NAME (or KIND/NAME) and at least one KEY=VALUE or KEY-")
+        if "/" in resource[0]:
+            targets, changes = split_kind_name([resource[0]]), resource[1:]
+        else:
+            targets, changes = split_kind_name(resource[:2]), resource[2:]
+        if not changes:
+            raise CLIError(f"at least one {field[:-1]} update is required (KEY=VALUE or KEY-)")
+        patch_vals: dict[str, Any] = {}
+        for c in changes:
+            if c.endswith("-") and "=" not in c:
+                patch_vals[c[:-1]] = None
+            elif "=" in c:
+                k, v = c.split("=", 1)
+                patch_vals[k] = v
+            else:
+                raise CLIError(f"invalid {field[:-1]} update {c!r}: use KEY=VALUE or KEY-")
+        client = connect(kubeconfig, context)
+
+        async def go() -> None:
+            t = tenant_for(client, tenant)
+            try:
+                for k, n in targets:
+                    assert n is not None
+                    ns = namespace_for(client, namespace) if k.namespaced else None
+                    if not overwrite:
+                        cur = (await client.get(k, n, ns, t))["metadata"].get(field) or {}
+                        clash = [
+                            key
+                            for key, v in patch_vals.items()
+                            if v is not None and key in cur and cur[key] != v
+                        ]
+                        if clash:
+                            raise CLIError(
+                                f"'{clash[0]}' already has a value ({cur[clash[0]]}), and --overwrite is false"
+                            )
+                    await client.patch(k, n, {"metadata": {field: patch_vals}}, ns, t)
+                    print(
+                        f"{output.name_of(k, {'metadata': {'name': n}})} {'labeled' if field == 'labels' else 'annotated'}"
+                    )
+            finally:
+                await client.close()
+
+        run(go())
+
+    @app.command("label")
+    def label(
+        resource: list[str] = typer.Argument(..., help="KIND NAME KEY=VALUE... (KEY- removes)"),
+        overwrite: bool = typer.Option(False, "--overwrite"),
+        namespace: str = NamespaceOpt,
+        tenant: str = TenantOpt,
+        kubeconfig: str = KubeconfigOpt,
+        context: str = ContextOpt,
+    ) -> None:
+        """Add, change or remove labels of an object."""
+        _meta_edit("labels", resource, namespace, tenant, kubeconfig, context, overwrite)
+
+    @app.command("annotate")
+    def annotate(
+        resource: list[str] = typer.Argument(..., help="KIND NAME KEY=VALUE... (KEY- removes)"),
+        overwrite: bool = typer.Option(False, "--overwrite"),
+        namespace: str = NamespaceOpt,
+        tenant: str = TenantOpt,
+        kubeconfig: str = KubeconfigOpt,
+        context: str = ContextOpt,
+    ) -> None:
+        """Add, change or remove annotations of an object."""
+        _meta_edit("annotations", resource, namespace, tenant, kubeconfig, context, overwrite)
+
+    def _cordon(node: str, on: bool, kubeconfig: str | None, context: str | None) -> None:
+        client = connect(kubeconfig, context)
+
+        async def go() -> None:
+            try:
+                await client.patch("nodes", node, {"spec": {"unschedulable": True if on else None}})
+            finally:
+                await client.close()
+
+        run(go())
+        print(f"node/{node} {'cordoned' if on else 'uncordoned'}")
+
+    @app.command("cordon")
+    def cordon(node: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
+        """Mark a node unschedulable."""
+        _cordon(node, True, kubeconfig, context)
+
+    @app.command("uncordon")
+    def uncordon(node: str, kubeconfig: str = KubeconfigOpt, context: str = ContextOpt) -> None:
+        """Mark a node schedulable again."""
+        _cordon(node, False, kubeconfig, context)
+
     @app.command("api-resources")
     def api_resources(
         out: str = typer.Option("table", "-o", "--output", help="table|wide|name"),
