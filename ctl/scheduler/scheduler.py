@@ -67,6 +67,8 @@ class Scheduler:
             inf.add_handler(self._node_handler(i))
             self.node_informers.append(inf)
         self.binding: dict[str, PodInfo] = {}
+        self._unschedulable_marked: dict[str, str] = {}
+        self._bg_tasks: set[asyncio.Future[None]] = set()
         self._sem = asyncio.Semaphore(max(1, self.opts.parallelism))
         self._tasks: list[asyncio.Task[Any]] = []
         self.synced = asyncio.Event()
@@ -152,6 +154,7 @@ class Scheduler:
             msg = str(e)
             log.info("pod %s is unschedulable: %s", info.key, msg)
             self.events.record(info.pod, "Warning", "FailedScheduling", "Scheduling", msg)
+            self._mark_unschedulable(info, msg)
             return None
         self.stats["schedule_seconds"] += time.perf_counter() - t0
         self.stats["scheduled"] += 1
@@ -159,6 +162,41 @@ class Scheduler:
         self.cache.add_pod(info.key, d.node, info, assumed=True)
         self.binding[info.key] = info
         return d.node
+
+    def _mark_unschedulable(self, info: PodInfo, msg: str) -> None:
+        """Set PodScheduled=False/Unschedulable on the pod (once per distinct message), as kube-scheduler does."""
+        marked = self._unschedulable_marked
+        if marked.get(info.uid) == msg:
+            return
+        if len(marked) > 100_000:
+            marked.clear()
+        marked[info.uid] = msg
+        md = info.pod.get("metadata") or {}
+        cond = {
+            "type": "PodScheduled",
+            "status": "False",
+            "reason": "Unschedulable",
+            "message": msg,
+            "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
+        async def patch() -> None:
+            try:
+                await self.client.patch(
+                    "pods",
+                    md.get("name", ""),
+                    {"status": {"conditions": [cond]}},
+                    md.get("namespace"),
+                    md.get("tenant"),
+                    patch_type="strategic",
+                    subresource="status",
+                )
+            except Exception as e:  # the pod may be gone; the Event already says why
+                log.debug("could not mark %s unschedulable: %s", info.key, e)
+
+        task = asyncio.ensure_future(patch())
+        self._bg_tasks.add(task)
+        task.add_done_callback(self._bg_tasks.discard)
 
     async def _bind(self, info: PodInfo, node: str) -> None:
         try:

@@ -186,6 +186,10 @@ async def test_unschedulable_pod_gets_an_event_then_is_scheduled_when_a_node_fit
     assert e["involvedObject"]["kind"] == "Pod" and e["firstTimestamp"] and e["lastTimestamp"]
     await asyncio.sleep(0.5)
     assert await node_of(api, "large") is None
+    conds = (await api.get("pods", "large"))["status"].get("conditions") or []
+    sched = [c for c in conds if c["type"] == "PodScheduled"]
+    assert sched and sched[0]["status"] == "False" and sched[0]["reason"] == "Unschedulable"
+    assert sched[0]["message"] == "0/2 nodes are available: 2 Insufficient cpu."
     # the same message again is aggregated into one Event
     assert len(await events_of(api, "large", "FailedScheduling")) == 1
     await api.create(node("huge", cpu="16"))
