@@ -7,6 +7,7 @@ _centaurusctl() {
         w="${COMP_WORDS[i]}"
         [[ "$w" == -* ]] && continue
         case "${path:+$path }$w" in
+            "annotate") path="${path:+$path }$w" ;;
             "api-resources") path="${path:+$path }$w" ;;
             "apply") path="${path:+$path }$w" ;;
             "completion") path="${path:+$path }$w" ;;
@@ -16,8 +17,11 @@ _centaurusctl() {
             "config set-namespace") path="${path:+$path }$w" ;;
             "config use-context") path="${path:+$path }$w" ;;
             "config view") path="${path:+$path }$w" ;;
+            "cordon") path="${path:+$path }$w" ;;
             "create") path="${path:+$path }$w" ;;
             "create namespace") path="${path:+$path }$w" ;;
+            "create tenant") path="${path:+$path }$w" ;;
+            "create token") path="${path:+$path }$w" ;;
             "delete") path="${path:+$path }$w" ;;
             "describe") path="${path:+$path }$w" ;;
             "down") path="${path:+$path }$w" ;;
@@ -29,9 +33,33 @@ _centaurusctl() {
             "image list") path="${path:+$path }$w" ;;
             "image remove") path="${path:+$path }$w" ;;
             "init") path="${path:+$path }$w" ;;
+            "label") path="${path:+$path }$w" ;;
             "logs") path="${path:+$path }$w" ;;
+            "packet") path="${path:+$path }$w" ;;
+            "packet craft") path="${path:+$path }$w" ;;
+            "packet decode") path="${path:+$path }$w" ;;
+            "packet trace") path="${path:+$path }$w" ;;
+            "rollout") path="${path:+$path }$w" ;;
+            "rollout history") path="${path:+$path }$w" ;;
+            "rollout pause") path="${path:+$path }$w" ;;
+            "rollout restart") path="${path:+$path }$w" ;;
+            "rollout resume") path="${path:+$path }$w" ;;
+            "rollout status") path="${path:+$path }$w" ;;
+            "rollout undo") path="${path:+$path }$w" ;;
+            "scale") path="${path:+$path }$w" ;;
             "serve") path="${path:+$path }$w" ;;
             "status") path="${path:+$path }$w" ;;
+            "transit") path="${path:+$path }$w" ;;
+            "transit delete") path="${path:+$path }$w" ;;
+            "transit dump") path="${path:+$path }$w" ;;
+            "transit get") path="${path:+$path }$w" ;;
+            "transit learned") path="${path:+$path }$w" ;;
+            "transit load") path="${path:+$path }$w" ;;
+            "transit stats") path="${path:+$path }$w" ;;
+            "transit status") path="${path:+$path }$w" ;;
+            "transit unload") path="${path:+$path }$w" ;;
+            "transit update") path="${path:+$path }$w" ;;
+            "uncordon") path="${path:+$path }$w" ;;
             "version") path="${path:+$path }$w" ;;
             "vm") path="${path:+$path }$w" ;;
             "vm reboot") path="${path:+$path }$w" ;;
@@ -43,7 +71,8 @@ _centaurusctl() {
         esac
     done
     case "$path" in
-        "") words="api-resources apply completion config create delete describe down exec get image init logs serve status version vm --help" ;;
+        "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs packet rollout scale serve status transit uncordon version vm --help" ;;
+        "annotate") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
         "api-resources") words="--help --output -o" ;;
         "apply") words="--context --dry-run --filename --help --kubeconfig --namespace --recursive --tenant -R -f -n" ;;
         "completion") words="--help --write" ;;
@@ -53,11 +82,14 @@ _centaurusctl() {
         "config set-namespace") words="--help --kubeconfig" ;;
         "config use-context") words="--help --kubeconfig" ;;
         "config view") words="--help --kubeconfig --raw" ;;
-        "create") words="namespace --help" ;;
+        "cordon") words="--context --help --kubeconfig" ;;
+        "create") words="namespace tenant token --help" ;;
         "create namespace") words="--context --help --kubeconfig --tenant" ;;
+        "create tenant") words="--context --help --kubeconfig --no-context --storage-cluster" ;;
+        "create token") words="--add-context --context --duration --group --help --kubeconfig --namespace --role --tenant -n" ;;
         "delete") words="--all --cascade --context --filename --force --grace-period --help --ignore-not-found --kubeconfig --namespace --recursive --selector --tenant --wait -R -f -l -n" ;;
         "describe") words="--context --help --kubeconfig --namespace --tenant -n" ;;
-        "down") words="--data-dir --help --timeout" ;;
+        "down") words="--data-dir --help --kill-pods --timeout" ;;
         "exec") words="--container --context --help --kubeconfig --namespace --tenant -c -n" ;;
         "get") words="--all-namespaces --all-tenants --context --field-selector --help --kubeconfig --namespace --output --selector --show-labels --tenant --watch -A -T -l -n -o -w" ;;
         "image") words="build-defaults import list remove --data-dir --help" ;;
@@ -65,10 +97,34 @@ _centaurusctl() {
         "image import") words="--help --name -n" ;;
         "image list") words="--help --output -o" ;;
         "image remove") words="--force --help -f" ;;
-        "init") words="--bind-address --data-dir --demo --detach --disable --etcd-endpoints --help --hollow-nodes --log-level --port --runtime --store --vm-runtime-uri -d" ;;
+        "init") words="--bind-address --data-dir --demo --detach --disable --etcd-endpoints --help --hollow-nodes --log-level --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --vm-runtime-uri -d" ;;
+        "label") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
         "logs") words="--container --context --follow --help --kubeconfig --namespace --previous --tail --tenant -c -f -n -p" ;;
+        "packet") words="craft decode trace --help" ;;
+        "packet craft") words="--arp --count --dst --dst-mac --help --itf --netns --no-src-host --opt --output --sniff-itf --sniff-netns --src --src-host --to --ttl --udp --vni --wait -o" ;;
+        "packet decode") words="--count --geneve-only --help --itf --netns --output --seconds -o" ;;
+        "packet trace") words="--help --hosts --output --ping --run-dir --vni -o" ;;
+        "rollout") words="history pause restart resume status undo --help" ;;
+        "rollout history") words="--help --kubeconfig --namespace --revision --tenant -n" ;;
+        "rollout pause") words="--help --kubeconfig --namespace --tenant -n" ;;
+        "rollout restart") words="--help --kubeconfig --namespace --tenant -n" ;;
+        "rollout resume") words="--help --kubeconfig --namespace --tenant -n" ;;
+        "rollout status") words="--help --kubeconfig --namespace --tenant --timeout --watch -n -w" ;;
+        "rollout undo") words="--help --kubeconfig --namespace --tenant --to-revision -n" ;;
+        "scale") words="--current-replicas --help --kubeconfig --namespace --replicas --tenant -n" ;;
         "serve") words="--help" ;;
         "status") words="--data-dir --help --output -o" ;;
+        "transit") words="delete dump get learned load stats status unload update --help --host --run-dir --socket --tcp -H" ;;
+        "transit delete") words="--help" ;;
+        "transit dump") words="--help --output -o" ;;
+        "transit get") words="--help --output -o" ;;
+        "transit learned") words="--flush --help --output -o" ;;
+        "transit load") words="--agent-hook --help --mode" ;;
+        "transit stats") words="--all --help --output --reset -o" ;;
+        "transit status") words="--help --output -o" ;;
+        "transit unload") words="--help" ;;
+        "transit update") words="--bouncers --cidr --dividers --file --gateway --help --host-ip --ip --json --mac --output --veth --vni -f -o" ;;
+        "uncordon") words="--context --help --kubeconfig" ;;
         "version") words="--client --context --help --kubeconfig --output -o" ;;
         "vm") words="reboot restore snapshot start stop --help" ;;
         "vm reboot") words="--context --help --kubeconfig --namespace --snapshot-id --tenant --timeout --wait -n" ;;
