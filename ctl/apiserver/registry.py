@@ -183,9 +183,7 @@ class Registry:
                 if (limit and len(items) > limit) or not res.more:
                     break
         else:
-            for key, o in self.cache.list_items(kind, prefix):
-                if start_after is not None and key <= start_after:
-                    continue
+            for _key, o in self.cache.iter_items(kind, prefix, start_after):
                 if self._selected(o, labels, fields):
                     items.append(o)
                     if limit and len(items) > limit:
@@ -281,7 +279,9 @@ class Registry:
         md["creationTimestamp"] = meta.now_rfc3339()
         md["generation"] = 1
         md["hashKey"] = meta.hash_key(md["uid"])
-        md["selfLink"] = self_link(kind, tenant, namespace or "", md["name"])  # stored, so every read carries it
+        md["selfLink"] = self_link(
+            kind, tenant, namespace or "", md["name"]
+        )  # stored, so every read carries it
         await self._admit("create", kind, obj, None)
         if dry_run:
             return self._finish(kind, obj, tenant, namespace)

@@ -20,10 +20,11 @@ watchers): 20,000 node agents can watch their pods without every pod event visit
 from __future__ import annotations
 
 import asyncio
+import bisect
 import builtins
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,7 @@ class KindCache:
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self.objects: dict[str, dict[str, Any]] = {}
+        self.keys: list[str] = []  # sorted keys of ``objects``: prefix lists without sorting
         self.events: deque[CacheEvent] = deque(maxlen=EVENT_WINDOW)
         self.window_start = 0  # events with revision > window_start are all in self.events
         self.watchers: set[Watcher] = set()
@@ -148,6 +150,7 @@ class WatchCache:
         self.caches: dict[str, KindCache] = {k.plural: KindCache(k) for k in kinds.KINDS}
         self.revision = 0
         self._cond = asyncio.Condition()
+        self._waiters = 0
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
@@ -185,6 +188,7 @@ class WatchCache:
                 if not res.more:
                     break
                 start_after = res.items[-1].key
+            c.keys = sorted(c.objects)
             c.window_start = rev
         self.revision = rev
 
@@ -194,8 +198,9 @@ class WatchCache:
                 watch = self.store.watch("/registry/", self.revision)
                 async for ev in watch:
                     self._apply(ev)
-                    async with self._cond:
-                        self._cond.notify_all()
+                    if self._waiters:
+                        async with self._cond:
+                            self._cond.notify_all()
                 return
             except CompactedError:
                 log.warning("watch cache fell behind a compaction; relisting")
@@ -216,12 +221,18 @@ class WatchCache:
             return
         if ev.type == "DELETE":
             old = c.objects.pop(key, None)
+            if old is not None:
+                i = bisect.bisect_left(c.keys, key)
+                if i < len(c.keys) and c.keys[i] == key:
+                    del c.keys[i]
             obj = decode(ev.kv.value, rev)
             c.apply(CacheEvent(rev, "DELETED", key, obj, old))
         else:
             obj = decode(ev.kv.value, rev)
             old = c.objects.get(key)
             c.objects[key] = obj
+            if old is None:
+                bisect.insort(c.keys, key)
             c.apply(CacheEvent(rev, "MODIFIED" if old is not None else "ADDED", key, obj, old))
 
     async def wait_for(self, revision: int, timeout: float = 5.0) -> bool:
@@ -233,11 +244,14 @@ class WatchCache:
             async with self._cond:
                 await self._cond.wait_for(lambda: self.revision >= revision)
 
+        self._waiters += 1
         try:
             await asyncio.wait_for(_wait(), timeout)
             return True
         except TimeoutError:
             return False
+        finally:
+            self._waiters -= 1
 
     async def fresh(self) -> None:
         await self.wait_for(await self.store.current_revision())
@@ -247,13 +261,31 @@ class WatchCache:
         return self.cache(kind).objects.get(key)
 
     def list(self, kind: Kind, prefix: str) -> list[dict[str, Any]]:
-        objs = self.cache(kind).objects
-        keys = sorted(k for k in objs if k.startswith(prefix))
-        return [objs[k] for k in keys]
+        return [v for _, v in self.list_items(kind, prefix)]
 
-    def list_items(self, kind: Kind, prefix: str) -> builtins.list[tuple[str, dict[str, Any]]]:
-        objs = self.cache(kind).objects
-        return sorted((k, v) for k, v in objs.items() if k.startswith(prefix))
+    def list_items(
+        self, kind: Kind, prefix: str, start_after: str | None = None
+    ) -> builtins.list[tuple[str, dict[str, Any]]]:
+        """(key, object) under ``prefix`` in key order, optionally only keys after ``start_after``."""
+        return builtins.list(self.iter_items(kind, prefix, start_after))
+
+    def iter_items(
+        self, kind: Kind, prefix: str, start_after: str | None = None
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Like :meth:`list_items`, lazily (a limited LIST stops early); do not await while iterating."""
+        c = self.cache(kind)
+        keys, objs = c.keys, c.objects
+        if start_after is not None and start_after >= prefix:
+            i = bisect.bisect_right(keys, start_after)
+        else:
+            i = bisect.bisect_left(keys, prefix)
+        n = len(keys)
+        while i < n:
+            k = keys[i]
+            if not k.startswith(prefix):
+                return
+            yield k, objs[k]
+            i += 1
 
     # ------------------------------------------------------------------ watches
     async def watch(
