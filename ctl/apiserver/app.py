@@ -618,7 +618,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls-key", default="")
     p.add_argument("--client-ca", default="", help="CA bundle to verify client certificates")
     p.add_argument(
-        "--insecure-http", action="store_true", help="serve plain HTTP on TCP (default: TCP needs --tls-cert/--tls-key)"
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP on TCP (default: TCP needs --tls-cert/--tls-key)",
     )
     p.add_argument(
         "--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator"
@@ -699,7 +701,9 @@ async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = Non
         loop.add_signal_handler(sig, stop.set)
     compactor = None
     if getattr(args, "compact_interval", 0) > 0:
-        compactor = asyncio.create_task(compact_periodically(store, args.compact_interval, args.compact_retain))
+        compactor = asyncio.create_task(
+            compact_periodically(store, args.compact_interval, args.compact_retain)
+        )
     await stop.wait()
     log.info("apiserver shutting down")
     if compactor is not None:

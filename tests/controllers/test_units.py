@@ -100,6 +100,7 @@ def test_flags() -> None:
         "garbagecollector",
         "namespace",
         "nodelifecycle",
+        "tenant",
     ]
     assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
     assert "nodelifecycle" not in select_controllers("*,-nodelifecycle")
