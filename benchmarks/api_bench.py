@@ -28,6 +28,7 @@ every figure. Prints a Rich table, writes ``benchmarks/results/api.json``.
 from __future__ import annotations
 
 import argparse
+import collections
 import asyncio
 import json
 import multiprocessing as mp
@@ -89,7 +90,7 @@ def _client_proc(url: str, verb: str, ids: list[int], concurrency: int, n_total:
         lat: list[float] = []
         errors = 0
         first: str | None = None
-        queue = list(ids)
+        queue = collections.deque(sorted(ids))  # in schedule order (paced requests are due at i / rate)
         tag = f"{os.getpid()}"
 
         async def one(i: int) -> None:
@@ -103,7 +104,7 @@ def _client_proc(url: str, verb: str, ids: list[int], concurrency: int, n_total:
         async def worker() -> None:
             nonlocal errors, first
             while queue:
-                i = queue.pop()
+                i = queue.popleft()
                 if verb == "paced":  # open loop: start each request at its scheduled time
                     due = start_at + i / rate
                     delay = due - time.time()
