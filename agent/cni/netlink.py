@@ -94,12 +94,16 @@ async def run_in_fresh_thread(fn: Callable[[], T]) -> T:
             fut.set_exception(value)
 
     def body() -> None:
+        ok: bool
+        value: object
         try:
             r = fn()
         except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
-            loop.call_soon_threadsafe(deliver, False, e)
+            ok, value = False, e
         else:
-            loop.call_soon_threadsafe(deliver, True, r)
+            ok, value = True, r
+        with contextlib.suppress(RuntimeError):  # the loop may have closed meanwhile
+            loop.call_soon_threadsafe(deliver, ok, value)
 
     threading.Thread(target=body, name="netns-op", daemon=True).start()
     return await fut
