@@ -9,8 +9,6 @@ that lets several controller instances split the objects among themselves.
 from __future__ import annotations
 
 import hashlib
-import os
-import random
 import re
 import uuid
 from datetime import UTC, datetime
@@ -72,13 +70,8 @@ def parse_rfc3339(value: str) -> float:
     return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
 
 
-_uid_rng = random.Random(int.from_bytes(os.urandom(32), "big"))
-
-
 def new_uid() -> str:
-    """A random (version 4) UUID. Drawn from a PRNG seeded once from the OS: uids need to be
-    unique, not secret, and ``uuid.uuid4()`` costs a getrandom syscall per object."""
-    return str(uuid.UUID(int=_uid_rng.getrandbits(128), version=4))
+    return str(uuid.uuid4())
 
 
 def hash_key(uid: str) -> int:
