@@ -265,6 +265,13 @@ class APIServer:
                 return yaml.safe_load(raw)
             if ct == "application/json" or ct.endswith("+json") or ct == "":
                 return orjson.loads(raw)
+            if ct == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
+                from ctl.apiserver import protobuf
+
+                try:
+                    return protobuf.decode(raw)
+                except protobuf.ProtobufError as e:
+                    raise APIError(415, f"unsupported protobuf body: {e}", "UnsupportedMediaType") from None
         except (orjson.JSONDecodeError, yaml.YAMLError) as e:
             raise st.bad_request(
                 f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}"

@@ -1,10 +1,11 @@
 """kubectl v1.32 against the API server, with the kubeconfig ``centaurusctl init`` writes
 (HTTPS with the cluster CA and a bearer token): apply/create/get/delete -f, get -o json
-and -w, scale, patch, delete, api-resources, version, and the known protobuf limitation
+and -w, scale, patch, delete, api-resources, version, and the imperative generators (protobuf bodies)
 of kubectl's imperative generators."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -43,8 +44,12 @@ spec:
 """
 
 
-def kubectl(c: InitCluster, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([KUBECTL, "--kubeconfig", str(c.kubeconfig), *args], capture_output=True, text=True, timeout=timeout)
+def kubectl(
+    c: InitCluster, *args: str, timeout: float = 30, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run(
+        [KUBECTL, "--kubeconfig", str(c.kubeconfig), *args], capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert r.returncode == 0, f"kubectl {' '.join(args)}: {r.stderr}"
     return r
@@ -75,7 +80,10 @@ def test_kubectl_apply_get_scale_delete(init_cluster: InitCluster, tmp_path: Pat
     # changing the manifest and re-applying configures it (strategic merge from kubectl)
     f.write_text(MANIFEST.replace("replicas: 2", "replicas: 3"))
     assert "deployment.apps/kc-deploy configured" in kubectl(c, "apply", "-f", str(f)).stdout
-    assert kubectl(c, "get", "deploy", "kc-deploy", "-n", "kc-test", "-o", "jsonpath={.spec.replicas}").stdout == "3"
+    assert (
+        kubectl(c, "get", "deploy", "kc-deploy", "-n", "kc-test", "-o", "jsonpath={.spec.replicas}").stdout
+        == "3"
+    )
     # delete (namespaces stay Terminating until the namespace controller empties them: don't wait)
     r = kubectl(c, "delete", "-f", str(f), "--wait=false")
     assert 'pod "kc-pod" deleted' in r.stdout and 'deployment.apps "kc-deploy" deleted' in r.stdout
@@ -85,13 +93,35 @@ def test_kubectl_apply_get_scale_delete(init_cluster: InitCluster, tmp_path: Pat
 
 def test_kubectl_watch(init_cluster: InitCluster) -> None:
     c = init_cluster
-    p = subprocess.Popen([KUBECTL, "--kubeconfig", str(c.kubeconfig), "get", "configmaps", "-n", "default", "-w",
-                          "--output-watch-events", "-o", "name"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(c.kubeconfig),
+            "get",
+            "configmaps",
+            "-n",
+            "default",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "name",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         body = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"watched"}}'
-        subprocess.run([KUBECTL, "--kubeconfig", str(c.kubeconfig), "apply", "-f", "-"], input=body, text=True,
-                       capture_output=True, check=True, timeout=30)
+        subprocess.run(
+            [KUBECTL, "--kubeconfig", str(c.kubeconfig), "apply", "-f", "-"],
+            input=body,
+            text=True,
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
         kubectl(c, "delete", "configmap", "watched")
         time.sleep(1.5)
     finally:
@@ -111,10 +141,39 @@ def test_kubectl_discovery_commands(init_cluster: InitCluster) -> None:
     assert out.returncode == 0 or "Pod" in out.stdout + out.stderr
 
 
-def test_kubectl_imperative_create_is_a_known_limitation(init_cluster: InitCluster) -> None:
-    """kubectl's generators send protobuf, which this server answers with 415 (documented)."""
-    r = kubectl(init_cluster, "create", "namespace", "kc-proto", check=False)
-    if r.returncode == 0:  # the optional protobuf decoder is in
-        kubectl(init_cluster, "delete", "namespace", "kc-proto", "--wait=false")
-        return
-    assert "UnsupportedMediaType" in r.stderr or "unsupported content type" in r.stderr
+def test_kubectl_imperative_generators(init_cluster: InitCluster) -> None:
+    """kubectl's generators send protobuf bodies; the server decodes the kinds they produce."""
+    c = init_cluster
+    kubectl(c, "create", "namespace", "kc-proto")
+    kubectl(c, "create", "configmap", "cm", "--from-literal=a=b", "-n", "kc-proto")
+    kubectl(c, "create", "secret", "generic", "s", "--from-literal=pw=xyz", "-n", "kc-proto")
+    kubectl(
+        c,
+        "create",
+        "deployment",
+        "web",
+        "--image=busybox:latest",
+        "--replicas=2",
+        "-n",
+        "kc-proto",
+        "--",
+        "sleep",
+        "9",
+    )
+    kubectl(c, "create", "quota", "q", "--hard=pods=5", "-n", "kc-proto")
+    out = kubectl(c, "get", "deploy", "web", "-n", "kc-proto", "-o", "json")
+    d = json.loads(out.stdout)
+    assert d["spec"]["replicas"] == 2 and d["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    ctr = d["spec"]["template"]["spec"]["containers"][0]
+    assert ctr["image"] == "busybox:latest" and ctr["command"] == ["sleep", "9"]
+    assert d["spec"]["strategy"]["type"] == "RollingUpdate"  # empty protobuf strings defaulted, not stored
+    cm = json.loads(kubectl(c, "get", "cm", "cm", "-n", "kc-proto", "-o", "json").stdout)
+    assert cm["data"] == {"a": "b"}
+    sec = json.loads(kubectl(c, "get", "secret", "s", "-n", "kc-proto", "-o", "json").stdout)
+    assert base64.b64decode(sec["data"]["pw"]) == b"xyz"
+    r = kubectl(c, "create", "namespace", "kc-proto", check=False)
+    assert r.returncode != 0 and "AlreadyExists" in r.stderr
+    # a kind the decoder does not know is refused with a clear 415, nothing stored
+    r = kubectl(c, "create", "role", "r", "--verb=get", "--resource=pods", "-n", "kc-proto", check=False)
+    assert r.returncode != 0 and "protobuf" in r.stderr
+    kubectl(c, "delete", "namespace", "kc-proto", "--wait=false")
