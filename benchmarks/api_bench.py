@@ -28,8 +28,8 @@ every figure. Prints a Rich table, writes ``benchmarks/results/api.json``.
 from __future__ import annotations
 
 import argparse
-import collections
 import asyncio
+import collections
 import json
 import multiprocessing as mp
 import os
@@ -67,21 +67,41 @@ def _free_port() -> int:
 
 
 def _cm(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"bench": "1"}},
-            "data": {"key": "x" * 200}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {"bench": "1"}},
+        "data": {"key": "x" * 200},
+    }
 
 
-def _summary(lat: list[float], ok: int, errors: int, seconds: float, first_error: str | None) -> dict[str, Any]:
+def _summary(
+    lat: list[float], ok: int, errors: int, seconds: float, first_error: str | None
+) -> dict[str, Any]:
     lat.sort()
-    return {"ok": ok, "errors": errors, "first_error": first_error, "seconds": round(seconds, 3),
-            "ops_per_s": round(ok / seconds, 1) if seconds > 0 else 0.0,
-            "p50": round(percentile(lat, 50) * 1000, 2), "p99": round(percentile(lat, 99) * 1000, 2),
-            "max": round((lat[-1] if lat else 0) * 1000, 2)}
+    return {
+        "ok": ok,
+        "errors": errors,
+        "first_error": first_error,
+        "seconds": round(seconds, 3),
+        "ops_per_s": round(ok / seconds, 1) if seconds > 0 else 0.0,
+        "p50": round(percentile(lat, 50) * 1000, 2),
+        "p99": round(percentile(lat, 99) * 1000, 2),
+        "max": round((lat[-1] if lat else 0) * 1000, 2),
+    }
 
 
 # ---------------------------------------------------------------------------- client processes
-def _client_proc(url: str, verb: str, ids: list[int], concurrency: int, n_total: int, rate: float,
-                 start_at: float, out: Any) -> None:
+def _client_proc(
+    url: str,
+    verb: str,
+    ids: list[int],
+    concurrency: int,
+    n_total: int,
+    rate: float,
+    start_at: float,
+    out: Any,
+) -> None:
     """One client process: run ``verb`` for ``ids`` and send back (latencies, errors, t0, t1)."""
     from ctl.client import Client, ClientConfig
 
@@ -131,7 +151,9 @@ def _client_proc(url: str, verb: str, ids: list[int], concurrency: int, n_total:
     asyncio.run(main())
 
 
-def run_verb(url: str, verb: str, n: int, concurrency: int, procs: int, n_total: int = 0, rate: float = 0) -> dict[str, Any]:
+def run_verb(
+    url: str, verb: str, n: int, concurrency: int, procs: int, n_total: int = 0, rate: float = 0
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     start_at = time.time() + 1.5
@@ -149,7 +171,11 @@ def run_verb(url: str, verb: str, n: int, concurrency: int, procs: int, n_total:
     errors = sum(r[1] for r in res)
     first = next((r[2] for r in res if r[2]), None)
     seconds = max(r[4] for r in res) - min(r[3] for r in res)
-    return _summary(lat, len(lat), errors, seconds, first) | {"n": n, "concurrency": concurrency, "procs": procs}
+    return _summary(lat, len(lat), errors, seconds, first) | {
+        "n": n,
+        "concurrency": concurrency,
+        "procs": procs,
+    }
 
 
 async def watch_fanout(url: str, watchers: int, events: int) -> dict[str, Any]:
@@ -163,14 +189,23 @@ async def watch_fanout(url: str, watchers: int, events: int) -> dict[str, Any]:
     done = asyncio.Event()
     conn = aiohttp.TCPConnector(limit=watchers + 16)
     async with aiohttp.ClientSession(connector=conn) as s:
-        rv = (await (await s.get(f"{url}/api/v1/namespaces/{NS}/configmaps", params={"limit": "1"})).json())["metadata"]["resourceVersion"]
+        rv = (await (await s.get(f"{url}/api/v1/namespaces/{NS}/configmaps", params={"limit": "1"})).json())[
+            "metadata"
+        ]["resourceVersion"]
         ready = 0
 
         async def watch() -> None:
             nonlocal got, ready
-            async with s.get(f"{url}/api/v1/namespaces/{NS}/configmaps",
-                             params={"watch": "1", "resourceVersion": rv, "labelSelector": "fan=1", "timeoutSeconds": "120"},
-                             timeout=aiohttp.ClientTimeout(total=None)) as r:
+            async with s.get(
+                f"{url}/api/v1/namespaces/{NS}/configmaps",
+                params={
+                    "watch": "1",
+                    "resourceVersion": rv,
+                    "labelSelector": "fan=1",
+                    "timeoutSeconds": "120",
+                },
+                timeout=aiohttp.ClientTimeout(total=None),
+            ) as r:
                 ready += 1
                 async for line in r.content:
                     now = time.perf_counter()
@@ -225,7 +260,8 @@ async def raw_store(url: str, n: int, concurrency: int, etcd_puts: bool) -> dict
             from ctl.store.etcd import rpc
 
             out["raw_put"] = await measure(
-                lambda i: stub.Put(rpc.PutRequest(key=f"{prefix}p{i}".encode(), value=value)), n, concurrency)
+                lambda i: stub.Put(rpc.PutRequest(key=f"{prefix}p{i}".encode(), value=value)), n, concurrency
+            )
     finally:
         await store.close()
     return out
@@ -234,8 +270,23 @@ async def raw_store(url: str, n: int, concurrency: int, etcd_puts: bool) -> dict
 # ---------------------------------------------------------------------------- driver
 def start_apiserver(data: Path, store: str) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
-    argv = [sys.executable, "-m", "ctl", "serve", "apiserver", "--data-dir", str(data), "--port", str(port),
-            "--insecure-http", "--anonymous", "--compact-interval", "0", "--log-level", "WARNING"]
+    argv = [
+        sys.executable,
+        "-m",
+        "ctl",
+        "serve",
+        "apiserver",
+        "--data-dir",
+        str(data),
+        "--port",
+        str(port),
+        "--insecure-http",
+        "--anonymous",
+        "--compact-interval",
+        "0",
+        "--log-level",
+        "WARNING",
+    ]
     if store:
         argv += ["--store", store]
     log = open(data / "apiserver.log", "wb")
@@ -247,9 +298,12 @@ def start_apiserver(data: Path, store: str) -> tuple[subprocess.Popen[bytes], st
                 break
         except OSError:
             time.sleep(0.05)
-    req = urllib.request.Request(url + "/api/v1/namespaces", method="POST",
-                                 data=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url + "/api/v1/namespaces",
+        method="POST",
+        data=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(req, timeout=10).read()
     return p, url
 
@@ -306,9 +360,21 @@ def main() -> int:
             results[b] = bench_backend(b, args, tmp, console)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    t = Table(title=f"API server vs raw store (n={args.n}, concurrency={args.concurrency}, {args.procs} client procs, "
-                    f"{os.cpu_count()} cores)")
-    for col in ("backend", "verb", "API ops/s", "API p50 ms", "API p99 ms", "errors", "raw ops/s", "raw p99 ms", "API/raw"):
+    t = Table(
+        title=f"API server vs raw store (n={args.n}, concurrency={args.concurrency}, {args.procs} client procs, "
+        f"{os.cpu_count()} cores)"
+    )
+    for col in (
+        "backend",
+        "verb",
+        "API ops/s",
+        "API p50 ms",
+        "API p99 ms",
+        "errors",
+        "raw ops/s",
+        "raw p99 ms",
+        "API/raw",
+    ):
         t.add_column(col, justify="right" if col not in ("backend", "verb") else "left")
     for b, r in results.items():
         for verb, a in r["api"].items():
@@ -317,16 +383,39 @@ def main() -> int:
             label = verb if verb != "paced" else f"create @{a['rate']:.0f}/s"
             if verb == "watch":
                 label = f"watch {a['watchers']}x{a['events']} (events/s)"
-            t.add_row(b, label, f"{a['ops_per_s']:.0f}", f"{a['p50']:.1f}", f"{a['p99']:.1f}", str(a["errors"]),
-                      f"{raw.get('ops_per_s', 0):.0f}" if raw else "", f"{raw.get('p99', 0):.1f}" if raw else "", ratio)
+            t.add_row(
+                b,
+                label,
+                f"{a['ops_per_s']:.0f}",
+                f"{a['p50']:.1f}",
+                f"{a['p99']:.1f}",
+                str(a["errors"]),
+                f"{raw.get('ops_per_s', 0):.0f}" if raw else "",
+                f"{raw.get('p99', 0):.1f}" if raw else "",
+                ratio,
+            )
         if "raw_put" in r["raw"]:
             rp = r["raw"]["raw_put"]
             a = r["api"]["create"]
-            t.add_row(b, "raw etcd put (baseline)", "", "", "", "", f"{rp['ops_per_s']:.0f}", f"{rp['p99']:.1f}",
-                      f"create {a['ops_per_s'] / rp['ops_per_s']:.2f}x")
+            t.add_row(
+                b,
+                "raw etcd put (baseline)",
+                "",
+                "",
+                "",
+                "",
+                f"{rp['ops_per_s']:.0f}",
+                f"{rp['p99']:.1f}",
+                f"create {a['ops_per_s'] / rp['ops_per_s']:.2f}x",
+            )
     console.print(t)
-    doc = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(), "cpus": os.cpu_count(),
-           "args": vars(args), "results": results}
+    doc = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "args": vars(args),
+        "results": results,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(doc, indent=2))
     console.print(f"wrote {RESULTS / 'api.json'}")

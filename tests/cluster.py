@@ -84,7 +84,15 @@ class ApiServerProcess(RoleProcess):
         self.port = port or free_port()
         self.data_dir = data_dir
         self.socket = str(data_dir / "apiserver.sock")
-        args = ["--data-dir", str(data_dir), "--port", str(self.port), "--unix-socket", self.socket, "--insecure-http"]
+        args = [
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(self.port),
+            "--unix-socket",
+            self.socket,
+            "--insecure-http",
+        ]
         if store:
             args += ["--store", store]
         if anonymous:

@@ -271,7 +271,11 @@ class APIServer:
                 try:
                     return protobuf.decode(raw)
                 except protobuf.ProtobufError as e:
-                    raise APIError(415, f"unsupported protobuf body: {e}", "UnsupportedMediaType") from None
+                    raise APIError(
+                        415,
+                        f"unsupported protobuf body: {e}; send application/json or application/yaml",
+                        "UnsupportedMediaType",
+                    ) from None
         except (orjson.JSONDecodeError, yaml.YAMLError) as e:
             raise st.bad_request(
                 f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}"

@@ -40,8 +40,16 @@ class Http:
         self.base = base
         self.s = requests.Session()
 
-    def req(self, method: str, path: str, body: Any = None, ct: str = "application/json",
-            params: dict[str, Any] | None = None, data: bytes | str | None = None, **kw: Any) -> requests.Response:
+    def req(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        ct: str = "application/json",
+        params: dict[str, Any] | None = None,
+        data: bytes | str | None = None,
+        **kw: Any,
+    ) -> requests.Response:
         headers = dict(kw.pop("headers", {}) or {})
         if body is not None:
             kw["json"] = body
@@ -49,7 +57,9 @@ class Http:
         elif data is not None:
             kw["data"] = data
             headers.setdefault("Content-Type", ct)
-        return self.s.request(method, self.base + path, params=params, headers=headers, timeout=kw.pop("timeout", 30), **kw)
+        return self.s.request(
+            method, self.base + path, params=params, headers=headers, timeout=kw.pop("timeout", 30), **kw
+        )
 
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.req("GET", path, **kw)
@@ -60,7 +70,9 @@ class Http:
     def put(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
         return self.req("PUT", path, body, **kw)
 
-    def patch(self, path: str, body: Any, ct: str = "application/merge-patch+json", **kw: Any) -> requests.Response:
+    def patch(
+        self, path: str, body: Any, ct: str = "application/merge-patch+json", **kw: Any
+    ) -> requests.Response:
         return self.req("PATCH", path, body, ct=ct, **kw)
 
     def delete(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
@@ -86,7 +98,12 @@ def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[st
 
 
 def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels or {}}, "data": data}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels or {}},
+        "data": data,
+    }
 
 
 def deployment(name: str, replicas: int = 1, app: str = "web") -> dict[str, Any]:
@@ -97,8 +114,10 @@ def deployment(name: str, replicas: int = 1, app: str = "web") -> dict[str, Any]
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": {"app": app}},
-            "template": {"metadata": {"labels": {"app": app}},
-                         "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+            },
         },
     }
 
@@ -113,7 +132,9 @@ def etcd_proc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdProcess]
     proc.stop()
 
 
-def start_api(backend: str, data_dir: Path, request: pytest.FixtureRequest, extra: list[str] | None = None) -> ApiServerProcess:
+def start_api(
+    backend: str, data_dir: Path, request: pytest.FixtureRequest, extra: list[str] | None = None
+) -> ApiServerProcess:
     store = ""
     if backend == "etcd":
         proc: EtcdProcess = request.getfixturevalue("etcd_proc")
@@ -122,7 +143,9 @@ def start_api(backend: str, data_dir: Path, request: pytest.FixtureRequest, extr
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
+def api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServerProcess]:
     srv = start_api(str(request.param), tmp_path_factory.mktemp(f"api-{request.param}"), request)
     srv.backend = str(request.param)  # type: ignore[attr-defined]
     try:
@@ -226,14 +249,29 @@ class InitCluster:
         self.kubeconfig = data_dir / "kubeconfig"
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "ctl", *args], capture_output=True, text=True, timeout=timeout,
-                              cwd=ROOT, env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
+        return subprocess.run(
+            [sys.executable, "-m", "ctl", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+        )
 
 
 @pytest.fixture(scope="session")
 def init_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InitCluster]:
     c = InitCluster(tmp_path_factory.mktemp("init") / "data")
-    r = c.ctl("init", "--detach", "--port", "0", "--data-dir", str(c.data_dir), "--disable", "scheduler,controllers,agent")
+    r = c.ctl(
+        "init",
+        "--detach",
+        "--port",
+        "0",
+        "--data-dir",
+        str(c.data_dir),
+        "--disable",
+        "scheduler,controllers,agent",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     try:
         yield c

@@ -108,23 +108,41 @@ def test_merge_json_and_strategic_patches(http: Http, ns: str) -> None:
     r = http.patch(path, {"metadata": {"labels": {"x": None}}})
     assert r.json()["metadata"]["labels"] == {"app": "web"}
     # JSON patch (RFC 6902) with a test op
-    ops = [{"op": "test", "path": "/spec/replicas", "value": 2}, {"op": "replace", "path": "/spec/replicas", "value": 5}]
+    ops = [
+        {"op": "test", "path": "/spec/replicas", "value": 2},
+        {"op": "replace", "path": "/spec/replicas", "value": 5},
+    ]
     r = http.patch(path, ops, ct="application/json-patch+json")
     assert r.status_code == 200 and r.json()["spec"]["replicas"] == 5
     # a failing JSON patch test is 422 and changes nothing
-    r = http.patch(path, [{"op": "test", "path": "/spec/replicas", "value": 99}], ct="application/json-patch+json")
+    r = http.patch(
+        path, [{"op": "test", "path": "/spec/replicas", "value": 99}], ct="application/json-patch+json"
+    )
     assert r.status_code == 422 and status_of(r)["reason"] == "Invalid"
     assert http.get(path).json()["spec"]["replicas"] == 5
     # strategic merge: containers merge by name (a merge patch would replace the list)
-    smp = {"spec": {"template": {"spec": {"containers": [
-        {"name": "web", "image": "nginx:1.28"}, {"name": "side", "image": "busybox"}]}}}}
+    smp = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "web", "image": "nginx:1.28"},
+                        {"name": "side", "image": "busybox"},
+                    ]
+                }
+            }
+        }
+    }
     r = http.patch(path, smp, ct="application/strategic-merge-patch+json")
     assert r.status_code == 200, r.text
     cs = r.json()["spec"]["template"]["spec"]["containers"]
     assert [(c["name"], c["image"]) for c in cs] == [("web", "nginx:1.28"), ("side", "busybox")]
     assert cs[0]["imagePullPolicy"] == "IfNotPresent"  # fields of the merged element are kept
-    r = http.patch(path, {"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}},
-                   ct="application/strategic-merge-patch+json")
+    r = http.patch(
+        path,
+        {"spec": {"template": {"spec": {"containers": [{"name": "side", "$patch": "delete"}]}}}},
+        ct="application/strategic-merge-patch+json",
+    )
     assert [c["name"] for c in r.json()["spec"]["template"]["spec"]["containers"]] == ["web"]
     # a patch pinning a stale resourceVersion is 409
     r = http.patch(path, {"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 1}})
@@ -142,7 +160,11 @@ def test_delete_and_deletecollection(http: Http, ns: str) -> None:
     r = http.delete(f"{path}/d0")
     assert r.status_code == 200 and r.json()["metadata"]["name"] == "d0"
     r = http.get(f"{path}/d0")
-    assert r.status_code == 404 and status_of(r)["reason"] == "NotFound" and '"d0" not found' in r.json()["message"]
+    assert (
+        r.status_code == 404
+        and status_of(r)["reason"] == "NotFound"
+        and '"d0" not found' in r.json()["message"]
+    )
     assert http.delete(f"{path}/d0").status_code == 404
     r = http.delete(path, params={"labelSelector": "grp=a"})
     assert r.status_code == 200
@@ -153,7 +175,10 @@ def test_delete_and_deletecollection(http: Http, ns: str) -> None:
     body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"resourceVersion": "1"}}
     r = http.delete(f"{path}/d3", body)
     assert r.status_code == 409 and status_of(r)["reason"] == "Conflict"
-    body["preconditions"] = {"uid": cur["metadata"]["uid"], "resourceVersion": cur["metadata"]["resourceVersion"]}
+    body["preconditions"] = {
+        "uid": cur["metadata"]["uid"],
+        "resourceVersion": cur["metadata"]["resourceVersion"],
+    }
     assert http.delete(f"{path}/d3", body).status_code == 200
 
 
@@ -186,14 +211,20 @@ def test_tenant_scoped_and_cluster_scoped_kinds(http: Http) -> None:
     # Node: cluster-scoped, no tenant
     r = http.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
     assert r.status_code == 201, r.text
-    assert "tenant" not in r.json()["metadata"] and r.json()["metadata"]["selfLink"] == f"/api/v1/nodes/{name}"
+    assert (
+        "tenant" not in r.json()["metadata"] and r.json()["metadata"]["selfLink"] == f"/api/v1/nodes/{name}"
+    )
     assert http.get(f"/api/v1/nodes/{name}").status_code == 200
     # a cluster-scoped kind under a tenant path does not exist
     assert http.get(f"/api/v1/tenants/system/nodes/{name}").status_code == 404
     assert http.delete(f"/api/v1/nodes/{name}").status_code == 200
     # ClusterRole: tenant-scoped, at /apis/G/V/tenants/T/RESOURCE and at the short path
-    cr = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": name},
-          "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}
+    cr = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    }
     base = "/apis/rbac.authorization.k8s.io/v1"
     r = http.post(f"{base}/tenants/system/clusterroles", cr)
     assert r.status_code == 201, r.text

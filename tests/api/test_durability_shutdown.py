@@ -40,7 +40,9 @@ class Writers:
             name = f"w{tid}-{i}"
             i += 1
             try:
-                r = s.post(f"{self.url}/api/v1/namespaces/{self.ns}/configmaps", json=configmap(name), timeout=10)
+                r = s.post(
+                    f"{self.url}/api/v1/namespaces/{self.ns}/configmaps", json=configmap(name), timeout=10
+                )
             except requests.RequestException:
                 return  # the server went away: this write was never acknowledged
             with self._lock:
@@ -65,11 +67,15 @@ def _names(http: Http, ns: str) -> set[str]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_acknowledged_writes_survive_kill_9(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+def test_acknowledged_writes_survive_kill_9(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     srv = start_api(backend, tmp_path / "api", request)
     ns = f"k9-{backend}"
     try:
-        Http(srv.url).post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        Http(srv.url).post(
+            "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}
+        )
         w = Writers(srv.url, ns).start()
         deadline = time.monotonic() + 10
         while len(w.acked) < 150 and time.monotonic() < deadline:

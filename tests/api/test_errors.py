@@ -20,8 +20,11 @@ def api(apiserver: ApiServerProcess) -> ApiServerProcess:
 
 
 def assert_nothing_stored(http: Http, ns: str) -> None:
-    for p in (f"/api/v1/namespaces/{ns}/pods", f"/api/v1/namespaces/{ns}/configmaps",
-              f"/apis/apps/v1/namespaces/{ns}/deployments"):
+    for p in (
+        f"/api/v1/namespaces/{ns}/pods",
+        f"/api/v1/namespaces/{ns}/configmaps",
+        f"/apis/apps/v1/namespaces/{ns}/deployments",
+    ):
         assert http.get(p).json()["items"] == [], p
 
 
@@ -48,7 +51,9 @@ def test_yaml_body_is_accepted(http: Http, ns: str) -> None:
 
 
 def test_unknown_kind_and_api_version(http: Http, ns: str) -> None:
-    r = http.post(f"/api/v1/namespaces/{ns}/widgets", {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}})
+    r = http.post(
+        f"/api/v1/namespaces/{ns}/widgets", {"apiVersion": "v1", "kind": "Widget", "metadata": {"name": "w"}}
+    )
     assert r.status_code == 404 and status_of(r)["reason"] == "NotFound" and "widgets" in r.json()["message"]
     r = http.get("/apis/example.com/v1/widgets")
     assert r.status_code == 404 and status_of(r)["reason"] == "NotFound"
@@ -77,7 +82,9 @@ def test_invalid_names(http: Http, ns: str, name: str) -> None:
 
 
 def test_invalid_namespace_name_is_a_dns_label(http: Http) -> None:
-    r = http.post("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}})
+    r = http.post(
+        "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a.b"}}
+    )
     assert r.status_code == 422 and "RFC 1123 label" in status_of(r)["message"]
     assert http.get("/api/v1/namespaces/a.b").status_code == 404
 
@@ -85,7 +92,11 @@ def test_invalid_namespace_name_is_a_dns_label(http: Http) -> None:
 def test_missing_required_fields(http: Http, ns: str) -> None:
     base = f"/api/v1/namespaces/{ns}"
     r = http.post(f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})
-    assert r.status_code == 422 and "metadata.name" in status_of(r)["message"] and "generateName" in r.json()["message"]
+    assert (
+        r.status_code == 422
+        and "metadata.name" in status_of(r)["message"]
+        and "generateName" in r.json()["message"]
+    )
     r = http.post(f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap"})
     assert r.status_code == 422 and "metadata" in status_of(r)["message"]
     r = http.post(f"{base}/pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "nospec"}})
@@ -104,7 +115,10 @@ def test_missing_required_fields(http: Http, ns: str) -> None:
     d["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
     r = http.post(f"/apis/apps/v1/namespaces/{ns}/deployments", d)
     assert r.status_code == 422 and "does not match" in status_of(r)["message"]
-    r = http.post(f"{base}/configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"n": 1}})
+    r = http.post(
+        f"{base}/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"n": 1}},
+    )
     assert r.status_code == 422 and "data[n]" in status_of(r)["message"]
     assert_nothing_stored(http, ns)
 
@@ -122,13 +136,19 @@ def test_body_over_3_mib_is_413(http: Http, ns: str, api: ApiServerProcess) -> N
         for i in range(0, len(payload), 1 << 20):
             yield payload[i : i + (1 << 20)]
 
-    r = http.s.post(f"{api.url}/api/v1/namespaces/{ns}/configmaps", data=chunks(),
-                    headers={"Content-Type": "application/json"}, timeout=30)
+    r = http.s.post(
+        f"{api.url}/api/v1/namespaces/{ns}/configmaps",
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert r.status_code == 413 and status_of(r)["reason"] == "RequestEntityTooLarge"
     # just under the limit is fine
     ok = configmap("almost", blob="x" * (3 * 1024 * 1024 - 4096))
     assert http.post(f"/api/v1/namespaces/{ns}/configmaps", ok).status_code == 201
-    assert [o["metadata"]["name"] for o in http.get(f"/api/v1/namespaces/{ns}/configmaps").json()["items"]] == ["almost"]
+    assert [
+        o["metadata"]["name"] for o in http.get(f"/api/v1/namespaces/{ns}/configmaps").json()["items"]
+    ] == ["almost"]
 
 
 def test_wrong_content_type_is_415(http: Http, ns: str) -> None:
@@ -162,7 +182,10 @@ def test_url_and_body_disagree(http: Http, ns: str) -> None:
     r = http.put(f"{base}/m", configmap("other-name"))
     assert r.status_code == 400 and "does not match the name on the URL" in status_of(r)["message"]
     assert http.get(f"{base}/other-name").status_code == 404
-    r = http.post("/api/v1/nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "nn", "namespace": "default"}})
+    r = http.post(
+        "/api/v1/nodes",
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "nn", "namespace": "default"}},
+    )
     assert r.status_code == 400 and "not namespaced" in status_of(r)["message"]
     assert http.get("/api/v1/nodes/nn").status_code == 404
 

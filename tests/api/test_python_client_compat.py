@@ -25,18 +25,40 @@ def test_namespaces_pods_deployments(k8s: client.ApiClient) -> None:
     v1, apps = client.CoreV1Api(k8s), client.AppsV1Api(k8s)
     v1.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="py-ns")))
     assert "py-ns" in [n.metadata.name for n in v1.list_namespace().items]
-    p = v1.create_namespaced_pod("py-ns", client.V1Pod(
-        metadata=client.V1ObjectMeta(name="py-pod", labels={"app": "py"}),
-        spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")])))
+    p = v1.create_namespaced_pod(
+        "py-ns",
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="py-pod", labels={"app": "py"}),
+            spec=client.V1PodSpec(containers=[client.V1Container(name="c", image="busybox")]),
+        ),
+    )
     assert p.metadata.uid and p.status.phase == "Pending"
-    assert [x.metadata.name for x in v1.list_namespaced_pod("py-ns", label_selector="app=py").items] == ["py-pod"]
-    assert v1.list_pod_for_all_namespaces(field_selector="metadata.name=py-pod").items[0].metadata.namespace == "py-ns"
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "py-deploy"},
-           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "pyd"}},
-                    "template": {"metadata": {"labels": {"app": "pyd"}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}}}
+    assert [x.metadata.name for x in v1.list_namespaced_pod("py-ns", label_selector="app=py").items] == [
+        "py-pod"
+    ]
+    assert (
+        v1.list_pod_for_all_namespaces(field_selector="metadata.name=py-pod").items[0].metadata.namespace
+        == "py-ns"
+    )
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "py-deploy"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "pyd"}},
+            "template": {
+                "metadata": {"labels": {"app": "pyd"}},
+                "spec": {"containers": [{"name": "c", "image": "nginx"}]},
+            },
+        },
+    }
     d = apps.create_namespaced_deployment("py-ns", dep)
     assert d.spec.replicas == 1 and d.spec.strategy.type == "RollingUpdate"
-    assert apps.patch_namespaced_deployment_scale("py-deploy", "py-ns", {"spec": {"replicas": 3}}).spec.replicas == 3
+    assert (
+        apps.patch_namespaced_deployment_scale("py-deploy", "py-ns", {"spec": {"replicas": 3}}).spec.replicas
+        == 3
+    )
     assert apps.read_namespaced_deployment_scale("py-deploy", "py-ns").spec.replicas == 3
     d = apps.patch_namespaced_deployment("py-deploy", "py-ns", {"metadata": {"labels": {"x": "y"}}})
     assert d.metadata.labels == {"x": "y"}
@@ -79,7 +101,9 @@ def test_errors_are_api_exceptions_with_status(k8s: client.ApiClient) -> None:
         v1.create_namespaced_config_map("default", body)
     assert ei.value.status == 409 and json.loads(ei.value.body)["reason"] == "AlreadyExists"
     with pytest.raises(ApiException) as ei:
-        v1.create_namespaced_config_map("default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad!"}})
+        v1.create_namespaced_config_map(
+            "default", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad!"}}
+        )
     assert ei.value.status == 422
     cm = v1.read_namespaced_config_map("py-dup", "default")
     cm.metadata.resource_version = "1"

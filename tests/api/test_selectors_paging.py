@@ -23,7 +23,12 @@ def names(http: Http, path: str, **params: str) -> list[str]:
 
 def test_label_selectors(http: Http, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/configmaps"
-    labels = {"a": {"env": "prod", "tier": "web"}, "b": {"env": "dev", "tier": "web"}, "c": {"env": "test"}, "d": {}}
+    labels = {
+        "a": {"env": "prod", "tier": "web"},
+        "b": {"env": "dev", "tier": "web"},
+        "c": {"env": "test"},
+        "d": {},
+    }
     for n, lb in labels.items():
         http.post(path, configmap(n, lb))
     assert names(http, path, labelSelector="env=prod") == ["a"]
@@ -42,13 +47,21 @@ def test_field_selectors(http: Http, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/pods"
     for n in ("p1", "p2", "p3"):
         http.post(path, pod(n))
-    bind = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "n1"}}
+    bind = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "p1"},
+        "target": {"kind": "Node", "name": "n1"},
+    }
     assert http.post(f"{path}/p1/binding", bind).status_code == 201
     assert http.patch(f"{path}/p2/status", {"status": {"phase": "Running"}}).status_code == 200
     assert names(http, path, fieldSelector="metadata.name=p3") == ["p3"]
     assert names(http, path, fieldSelector="metadata.name!=p3") == ["p1", "p2"]
     assert names(http, path, fieldSelector="spec.nodeName=n1") == ["p1"]
-    assert names(http, path, fieldSelector="spec.nodeName=") == ["p2", "p3"]  # unscheduled, as the scheduler asks
+    assert names(http, path, fieldSelector="spec.nodeName=") == [
+        "p2",
+        "p3",
+    ]  # unscheduled, as the scheduler asks
     assert names(http, path, fieldSelector="status.phase=Running") == ["p2"]
     assert names(http, path, fieldSelector="status.phase!=Running,spec.nodeName=") == ["p3"]
     # metadata.namespace narrows a list across namespaces

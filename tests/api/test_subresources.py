@@ -41,7 +41,10 @@ def test_status_subresource_separates_spec_and_status(http: Http, ns: str) -> No
 
 
 def test_scale_subresource(http: Http, ns: str) -> None:
-    for plural, body in (("deployments", deployment("sc", 2)), ("replicasets", {**deployment("rs", 2), "kind": "ReplicaSet"})):
+    for plural, body in (
+        ("deployments", deployment("sc", 2)),
+        ("replicasets", {**deployment("rs", 2), "kind": "ReplicaSet"}),
+    ):
         base = f"/apis/apps/v1/namespaces/{ns}/{plural}"
         name = body["metadata"]["name"]
         assert http.post(base, body).status_code == 201
@@ -68,7 +71,12 @@ def test_scale_subresource(http: Http, ns: str) -> None:
 def test_binding(http: Http, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/pods"
     http.post(path, pod("b1"))
-    bind = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b1"}, "target": {"kind": "Node", "name": "node-1"}}
+    bind = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "b1"},
+        "target": {"kind": "Node", "name": "node-1"},
+    }
     r = http.post(f"{path}/b1/binding", bind)
     assert r.status_code == 201 and r.json()["status"] == "Success"
     p = http.get(f"{path}/b1").json()

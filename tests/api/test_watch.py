@@ -25,7 +25,11 @@ def test_watch_from_list_revision_sees_every_change_in_order(http: Http, ns: str
         http.patch(f"{path}/a", {"data": {"k": "v"}})
         http.delete(f"{path}/a")
         evs = [w.next() for _ in range(3)]
-        assert [(t, o["metadata"]["name"]) for t, o in evs] == [("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+        assert [(t, o["metadata"]["name"]) for t, o in evs] == [
+            ("ADDED", "a"),
+            ("MODIFIED", "a"),
+            ("DELETED", "a"),
+        ]
         rvs = [int(o["metadata"]["resourceVersion"]) for _, o in evs]
         assert rvs == sorted(rvs) and rvs[0] == int(a["metadata"]["resourceVersion"])
         assert evs[1][1]["data"] == {"k": "v"} and evs[0][1]["metadata"]["tenant"] == "system"
@@ -70,11 +74,22 @@ def test_watch_label_selector_transitions(http: Http, ns: str) -> None:
 def test_watch_by_node_name(http: Http, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/pods"
     rv = http.get(path).json()["metadata"]["resourceVersion"]
-    with WatchStream(http, "/api/v1/pods", {"resourceVersion": rv, "fieldSelector": "spec.nodeName=node-a"}) as wa, \
-         WatchStream(http, "/api/v1/pods", {"resourceVersion": rv, "fieldSelector": "spec.nodeName=node-b"}) as wb:
+    with (
+        WatchStream(
+            http, "/api/v1/pods", {"resourceVersion": rv, "fieldSelector": "spec.nodeName=node-a"}
+        ) as wa,
+        WatchStream(
+            http, "/api/v1/pods", {"resourceVersion": rv, "fieldSelector": "spec.nodeName=node-b"}
+        ) as wb,
+    ):
         for n in ("p1", "p2"):
             http.post(path, pod(n))
-        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p1"}, "target": {"kind": "Node", "name": "node-a"}}
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "p1"},
+            "target": {"kind": "Node", "name": "node-a"},
+        }
         assert http.post(f"{path}/p1/binding", binding).status_code == 201
         t, o = wa.next()
         assert (t, o["metadata"]["name"], o["spec"]["nodeName"]) == ("ADDED", "p1", "node-a")
@@ -105,7 +120,9 @@ def test_compacted_revision_is_410_gone(backend: str, tmp_path, request: pytest.
 
         if not HAVE_ETCD:
             pytest.skip("etcd not installed")
-    srv = start_api(backend, tmp_path / "api", request, ["--compact-interval", "0.2", "--compact-retain", "5"])
+    srv = start_api(
+        backend, tmp_path / "api", request, ["--compact-interval", "0.2", "--compact-retain", "5"]
+    )
     try:
         http = Http(srv.url)
         ns = f"gone-{backend}"
@@ -119,7 +136,9 @@ def test_compacted_revision_is_410_gone(backend: str, tmp_path, request: pytest.
         token = page["metadata"]["continue"]
         deadline = time.monotonic() + 10
         while True:  # wait for the periodic compaction to pass `first`
-            r = http.get(path, params={"watch": "1", "resourceVersion": first, "timeoutSeconds": "1"}, stream=True)
+            r = http.get(
+                path, params={"watch": "1", "resourceVersion": first, "timeoutSeconds": "1"}, stream=True
+            )
             if r.status_code == 410 or time.monotonic() > deadline:
                 break
             r.close()

@@ -29,13 +29,28 @@ INIT = ["init", "--detach", "--port", "0", "--disable", "scheduler,controllers,a
 class Ctl:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.env = {**os.environ, "KUBECONFIG": str(data_dir / "kubeconfig"), "CENTAURUS_DATA_DIR": str(data_dir)}
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": str(data_dir / "kubeconfig"),
+            "CENTAURUS_DATA_DIR": str(data_dir),
+        }
 
-    def __call__(self, *args: str, ok: bool = True, timeout: float = 90, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run([sys.executable, "-m", "ctl", *args], capture_output=True, text=True, timeout=timeout,
-                           cwd=ROOT, env=self.env, input=stdin)
+    def __call__(
+        self, *args: str, ok: bool = True, timeout: float = 90, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [sys.executable, "-m", "ctl", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env=self.env,
+            input=stdin,
+        )
         if ok:
-            assert r.returncode == 0, f"centaurusctl {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+            assert r.returncode == 0, (
+                f"centaurusctl {' '.join(args)} -> {r.returncode}\n{r.stdout}\n{r.stderr}"
+            )
         return r
 
     def fails(self, *args: str, expect: str) -> str:
@@ -66,7 +81,10 @@ def test_apply_get_describe_delete(cluster: Ctl) -> None:
     applied = {line.split()[0].split("/")[0].split(".")[0] for line in out.splitlines()}
     assert {k.singular for k in kinds.KINDS} <= applied | {"namespace"}, out
     assert all(line.endswith("created") for line in out.splitlines()), out
-    assert all(line.endswith("unchanged") for line in c("apply", "-f", str(ROOT / "manifests" / "examples")).stdout.splitlines())
+    assert all(
+        line.endswith("unchanged")
+        for line in c("apply", "-f", str(ROOT / "manifests" / "examples")).stdout.splitlines()
+    )
     # get in every output format
     table = c("get", "pods", "-n", "examples").stdout
     assert table.splitlines()[0].split()[:3] == ["NAME", "READY", "STATUS"] and "example-pod" in table
@@ -75,18 +93,30 @@ def test_apply_get_describe_delete(cluster: Ctl) -> None:
     assert doc["metadata"]["name"] == "example-pod" and doc["metadata"]["tenant"] == "system"
     lst = json.loads(c("get", "configmaps", "-n", "examples", "-o", "json").stdout)
     assert "example-config" in [o["metadata"]["name"] for o in lst["items"]]
-    assert c("get", "deploy", "-n", "examples", "-o", "name").stdout.split() == ["deployment.apps/example-web"]
+    assert c("get", "deploy", "-n", "examples", "-o", "name").stdout.split() == [
+        "deployment.apps/example-web"
+    ]
     assert "example-rs" in c("get", "all", "-n", "examples").stdout
     assert "example-vpc" in c("get", "vpcs").stdout and "acme" in c("get", "tenants").stdout
     assert "example-node" in c("get", "nodes", "-l", "example=true").stdout
     assert "example-pod" in c("get", "pods", "-A").stdout
     desc = c("describe", "pod", "example-pod", "-n", "examples").stdout
-    assert "Name:         example-pod" in desc and "Namespace:    examples" in desc and "Example" in desc  # its event
+    assert (
+        "Name:         example-pod" in desc and "Namespace:    examples" in desc and "Example" in desc
+    )  # its event
     # delete by name, by label, by file
-    assert 'configmap "example-config" deleted' in c("delete", "configmap", "example-config", "-n", "examples").stdout
+    assert (
+        'configmap "example-config" deleted'
+        in c("delete", "configmap", "example-config", "-n", "examples").stdout
+    )
     c.fails("get", "configmap", "example-config", "-n", "examples", expect="NotFound")
     c("apply", "-f", str(ROOT / "manifests" / "examples" / "config.yaml"))
-    c("apply", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lab1, namespace: examples, labels: {del: me}}\n")
+    c(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: lab1, namespace: examples, labels: {del: me}}\n",
+    )
     out = c("delete", "configmaps", "-l", "del=me", "-n", "examples").stdout
     assert 'configmap "lab1" deleted' in out and "example-config" not in out
     out = c("delete", "-f", str(ROOT / "manifests" / "examples" / "rbac.yaml")).stdout
@@ -94,7 +124,9 @@ def test_apply_get_describe_delete(cluster: Ctl) -> None:
     assert "example-viewer" not in c("get", "clusterroles").stdout
     c("delete", "-f", str(ROOT / "manifests" / "examples" / "rbac.yaml"), "--ignore-not-found")
     r = c("delete", "-f", str(ROOT / "manifests" / "examples" / "rbac.yaml"), ok=False)
-    assert r.returncode == 1 and r.stderr.count("(NotFound)") == 4 and "Traceback" not in r.stderr  # one line each
+    assert (
+        r.returncode == 1 and r.stderr.count("(NotFound)") == 4 and "Traceback" not in r.stderr
+    )  # one line each
     c.fails("delete", "configmap", "nope", "-n", "examples", expect="NotFound")
 
 
@@ -109,7 +141,9 @@ def test_status_config_api_resources_version(cluster: Ctl) -> None:
     assert "centaurus" in c("config", "get-contexts").stdout
     kc = c.data_dir / "kubeconfig"
     doc = yaml.safe_load(kc.read_text())
-    doc["contexts"].append({"name": "other", "context": dict(doc["contexts"][0]["context"], namespace="examples")})
+    doc["contexts"].append(
+        {"name": "other", "context": dict(doc["contexts"][0]["context"], namespace="examples")}
+    )
     kc.write_text(yaml.safe_dump(doc))
     assert 'Switched to context "other"' in c("config", "use-context", "other").stdout
     assert "example-pod" in c("get", "pods").stdout  # the context's namespace applies
@@ -134,15 +168,25 @@ def test_cli_error_paths(cluster: Ctl, tmp_path: Path) -> None:
     c.fails("get", "widgets", expect='resource type "widgets"')
     c.fails("get", "pods", "-o", "xml", expect="output format 'xml'")
     invalid = tmp_path / "invalid.yaml"
-    invalid.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: c, image: x}]}\n")
+    invalid.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\nspec: {containers: [{name: c, image: x}]}\n"
+    )
     c.fails("apply", "-f", str(invalid), expect="Invalid")
     # unreachable server
     kc = tmp_path / "kc"
     port = 1  # nothing listens on port 1 of loopback
-    kc.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Config", "current-context": "x",
-                                  "clusters": [{"name": "x", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-                                  "users": [{"name": "x", "user": {}}],
-                                  "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}]}))
+    kc.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "x", "user": {}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+            }
+        )
+    )
     c.fails("get", "pods", "--kubeconfig", str(kc), expect="cannot reach the API server")
     c.fails("get", "pods", "--kubeconfig", str(tmp_path / "nokc"), expect="no client config")
     c.fails("status", "--data-dir", str(tmp_path / "nothing"), expect="no cluster")
@@ -152,7 +196,12 @@ def test_cli_error_paths(cluster: Ctl, tmp_path: Path) -> None:
 
 def test_down_and_init_again_resumes(cluster: Ctl) -> None:
     c = cluster
-    c("apply", "-f", "-", stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep-me, namespace: default}\ndata: {k: v}\n")
+    c(
+        "apply",
+        "-f",
+        "-",
+        stdin="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep-me, namespace: default}\ndata: {k: v}\n",
+    )
     uid = json.loads(c("get", "configmap", "keep-me", "-o", "json").stdout)["metadata"]["uid"]
     c("down", "--data-dir", str(c.data_dir))
     assert c("status", "--data-dir", str(c.data_dir), ok=False).returncode == 1
@@ -169,7 +218,9 @@ def test_init_with_etcd(tmp_path: Path) -> None:
     c(*INIT, "--store", "etcd", "--data-dir", str(c.data_dir), timeout=120)
     try:
         assert "etcd" in c("status", "--data-dir", str(c.data_dir)).stdout
-        assert "deployment.apps/hello created" in c("apply", "-f", str(ROOT / "manifests" / "demo.yaml")).stdout
+        assert (
+            "deployment.apps/hello created" in c("apply", "-f", str(ROOT / "manifests" / "demo.yaml")).stdout
+        )
         assert "hello" in c("get", "deploy", "-n", "demo").stdout
         assert 'deployment.apps "hello" deleted' in c("delete", "deploy", "hello", "-n", "demo").stdout
     finally:

@@ -43,9 +43,16 @@ async def test_instances_split_the_work(client: Client, ns: str) -> None:
         return len(pods) == 8
 
     await eventually(all_have_one, what="every ReplicaSet got its pod from one of the instances")
-    for i in range(8):
-        rs = await client.get("replicasets", f"rs{i}", namespace=ns)
-        assert rs["status"]["replicas"] == 1
+
+    async def statuses_caught_up() -> bool:
+        for i in range(8):
+            rs = await client.get("replicasets", f"rs{i}", namespace=ns)
+            if (rs.get("status") or {}).get("replicas") != 1:
+                return False
+        return True
+
+    # The owning instance writes the status after it sees its pod: wait for it, bounded.
+    await eventually(statuses_caught_up, what="every ReplicaSet's status counts its one pod")
     # Each pod was created exactly once (no double creation by both instances).
     pods = await pods_of(client, ns)
     assert sorted(p["metadata"]["ownerReferences"][0]["name"] for p in pods) == [f"rs{i}" for i in range(8)]
