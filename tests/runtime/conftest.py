@@ -75,12 +75,21 @@ def host_netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
-def leftovers(rt: RuncRuntime) -> list[str]:
-    """Everything a runtime with no pods should not have left behind."""
-    problems = []
+def pod_netns() -> set[str]:
     netns = Path("/run/netns")
-    if netns.is_dir():
-        problems += [f"netns {p.name}" for p in netns.iterdir() if p.name.startswith("cpod-")]
+    return {p.name for p in netns.iterdir() if p.name.startswith("cpod-")} if netns.is_dir() else set()
+
+
+_BASELINE: dict[int, set[str]] = {}
+
+
+def leftovers(rt: RuncRuntime) -> list[str]:
+    """Everything a runtime with no pods should not have left behind.
+
+    Pod network namespaces are named after pods, not runtimes, so only those that appeared
+    since the runtime fixture started count (another cluster on the machine may own others).
+    """
+    problems = [f"netns {n}" for n in sorted(pod_netns() - _BASELINE.get(id(rt), set()))]
     out = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True).stdout
     problems += [f"veth {line.split(':')[1].strip()}" for line in out.splitlines() if ": veth" in line]
     with open("/proc/self/mountinfo") as fh:
@@ -106,6 +115,7 @@ async def runtime(host_netns: str, image_data_dir: Path, tmp_path: Path) -> Asyn
         backoff_initial=0.5,
         backoff_max=4.0,
     )
+    _BASELINE[id(rt)] = pod_netns()
     await rt.start()
     try:
         yield rt
@@ -113,6 +123,7 @@ async def runtime(host_netns: str, image_data_dir: Path, tmp_path: Path) -> Asyn
         for st in await rt.list_pods():
             await rt.kill_pod(st.uid, grace_seconds=0.5)
         problems = leftovers(rt)
+        _BASELINE.pop(id(rt), None)
         await rt.close()
         if problems:
             # clean up hard so one failure does not cascade, then fail
