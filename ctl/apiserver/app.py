@@ -531,9 +531,18 @@ class APIServer:
         queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         gen = self.cache.watch(kind, prefix, after, labels, fields)
 
+        as_table = "as=Table" in request.headers.get("Accept", "")
+
         async def pump() -> None:
+            first = True
             try:
                 async for typ, obj in gen:
+                    if as_table:  # kubectl get -w: one Table row per event, column definitions once
+                        rv = int(obj.get("metadata", {}).get("resourceVersion") or 0)
+                        obj = self._table(kind, [obj], rv, None)
+                        if not first:
+                            obj["columnDefinitions"] = []
+                        first = False
                     queue.put_nowait(orjson.dumps({"type": typ, "object": obj}) + b"\n")
             except CompactedError as e:
                 err = st.gone(f"too old resource version: {e.requested} ({e.compacted})").body()
