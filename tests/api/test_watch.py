@@ -8,6 +8,7 @@ same periodic compaction kube-apiserver does every five minutes.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -159,3 +160,20 @@ def test_compacted_revision_is_410_gone(backend: str, tmp_path, request: pytest.
         assert "compacted the store" in srv.log()
     finally:
         srv.stop()
+
+
+def test_watch_as_table_sends_rows(http: Http, ns: str) -> None:
+    """kubectl get -w asks for Tables: each event carries one row, column definitions come once."""
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    http.post(path, configmap("t1", a="1"))
+    http.post(path, configmap("t2", a="1"))
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    r = http.get(path, params={"watch": "1", "timeoutSeconds": "1"}, headers={"Accept": accept}, stream=True)
+    events = [json.loads(line) for line in r.iter_lines() if line]
+    assert [e["type"] for e in events] == ["ADDED", "ADDED"]
+    first, second = events[0]["object"], events[1]["object"]
+    assert first["kind"] == "Table" and first["apiVersion"] == "meta.k8s.io/v1"
+    assert [c["name"] for c in first["columnDefinitions"]][:2] == ["Name", "Data"]
+    assert second["columnDefinitions"] == []
+    assert [row["cells"][0] for e in events for row in e["object"]["rows"]] == ["t1", "t2"]
+    assert first["rows"][0]["object"]["metadata"]["name"] == "t1"
