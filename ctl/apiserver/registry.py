@@ -303,10 +303,20 @@ class Registry:
         subresource: str | None = None,
         old: dict[str, Any] | None = None,
         dry_run: bool = False,
+        _fresh: bool = False,
     ) -> dict[str, Any]:
         self._check_identity(kind, obj, tenant, namespace, name)
+        # The current object comes from the watch cache when it can: the store write below is
+        # a compare-and-swap on its revision, so a stale cache entry cannot overwrite anything;
+        # it only costs a retry with a fresh read (unconditional updates) or a 409.
+        from_cache = False
         if old is None:
-            old = await self.get_fresh(kind, tenant, namespace, name)
+            body_rv = (obj.get("metadata") or {}).get("resourceVersion")
+            cached = None if _fresh else self._get_cached(kind, tenant, namespace, name)
+            if cached is not None and (not body_rv or body_rv == cached["metadata"].get("resourceVersion")):
+                old, from_cache = cached, not body_rv
+            else:
+                old = await self.get_fresh(kind, tenant, namespace, name)
             if old is None:
                 raise self._not_found(kind, name)
         md = obj["metadata"]
@@ -338,6 +348,10 @@ class Registry:
             try:
                 await self.store.delete(key, expected)
             except ConflictError:
+                if from_cache:
+                    return await self.update(
+                        kind, tenant, namespace, name, obj, subresource, None, dry_run, True
+                    )
                 raise st.conflict(kind.plural, name, kind.group) from None
             except KeyNotFoundError:
                 raise self._not_found(kind, name) from None
@@ -346,6 +360,8 @@ class Registry:
         try:
             kv = await self.store.update(key, encode(new), expected)
         except ConflictError:
+            if from_cache:
+                return await self.update(kind, tenant, namespace, name, obj, subresource, None, dry_run, True)
             raise st.conflict(kind.plural, name, kind.group) from None
         except KeyNotFoundError:
             raise self._not_found(kind, name) from None
@@ -430,7 +446,10 @@ class Registry:
         dry_run: bool = False,
     ) -> dict[str, Any]:
         for attempt in range(8):
-            old = await self.get_fresh(kind, tenant, namespace, name)
+            # First attempt from the watch cache (the CAS catches staleness), retries read the store.
+            old = self._get_cached(kind, tenant, namespace, name) if attempt == 0 else None
+            if old is None:
+                old = await self.get_fresh(kind, tenant, namespace, name)
             if old is None:
                 raise self._not_found(kind, name)
             base = old
@@ -464,12 +483,14 @@ class Registry:
     ) -> tuple[dict[str, Any], bool]:
         """Delete (or start deleting). Returns (object, gone_now)."""
         options = options or {}
+        pre = options.get("preconditions") or {}
         for attempt in range(8):
-            old = await self.get_fresh(kind, tenant, namespace, name)
+            old = self._get_cached(kind, tenant, namespace, name) if attempt == 0 and not pre else None
+            if old is None:
+                old = await self.get_fresh(kind, tenant, namespace, name)
             if old is None:
                 raise self._not_found(kind, name)
             md = old["metadata"]
-            pre = options.get("preconditions") or {}
             if pre.get("uid") and pre["uid"] != md["uid"]:
                 raise APIError(
                     409,
