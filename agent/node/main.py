@@ -114,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-type", default="", help="node.kubernetes.io/instance-type label")
     p.add_argument("--node-labels", default="", help="extra labels k=v,k2=v2")
     p.add_argument("--node-taints", default="", help="taints key=value:Effect,...")
-    p.add_argument("--max-inflight-writes", type=int, default=128, help="concurrent API writes of the process")
+    p.add_argument(
+        "--max-inflight-writes", type=int, default=128, help="concurrent API writes of the process"
+    )
     p.add_argument("--max-parallel-syncs", type=int, default=16, help="concurrent runtime sync_pod calls")
     p.add_argument(
         "--no-node-selector", action="store_true", help="watch all pods and filter locally even for one node"
