@@ -36,15 +36,25 @@ def install(server: Any) -> None:
     server.subresource_handlers[("pods", "action")] = _action
 
 
+def _where(ident: Identity, info: RequestInfo) -> tuple[str, str]:
+    """(tenant, namespace) the request addresses; a short path means the caller's tenant."""
+    return (info.tenant if info.tenant is not None else ident.tenant), info.namespace or "default"
+
+
+async def _pod(server: Any, ident: Identity, info: RequestInfo) -> dict[str, Any]:
+    pk = kinds.by_resource("v1", "pods")
+    assert pk and info.name
+    tenant, ns = _where(ident, info)
+    pod: dict[str, Any] = await server.registry.get(pk, tenant, ns, info.name)
+    return pod
+
+
 async def _pod_and_agent(
     server: Any, request: web.Request, ident: Identity, info: RequestInfo
 ) -> tuple[dict[str, Any], str]:
-    tenant = info.tenant if info.tenant is not None else ident.tenant
-    ns = info.namespace or "default"
-    pk = kinds.by_resource("v1", "pods")
     nk = kinds.by_resource("v1", "nodes")
-    assert pk and nk and info.name
-    pod = await server.registry.get(pk, tenant, ns, info.name)
+    assert nk
+    pod = await _pod(server, ident, info)
     node_name = (pod.get("spec") or {}).get("nodeName")
     if not node_name:
         raise APIError(
@@ -144,12 +154,10 @@ async def _action(
     op = body.get("operation")
     if op not in OPERATIONS:
         raise st.bad_request(f"unknown operation {op!r}: supported operations are {', '.join(OPERATIONS)}")
-    tenant = info.tenant if info.tenant is not None else ident.tenant
-    ns = info.namespace or "default"
-    pk = kinds.by_resource("v1", "pods")
     ak = kinds.by_resource("v1", "actions")
-    assert pk and ak and info.name
-    pod = await server.registry.get(pk, tenant, ns, info.name)
+    assert ak and info.name
+    tenant, ns = _where(ident, info)
+    pod = await _pod(server, ident, info)
     node = (pod.get("spec") or {}).get("nodeName")
     if not node:
         raise APIError(
