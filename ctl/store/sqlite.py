@@ -233,12 +233,17 @@ class SqliteStore(Store):
 
     # ------------------------------------------------------------------ write ops (run in writer thread)
     @staticmethod
-    def _current(conn: sqlite3.Connection, key: str) -> tuple[int, int, bytes] | None:
+    def _current(conn: sqlite3.Connection, key: str, expected: int | None) -> tuple[int, int, bytes]:
+        """(mod revision, create revision, value) of a live key; the CAS check of update and delete."""
         row = conn.execute(
             "SELECT c.id, c.create_revision, l.value FROM current c JOIN log l ON l.id = c.id WHERE c.name = ?",
             (key,),
         ).fetchone()
-        return row
+        if row is None:
+            raise KeyNotFoundError(key)
+        if expected is not None and expected != row[0]:
+            raise ConflictError(key, expected, row[0])
+        return int(row[0]), int(row[1]), bytes(row[2])
 
     @staticmethod
     def _append(
@@ -273,12 +278,7 @@ class SqliteStore(Store):
 
     async def update(self, key: str, value: bytes, expected_revision: int | None = None) -> KeyValue:
         def op(conn: sqlite3.Connection) -> tuple[KeyValue, list[WatchEvent]]:
-            cur = self._current(conn, key)
-            if cur is None:
-                raise KeyNotFoundError(key)
-            old_rev, create_rev, old_value = cur
-            if expected_revision is not None and expected_revision != old_rev:
-                raise ConflictError(key, expected_revision, old_rev)
+            old_rev, create_rev, old_value = self._current(conn, key, expected_revision)
             rev = self._append(conn, key, 0, 0, create_rev, old_rev, value)
             conn.execute("UPDATE current SET id = ? WHERE name = ?", (rev, key))
             kv = KeyValue(key, value, create_rev, rev)
@@ -289,12 +289,7 @@ class SqliteStore(Store):
 
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue:
         def op(conn: sqlite3.Connection) -> tuple[KeyValue, list[WatchEvent]]:
-            cur = self._current(conn, key)
-            if cur is None:
-                raise KeyNotFoundError(key)
-            old_rev, create_rev, old_value = cur
-            if expected_revision is not None and expected_revision != old_rev:
-                raise ConflictError(key, expected_revision, old_rev)
+            old_rev, create_rev, old_value = self._current(conn, key, expected_revision)
             rev = self._append(conn, key, 0, 1, create_rev, old_rev, old_value)
             conn.execute("DELETE FROM current WHERE name = ?", (key,))
             prev = KeyValue(key, old_value, create_rev, old_rev)
