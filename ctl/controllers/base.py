@@ -25,6 +25,7 @@ from typing import Any
 from ctl.client import Client
 from ctl.client.aio import ApiError
 from ctl.client.informer import Informer, object_key
+from ctl.controllers.events import EventRecorder
 from ctl.types import meta
 from ctl.types.kinds import Kind
 
@@ -249,7 +250,12 @@ class Controller:
 
     name = "controller"
 
-    def __init__(self, workers: int = 2) -> None:
+    def __init__(
+        self, client: Client, recorder: EventRecorder, hash_range: HashRange, workers: int = 2
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.hash_range = hash_range
         self.queue = WorkQueue(self.name)
         self.workers = workers
         self._tasks: list[asyncio.Task[None]] = []

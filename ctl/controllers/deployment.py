@@ -218,10 +218,7 @@ class DeploymentController(Controller):
         hash_range: HashRange,
         workers: int = 2,
     ) -> None:
-        super().__init__(workers)
-        self.client = client
-        self.recorder = recorder
-        self.hash_range = hash_range
+        super().__init__(client, recorder, hash_range, workers)
         self.deploys = informers.get("deployments")
         self.rs = informers.get("replicasets")
         self.pods = informers.get("pods")

@@ -60,10 +60,7 @@ class GarbageCollector(Controller):
         hash_range: HashRange,
         workers: int = 2,
     ) -> None:
-        super().__init__(workers)
-        self.client = client
-        self.recorder = recorder
-        self.hash_range = hash_range
+        super().__init__(client, recorder, hash_range, workers)
         self.where: dict[str, tuple[SharedInformer, str]] = {}  # uid -> (informer, key)
         self.owners: dict[str, set[str]] = {}  # uid -> owner uids
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent uids

@@ -36,10 +36,7 @@ class NamespaceController(Controller):
         hash_range: HashRange,
         workers: int = 2,
     ) -> None:
-        super().__init__(workers)
-        self.client = client
-        self.recorder = recorder
-        self.hash_range = hash_range
+        super().__init__(client, recorder, hash_range, workers)
         self.namespaces = informers.get("namespaces")
         self.namespaces.add_handler(self._on_ns)
         self._attempts: dict[str, int] = {}

@@ -103,10 +103,7 @@ class NodeLifecycleController(Controller):
         eviction_timeout: float = 300.0,
         period: float | None = None,
     ) -> None:
-        super().__init__(workers)
-        self.client = client
-        self.recorder = recorder
-        self.hash_range = hash_range
+        super().__init__(client, recorder, hash_range, workers)
         self.grace = grace
         self.eviction_timeout = eviction_timeout
         self.period = period or min(max(grace / 8, 0.2), 5.0)
