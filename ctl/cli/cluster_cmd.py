@@ -159,7 +159,10 @@ def _print_next(data_dir: Path, s: bootstrap.Settings, notes: list[str], detache
     if detached:
         console.print(f"  stop with: centaurusctl down --data-dir {data_dir}")
     else:
-        console.print("  press Ctrl-C to stop the cluster (data is kept; run init again to resume)")
+        console.print(
+            "  press Ctrl-C to stop the cluster (data is kept and pods keep running; init again resumes"
+            " and adopts them, 'serve agent-cleanup' removes them)"
+        )
 
 
 async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
