@@ -230,10 +230,10 @@ class Registry:
                     f"the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({namespace})"
                 )
             md["namespace"] = namespace
+        elif md.get("namespace"):
+            raise st.bad_request(f"{kind.plural} are not namespaced; remove metadata.namespace")
         else:
-            md.pop("namespace", None) if kind.scope != kinds.NAMESPACE and not md.get("namespace") else None
-            if md.get("namespace"):
-                raise st.bad_request(f"{kind.plural} are not namespaced; remove metadata.namespace")
+            md.pop("namespace", None)  # an empty namespace on a non-namespaced kind is harmless
         body_tenant = md.get("tenant")
         if kind.scope == kinds.CLUSTER:
             md.pop("tenant", None)

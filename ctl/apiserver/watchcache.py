@@ -302,7 +302,7 @@ class WatchCache:
         try:
             last = self.revision
             if after is None:
-                for _key, obj in self.list_items(kind, prefix):
+                for obj in self.list(kind, prefix):
                     if w._match(obj):
                         yield "ADDED", obj
             elif after < last:

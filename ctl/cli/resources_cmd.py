@@ -60,10 +60,6 @@ def _apply_patch(last: dict[str, Any] | None, desired: dict[str, Any]) -> dict[s
     return result
 
 
-def _subset_equal(existing: Any, patched: Any) -> bool:
-    return bool(existing == patched)
-
-
 async def _apply_one(
     client: Client, obj: dict[str, Any], ns: str | None, tenant: str | None, dry: bool
 ) -> str:
@@ -101,7 +97,7 @@ async def _apply_one(
     patch["metadata"].pop("tenant", None)
     result = strategic_merge(existing, patch)
     validation.default(kind, result)
-    if _subset_equal(existing, result):
+    if existing == result:
         return "unchanged"
     if not dry:
         await client.patch(kind, md["name"], patch, md.get("namespace"), t, patch_type="strategic")
