@@ -195,7 +195,8 @@ class WatchCache:
     async def _follow(self) -> None:
         while True:
             try:
-                watch = self.store.watch("/registry/", self.revision)
+                # every value is in memory here: etcd need not look up previous values
+                watch = self.store.watch("/registry/", self.revision, prev_kv=False)
                 async for ev in watch:
                     self._apply(ev)
                     if self._waiters:
@@ -225,7 +226,10 @@ class WatchCache:
                 i = bisect.bisect_left(c.keys, key)
                 if i < len(c.keys) and c.keys[i] == key:
                     del c.keys[i]
-            obj = decode(ev.kv.value, rev)
+            if ev.kv.value or old is None:
+                obj = decode(ev.kv.value or b"{}", rev)
+            else:  # the last state as the cache had it, at the deletion revision
+                obj = dict(old, metadata=dict(old.get("metadata") or {}, resourceVersion=str(rev)))
             c.apply(CacheEvent(rev, "DELETED", key, obj, old))
         else:
             obj = decode(ev.kv.value, rev)

@@ -123,8 +123,14 @@ class Store(abc.ABC):
     async def delete(self, key: str, expected_revision: int | None = None) -> KeyValue: ...
 
     @abc.abstractmethod
-    def watch(self, prefix: str, after_revision: int) -> AsyncIterator[WatchEvent]:
-        """Async iterator of changes; closing it (aclose) stops the watch."""
+    def watch(self, prefix: str, after_revision: int, *, prev_kv: bool = True) -> AsyncIterator[WatchEvent]:
+        """Async iterator of changes; closing it (aclose) stops the watch.
+
+        ``prev_kv=False`` tells the backend the caller keeps its own copy of every value
+        (the watch cache does): it may then leave ``WatchEvent.prev_kv`` unset and send a
+        DELETE with an empty value and ``create_revision`` 0, saving the store a lookup of
+        the previous value per event.
+        """
 
     @abc.abstractmethod
     async def current_revision(self) -> int: ...

@@ -14,21 +14,23 @@ concurrent writers share the channel without head-of-line blocking):
 * ``watch(prefix, after)`` is an etcd watch from ``start_revision = after + 1`` with
   ``prev_kv`` so DELETE events carry the last value and updates carry the previous one.
 
-aetcd's convenience methods lack ``limit``/``revision`` on ranges, so KV requests are
-built from ``aetcd.rpc`` messages and sent on the client's own ``KVStub``; watches use
-aetcd's multiplexed watcher (one gRPC stream for all watches).
+aetcd's convenience methods lack ``limit``/``revision`` on ranges, and its multiplexed
+watcher costs several Python hops per event, so requests are built from ``aetcd.rpc``
+messages and sent on stubs over the client's channel: ``KVStub`` for reads and writes, and
+for each watch its own bidirectional ``Watch`` stream (HTTP/2 streams on the one channel),
+whose responses are turned into events directly.
 
 Compaction: etcd answers a range below its compacted revision with
 ``OUT_OF_RANGE "mvcc: required revision has been compacted"`` and a watch below it
-with a response carrying ``compact_revision`` (aetcd raises
-``RevisionCompactedError``). Both become :class:`CompactedError`. etcd has no cheap
-"what is the compacted revision" call, so :meth:`EtcdStore.compacted_revision`
-remembers the last compaction this client did (or learned), checks it with one range
-read at that revision (which fails only if someone compacted further), and only then
-learns the exact value from a throwaway watch at revision 1, whose compaction response
-carries it. Watches and lists check the remembered value first so a revision at or
-after ``compact_revision - 1`` (which etcd itself would still serve for watches) is
-treated the same way as by the sqlite backend: ``after_revision < compacted`` is gone.
+with a response carrying ``compact_revision``. Both become :class:`CompactedError`.
+etcd has no cheap "what is the compacted revision" call, so
+:meth:`EtcdStore.compacted_revision` remembers the last compaction this client did (or
+learned), checks it with one range read at that revision (which fails only if someone
+compacted further), and only then learns the exact value from a throwaway watch at
+revision 1, whose compaction response carries it. Watches and lists check the remembered
+value first so a revision at or after ``compact_revision - 1`` (which etcd itself would
+still serve for watches) is treated the same way as by the sqlite backend:
+``after_revision < compacted`` is gone.
 
 Connection problems (etcd down, unreachable, timeouts) surface as :class:`StoreError`
 with the endpoint in the message.
@@ -39,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aetcd
@@ -71,6 +73,7 @@ _EQUAL = rpc.Compare.EQUAL
 _GREATER = rpc.Compare.GREATER
 _CREATE = rpc.Compare.CREATE
 _MOD = rpc.Compare.MOD
+_DELETE = rpc.Event.DELETE
 
 
 def _range_end(prefix: bytes) -> bytes:
@@ -134,6 +137,7 @@ class EtcdStore(Store):
         self.timeout = timeout
         self._client: aetcd.Client | None = None
         self._kvstub: Any = None
+        self._watchstub: Any = None
         self._start_lock = asyncio.Lock()
         self._compacted = 0
         self._closed = False
@@ -163,6 +167,7 @@ class EtcdStore(Store):
                 raise StoreError(f"etcd {self.target}: cannot connect: {e}") from None
             self._client = client
             self._kvstub = client.kvstub
+            self._watchstub = rpc.WatchStub(client.channel)
             try:
                 await self._refresh_compacted()
             except BaseException:
@@ -171,7 +176,7 @@ class EtcdStore(Store):
 
     async def close(self) -> None:
         self._closed = True
-        client, self._client, self._kvstub = self._client, None, None
+        client, self._client, self._kvstub, self._watchstub = self._client, None, None, None
         if client is not None:
             try:
                 await client.close()
@@ -339,70 +344,101 @@ class EtcdStore(Store):
             if "compacted" not in (e.details() or ""):
                 raise self._error(e, "compacted revision") from None
         # Someone else compacted: a watch from revision 1 is refused with the compact revision.
-        assert self._client is not None
         try:
-            w = await self._client.watch(_PROBE_KEY, start_revision=1)
-        except aexc.RevisionCompactedError as e:
-            self._compacted = max(self._compacted, int(e.compacted_revision))
-            return self._compacted
-        except aexc.ClientError as e:
-            raise StoreError(f"etcd {self.target}: compacted revision probe failed: {e}") from None
-        try:
-            async with asyncio.timeout(self.timeout):
-                async for _ in w:
-                    break
-        except aexc.RevisionCompactedError as e:
-            self._compacted = max(self._compacted, int(e.compacted_revision))
-        except (aexc.ClientError, TimeoutError) as e:
-            raise StoreError(f"etcd {self.target}: compacted revision probe failed: {e!r}") from None
-        finally:
-            await self._cancel_watch(w)
+            async for _ in self._watch_stream(
+                _PROBE_KEY, b"", 1, "compacted revision probe", first_only=True
+            ):
+                break
+        except CompactedError:
+            pass  # _watch_stream recorded the revision
         return self._compacted
 
     # ------------------------------------------------------------------ watch
-    @staticmethod
-    async def _cancel_watch(w: Any) -> None:
-        try:
-            await w.cancel()
-        except Exception:  # channel already closed
-            pass
+    async def _watch_stream(
+        self,
+        key: bytes,
+        range_end: bytes,
+        start_revision: int,
+        what: str,
+        first_only: bool = False,
+        prev_kv: bool = True,
+    ) -> AsyncGenerator[Any, None]:
+        """One etcd watch on its own bidirectional stream; yields etcd event messages.
 
-    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
+        The first response (``created``) must arrive within the timeout. A response carrying
+        ``compact_revision`` (the start revision is compacted) raises :class:`CompactedError`;
+        a cancel by the server or the end of the stream raises :class:`StoreError`.
+        ``first_only`` stops at the first answer after the created one (the compaction probe).
+        """
         await self._stub()
-        assert self._client is not None
+        call = self._watchstub.Watch(timeout=None)
+        create = rpc.WatchCreateRequest(
+            key=key, range_end=range_end, start_revision=start_revision, prev_kv=prev_kv
+        )
+        try:
+            await call.write(rpc.WatchRequest(create_request=create))
+            first = True
+            while True:
+                if first or first_only:  # the created answer (and a probe's next one) must come soon
+                    async with asyncio.timeout(self.timeout):
+                        resp = await call.read()
+                    first = False
+                else:
+                    resp = await call.read()
+                if resp is grpc.aio.EOF:
+                    raise StoreError(f"etcd {self.target}: {what}: the watch stream ended")
+                if resp.compact_revision:
+                    self._compacted = max(self._compacted, int(resp.compact_revision))
+                    raise CompactedError(start_revision - 1, int(resp.compact_revision))
+                if resp.canceled:
+                    reason = resp.cancel_reason or "canceled by the server"
+                    raise StoreError(f"etcd {self.target}: {what}: {reason}")
+                if first_only and not resp.created:
+                    return
+                for ev in resp.events:
+                    yield ev
+        except grpc.aio.AioRpcError as e:
+            raise self._error(e, what) from None
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._closed and not (task and task.cancelling()):
+                return  # close() closed the channel under this watch: the watch just ends
+            raise
+        except TimeoutError:
+            raise StoreError(f"etcd {self.target}: {what}: no answer within {self.timeout:g}s") from None
+        finally:
+            call.cancel()
+
+    async def watch(  # type: ignore[override]
+        self, prefix: str, after_revision: int, *, prev_kv: bool = True
+    ) -> AsyncIterator[WatchEvent]:
+        await self._stub()
         if after_revision < self._compacted:
             raise CompactedError(after_revision, self._compacted)
         bprefix = prefix.encode()
+        stream = self._watch_stream(
+            bprefix, _range_end(bprefix), after_revision + 1, f"watch {prefix}", prev_kv=prev_kv
+        )
         try:
-            w = await self._client.watch(
-                bprefix, range_end=_range_end(bprefix), start_revision=after_revision + 1, prev_kv=True
-            )
-        except aexc.RevisionCompactedError as e:
-            self._compacted = max(self._compacted, int(e.compacted_revision))
-            raise CompactedError(after_revision, int(e.compacted_revision)) from None
-        except aexc.ClientError as e:
-            raise StoreError(f"etcd {self.target}: watch {prefix} failed: {e}") from None
-        try:
-            async for ev in w:
-                kv, prev = ev.kv, ev.prev_kv
+            async for ev in stream:
+                kv, prev = ev.kv, (ev.prev_kv if ev.HasField("prev_kv") else None)
                 key = kv.key.decode()
-                if prev is not None and not prev.mod_revision:  # aetcd wraps an empty message
-                    prev = None
-                prev_kv = _kv(key, prev) if prev is not None else None
-                if ev.kind == "DELETE":
+                before = (
+                    KeyValue(key, prev.value, prev.create_revision, prev.mod_revision)
+                    if prev is not None
+                    else None
+                )
+                if ev.type == _DELETE:
                     if prev is not None:
                         out = KeyValue(key, prev.value, prev.create_revision, kv.mod_revision)
-                    else:  # previous value already compacted away
+                    else:  # not asked for (prev_kv=False), or already compacted away
                         out = KeyValue(key, b"", 0, kv.mod_revision)
-                    yield WatchEvent("DELETE", out, prev_kv)
+                    yield WatchEvent("DELETE", out, before)
                 else:
-                    yield WatchEvent("PUT", _kv(key, kv), prev_kv)
-        except aexc.RevisionCompactedError as e:
-            self._compacted = max(self._compacted, int(e.compacted_revision))
-            raise CompactedError(after_revision, int(e.compacted_revision)) from None
-        except aexc.ClientError as e:
-            raise StoreError(f"etcd {self.target}: watch {prefix} failed: {e}") from None
-        except grpc.aio.AioRpcError as e:
-            raise self._error(e, f"watch {prefix}") from None
+                    yield WatchEvent(
+                        "PUT", KeyValue(key, kv.value, kv.create_revision, kv.mod_revision), before
+                    )
+        except CompactedError as e:
+            raise CompactedError(after_revision, e.compacted) from None
         finally:
-            await self._cancel_watch(w)
+            await stream.aclose()

@@ -413,7 +413,9 @@ class SqliteStore(Store):
         result: builtins.list[WatchEvent] = await self._read(fn)
         return result
 
-    async def watch(self, prefix: str, after_revision: int) -> AsyncIterator[WatchEvent]:  # type: ignore[override]
+    async def watch(  # type: ignore[override]
+        self, prefix: str, after_revision: int, *, prev_kv: bool = True
+    ) -> AsyncIterator[WatchEvent]:  # previous values come with the log rows: prev_kv costs nothing
         if not self._started:
             await self.start()
         if after_revision < self._compacted:

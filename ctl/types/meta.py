@@ -9,8 +9,9 @@ that lets several controller instances split the objects among themselves.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-import uuid
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,8 +63,16 @@ def label_value_error(value: Any) -> str | None:
     return None
 
 
+_stamp: tuple[int, str] = (0, "")
+
+
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC time to the second, as Kubernetes writes timestamps (cached per second)."""
+    global _stamp
+    sec = int(time.time())
+    if _stamp[0] != sec:
+        _stamp = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
+    return _stamp[1]
 
 
 def parse_rfc3339(value: str) -> float:
@@ -71,7 +80,12 @@ def parse_rfc3339(value: str) -> float:
 
 
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID string, without building a :class:`uuid.UUID`."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def hash_key(uid: str) -> int:

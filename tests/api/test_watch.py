@@ -34,6 +34,8 @@ def test_watch_from_list_revision_sees_every_change_in_order(http: Http, ns: str
         rvs = [int(o["metadata"]["resourceVersion"]) for _, o in evs]
         assert rvs == sorted(rvs) and rvs[0] == int(a["metadata"]["resourceVersion"])
         assert evs[1][1]["data"] == {"k": "v"} and evs[0][1]["metadata"]["tenant"] == "system"
+        # DELETED carries the last state, at the revision of the delete
+        assert evs[2][1]["data"] == {"k": "v"} and evs[2][1]["metadata"]["uid"] == a["metadata"]["uid"]
         assert w.quiet(0.3)  # "before" is not replayed: it predates rv
 
 

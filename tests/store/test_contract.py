@@ -280,6 +280,28 @@ async def test_watch_replays_history_then_live(store: Store, root: str) -> None:
         await w.aclose()
 
 
+async def test_watch_without_prev_kv_keeps_keys_and_revisions(store: Store, root: str) -> None:
+    """prev_kv=False (the watch cache's mode) may drop previous values, never events."""
+    prefix = root + "/registry/pods/"
+    start = await store.current_revision()
+    a1 = await store.create(prefix + "a", b"a1")
+    a2 = await store.update(prefix + "a", b"a2")
+    gone = await store.delete(prefix + "a")
+    w = store.watch(prefix, start, prev_kv=False)
+    try:
+        evs = await next_events(w, 3)
+    finally:
+        await w.aclose()
+    assert [(e.type, e.kv.key, e.revision) for e in evs] == [
+        ("PUT", prefix + "a", a1.mod_revision),
+        ("PUT", prefix + "a", a2.mod_revision),
+        ("DELETE", prefix + "a", evs[2].revision),
+    ]
+    assert evs[0].kv == a1 and evs[0].is_create and evs[1].kv == a2 and not evs[1].is_create
+    assert evs[2].revision > a2.mod_revision and gone.value == b"a2"
+    assert evs[2].kv.value in (b"", b"a2")  # the value of a DELETE is optional in this mode
+
+
 async def test_watch_resume_from_any_revision(store: Store, root: str) -> None:
     prefix = root + "/registry/pods/"
     base = await store.current_revision()
