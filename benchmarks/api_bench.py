@@ -16,11 +16,20 @@ client library (:class:`ctl.client.Client`, aiohttp) from several client *proces
 
 Then the same create/get/list through the store layer directly (``ctl.store``, same
 process model: one process, same concurrency) - the ratio API/raw is the API server's
-overhead - and for etcd the raw etcd put baseline (``aetcd`` puts through the etcd store's
-client, as ``store_bench`` does).
+overhead - and for etcd two raw put baselines:
 
-The machine has 2 cores: server and clients share them, so client-side CPU is part of
-every figure. Prints a Rich table, writes ``benchmarks/results/api.json``.
+* ``put (same client)``: raw etcd puts sent by the *same client* that drives the API
+  server - ``ctl.client.Client`` in the same number of client processes with the same
+  concurrency, POSTing JSON to etcd's own HTTP gateway (``/v3/kv/put``) - so client-side
+  cost is equal on both sides and the ratio isolates what the API server adds;
+* ``put (aetcd)``: raw puts over gRPC through the etcd store's own ``aetcd`` channel from
+  one process (as ``store_bench`` does), the cheapest way Python can drive etcd.
+
+The machine has 2 cores: server, etcd and clients share them, so client-side CPU is part of
+every figure. The benchmark therefore also accounts CPU: for each create-like run it reads
+the CPU time the API server, etcd and the client processes used in the window and reports
+cores busy and CPU microseconds per operation (where the cores go).
+Prints Rich tables, writes ``benchmarks/results/api.json``.
 
     .venv/bin/python benchmarks/api_bench.py [--n 4000] [--concurrency 64] [--procs 2] [--backends sqlite,etcd]
 """
@@ -29,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import collections
 import json
 import multiprocessing as mp
@@ -105,6 +115,8 @@ def _client_proc(
     """One client process: run ``verb`` for ``ids`` and send back (latencies, errors, t0, t1)."""
     from ctl.client import Client, ClientConfig
 
+    gw_value = base64.b64encode(json.dumps(_cm("x")).encode()).decode()
+
     async def main() -> None:
         c = Client(ClientConfig(url))
         lat: list[float] = []
@@ -120,6 +132,9 @@ def _client_proc(
                 await c.get("configmaps", f"create-{random.randrange(n_total)}", NS)
             elif verb == "list":
                 await c.list("configmaps", NS, limit=100)
+            elif verb == "etcdput":  # url is etcd's client URL: its JSON gateway
+                key = base64.b64encode(f"/registry/bench-gw/{tag}/{i}".encode()).decode()
+                await c.request("POST", "/v3/kv/put", {"key": key, "value": gw_value})
 
         async def worker() -> None:
             nonlocal errors, first
@@ -142,39 +157,73 @@ def _client_proc(
         await c.session()
         while time.time() < start_at:  # all processes start together
             await asyncio.sleep(0.001)
-        t0 = time.time()
+        t0, cpu0 = time.time(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-        t1 = time.time()
+        t1, cpu1 = time.time(), time.process_time()
         await c.close()
-        out.put((lat, errors, first, t0, t1, tag))
+        out.put((lat, errors, first, t0, t1, cpu1 - cpu0))
 
     asyncio.run(main())
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_verb(
-    url: str, verb: str, n: int, concurrency: int, procs: int, n_total: int = 0, rate: float = 0
+    url: str,
+    verb: str,
+    n: int,
+    concurrency: int,
+    procs: int,
+    n_total: int = 0,
+    rate: float = 0,
+    cpu_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
+    """Run ``verb`` from ``procs`` client processes; with ``cpu_pids`` ({role: pid}) also
+    report the cores each of those processes and the clients kept busy in the window."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     start_at = time.time() + 1.5
     ps = []
-    for p in range(procs):
-        ids = list(range(p, n, procs))
+    for k in range(procs):
+        ids = list(range(k, n, procs))
         conc = concurrency if verb == "paced" else max(1, concurrency // procs)
         ps.append(ctx.Process(target=_client_proc, args=(url, verb, ids, conc, n_total, rate, start_at, q)))
     for p in ps:
         p.start()
+    pids = cpu_pids or {}
+    time.sleep(max(0.0, start_at - time.time()))
+    before = {role: cpu_seconds(pid) for role, pid in pids.items()}
     res = [q.get(timeout=600) for _ in ps]
+    after = {role: cpu_seconds(pid) for role, pid in pids.items()}
     for p in ps:
         p.join()
     lat = [x for r in res for x in r[0]]
     errors = sum(r[1] for r in res)
     first = next((r[2] for r in res if r[2]), None)
     seconds = max(r[4] for r in res) - min(r[3] for r in res)
-    return _summary(lat, len(lat), errors, seconds, first) | {
+    out = _summary(lat, len(lat), errors, seconds, first) | {
         "n": n,
         "concurrency": concurrency,
         "procs": procs,
+    }
+    if pids:
+        used = {role: after[role] - before[role] for role in pids} | {"clients": sum(r[5] for r in res)}
+        out["cpu"] = _cpu_summary(used, seconds, len(lat))
+    return out
+
+
+def _cpu_summary(used: dict[str, float], seconds: float, ops: int) -> dict[str, Any]:
+    """Cores busy per role and CPU microseconds per operation, from CPU seconds used."""
+    total = sum(used.values())
+    return {
+        "cores": {role: round(v / seconds, 2) for role, v in used.items()} if seconds > 0 else {},
+        "us_per_op": {role: round(v / ops * 1e6, 1) for role, v in used.items()} if ops else {},
+        "total_cores": round(total / seconds, 2) if seconds > 0 else 0.0,
+        "total_us_per_op": round(total / ops * 1e6, 1) if ops else 0.0,
     }
 
 
@@ -242,7 +291,7 @@ async def watch_fanout(url: str, watchers: int, events: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- raw store
-async def raw_store(url: str, n: int, concurrency: int, etcd_puts: bool) -> dict[str, dict[str, Any]]:
+async def raw_store(url: str, n: int, concurrency: int, etcd_pid: int | None) -> dict[str, dict[str, Any]]:
     store = open_store(url)
     await store.start()
     prefix = f"/registry/configmaps/raw-{time.monotonic_ns()}/"
@@ -252,16 +301,17 @@ async def raw_store(url: str, n: int, concurrency: int, etcd_puts: bool) -> dict
         out["create"] = await measure(lambda i: store.create(f"{prefix}k{i}", value), n, concurrency)
         out["get"] = await measure(lambda i: store.get(f"{prefix}k{random.randrange(n)}"), n, concurrency)
         out["list"] = await measure(lambda i: store.list(prefix, limit=100), max(200, n // 10), concurrency)
-        if etcd_puts:
-            from ctl.store.etcd import EtcdStore
+        if etcd_pid is not None:
+            from ctl.store.etcd import EtcdStore, rpc
 
             assert isinstance(store, EtcdStore)
             stub = await store._stub()
-            from ctl.store.etcd import rpc
-
+            e0, c0 = cpu_seconds(etcd_pid), time.process_time()
             out["raw_put"] = await measure(
                 lambda i: stub.Put(rpc.PutRequest(key=f"{prefix}p{i}".encode(), value=value)), n, concurrency
             )
+            used = {"etcd": cpu_seconds(etcd_pid) - e0, "clients": time.process_time() - c0}
+            out["raw_put"]["cpu"] = _cpu_summary(used, out["raw_put"]["seconds"], out["raw_put"]["ok"])
     finally:
         await store.close()
     return out
@@ -321,7 +371,8 @@ def bench_backend(name: str, args: argparse.Namespace, tmp: Path, console: Conso
     out: dict[str, Any] = {"api": {}, "raw": {}}
     try:
         console.print(f"[bold]{name}[/bold]: API server at {url}")
-        out["api"]["create"] = run_verb(url, "create", args.n, args.concurrency, args.procs)
+        pids = {"apiserver": srv.pid} | ({"etcd": etcd.pid} if etcd and etcd.pid else {})
+        out["api"]["create"] = run_verb(url, "create", args.n, args.concurrency, args.procs, cpu_pids=pids)
         out["api"]["get"] = run_verb(url, "get", args.n, args.concurrency, args.procs, n_total=args.n)
         out["api"]["list"] = run_verb(url, "list", max(200, args.n // 10), args.concurrency, args.procs)
         n_paced = int(args.rate * args.paced_seconds)
@@ -332,10 +383,45 @@ def bench_backend(name: str, args: argparse.Namespace, tmp: Path, console: Conso
         srv.send_signal(signal.SIGTERM)
         srv.wait(20)
     raw_url = etcd.store_url if etcd else "sqlite://" + str(data / "raw.db")
-    out["raw"] = asyncio.run(raw_store(raw_url, args.n, args.concurrency, etcd_puts=etcd is not None))
+    out["raw"] = asyncio.run(raw_store(raw_url, args.n, args.concurrency, etcd.pid if etcd else None))
+    if etcd and etcd.pid:
+        out["raw"]["put_same_client"] = run_verb(
+            etcd.url, "etcdput", args.n, args.concurrency, args.procs, cpu_pids={"etcd": etcd.pid}
+        )
     if etcd:
         etcd.stop()
     return out
+
+
+def cpu_table(results: dict[str, Any]) -> Table:
+    """Where the cores went in each create-like run: cores busy and CPU us per operation."""
+    t = Table(title="CPU per write (cores busy in the run / CPU microseconds per operation)")
+    for col in ("backend", "run", "ops/s", "apiserver", "etcd", "clients", "total"):
+        t.add_column(col, justify="left" if col in ("backend", "run") else "right")
+
+    def cell(c: dict[str, Any], role: str) -> str:
+        if role not in c["cores"]:
+            return ""
+        return f"{c['cores'][role]:.2f} / {c['us_per_op'][role]:.0f}"
+
+    for b, r in results.items():
+        runs = [("API create", r["api"].get("create"))]
+        runs += [("raw put, same client", r["raw"].get("put_same_client"))]
+        runs += [("raw put, aetcd", r["raw"].get("raw_put"))]
+        for label, res in runs:
+            if not res or "cpu" not in res:
+                continue
+            c = res["cpu"]
+            t.add_row(
+                b,
+                label,
+                f"{res['ops_per_s']:.0f}",
+                cell(c, "apiserver"),
+                cell(c, "etcd"),
+                cell(c, "clients"),
+                f"{c['total_cores']:.2f} / {c['total_us_per_op']:.0f}",
+            )
+    return t
 
 
 def main() -> int:
@@ -349,7 +435,7 @@ def main() -> int:
     ap.add_argument("--watch-events", type=int, default=50)
     ap.add_argument("--backends", default="sqlite,etcd")
     args = ap.parse_args()
-    console = Console()
+    console = Console(width=max(132, shutil.get_terminal_size().columns))
     tmp = Path(tempfile.mkdtemp(prefix="api-bench-"))
     results: dict[str, Any] = {}
     try:
@@ -394,21 +480,27 @@ def main() -> int:
                 f"{raw.get('p99', 0):.1f}" if raw else "",
                 ratio,
             )
-        if "raw_put" in r["raw"]:
-            rp = r["raw"]["raw_put"]
-            a = r["api"]["create"]
-            t.add_row(
-                b,
-                "raw etcd put (baseline)",
-                "",
-                "",
-                "",
-                "",
-                f"{rp['ops_per_s']:.0f}",
-                f"{rp['p99']:.1f}",
-                f"create {a['ops_per_s'] / rp['ops_per_s']:.2f}x",
-            )
+        a = r["api"]["create"]
+        for key, label in (
+            ("put_same_client", "raw etcd put, same client"),
+            ("raw_put", "raw etcd put, aetcd"),
+        ):
+            rp = r["raw"].get(key)
+            if rp:
+                ratio = f"create {a['ops_per_s'] / rp['ops_per_s']:.2f}x" if rp["ops_per_s"] else ""
+                t.add_row(
+                    b,
+                    label,
+                    "",
+                    "",
+                    "",
+                    str(rp["errors"]),
+                    f"{rp['ops_per_s']:.0f}",
+                    f"{rp['p99']:.1f}",
+                    ratio,
+                )
     console.print(t)
+    console.print(cpu_table(results))
     doc = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": platform.node(),
