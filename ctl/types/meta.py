@@ -9,7 +9,7 @@ that lets several controller instances split the objects among themselves.
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import re
 import time
 from datetime import UTC, datetime
@@ -64,6 +64,8 @@ def label_value_error(value: Any) -> str | None:
 
 
 _stamp: tuple[int, str] = (0, "")
+_UUID_CLEAR = ~((0xF << 76) | (0xC << 60)) & ((1 << 128) - 1)  # version nibble, variant bits
+_UUID_V4 = (0x4 << 76) | (0x8 << 60)
 
 
 def now_rfc3339() -> str:
@@ -80,11 +82,12 @@ def parse_rfc3339(value: str) -> float:
 
 
 def new_uid() -> str:
-    """A random (version 4) UUID string, without building a :class:`uuid.UUID`."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40
-    b[8] = (b[8] & 0x3F) | 0x80
-    h = b.hex()
+    """A random (version 4) UUID string, without building a :class:`uuid.UUID`.
+
+    UIDs must be unique, not secret, so the bits come from :mod:`random` (seeded from the
+    OS, and re-seeded in forked children) instead of one ``urandom`` system call each.
+    """
+    h = f"{(random.getrandbits(128) & _UUID_CLEAR) | _UUID_V4:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
