@@ -24,8 +24,8 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.client.informer import Informer, object_key
-from ctl.controllers.events import EventRecorder
 from ctl.types import meta
 from ctl.types.kinds import Kind
 

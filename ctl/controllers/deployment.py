@@ -38,6 +38,7 @@ import orjson
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.controllers.base import (
     Controller,
     HashRange,
@@ -47,7 +48,6 @@ from ctl.controllers.base import (
     key_of,
     split_key,
 )
-from ctl.controllers.events import EventRecorder
 from ctl.controllers.ownership import claim
 from ctl.controllers.podutil import selector_of
 from ctl.types import meta

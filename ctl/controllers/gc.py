@@ -28,8 +28,8 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.controllers.base import Controller, HashRange, SharedInformer, SharedInformers, key_of
-from ctl.controllers.events import EventRecorder
 from ctl.types import kinds
 
 FOREGROUND = "foregroundDeletion"

@@ -18,9 +18,9 @@ import signal
 import socket
 
 from ctl.client import Client, ClientConfig, ConfigError
+from ctl.client.events import EventRecorder
 from ctl.client.kubeconfig import load as load_config
 from ctl.controllers.base import Controller, HashRange, SharedInformers
-from ctl.controllers.events import EventRecorder
 
 log = logging.getLogger("centaurus.controllers")
 

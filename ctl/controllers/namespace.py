@@ -18,8 +18,8 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.controllers.base import Controller, HashRange, SharedInformers, key_of, split_key
-from ctl.controllers.events import EventRecorder
 from ctl.types import kinds
 
 FINALIZER = "kubernetes"

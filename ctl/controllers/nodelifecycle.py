@@ -30,8 +30,8 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.controllers.base import Controller, HashRange, SharedInformers, by_node, key_of
-from ctl.controllers.events import EventRecorder
 from ctl.controllers.podutil import condition
 from ctl.types import meta
 from ctl.types.kinds import SYSTEM_TENANT

@@ -21,6 +21,7 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.controllers.base import (
     Controller,
     HashRange,
@@ -30,7 +31,6 @@ from ctl.controllers.base import (
     key_of,
     split_key,
 )
-from ctl.controllers.events import EventRecorder
 from ctl.controllers.ownership import Expectations, claim
 from ctl.controllers.podutil import deletion_rank, is_active, is_available, is_ready, selector_of
 from ctl.types import meta

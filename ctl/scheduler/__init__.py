@@ -12,7 +12,7 @@ It follows kube-scheduler's shape in small modules:
 * :mod:`~ctl.scheduler.algorithm` samples nodes the way percentageOfNodesToScore does and
   picks the best;
 * :mod:`~ctl.scheduler.queue` holds the active, back-off and unschedulable queues;
-* :mod:`~ctl.scheduler.events` records FailedScheduling / Scheduled Events;
+* FailedScheduling / Scheduled Events go through :mod:`ctl.client.events`;
 * :mod:`~ctl.scheduler.scheduler` wires informers, the scheduling loop and parallel binding;
 * :mod:`~ctl.scheduler.main` is the process entry (``run(argv)``).
 """

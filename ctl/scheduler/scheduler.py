@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctl.client.aio import ApiError, Client
+from ctl.client.events import NORMAL, WARNING, EventRecorder
 from ctl.client.informer import Informer
 from ctl.scheduler.algorithm import Algorithm, FitError
 from ctl.scheduler.cache import ClusterCache
-from ctl.scheduler.events import EventRecorder
 from ctl.scheduler.nodeinfo import NodeInfo
 from ctl.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo, occupies_node, pod_key, wants_scheduling
 from ctl.scheduler.queue import SchedulingQueue
@@ -58,7 +58,9 @@ class Scheduler:
         self.queue = SchedulingQueue(
             self.opts.initial_backoff, self.opts.max_backoff, self.opts.unschedulable_timeout
         )
-        self.events = EventRecorder(client, workers=self.opts.event_workers)
+        self.events = EventRecorder(
+            client, DEFAULT_SCHEDULER, workers=self.opts.event_workers, max_pending=20_000
+        )
         self.pod_informer = Informer(client, "pods", tenant="all")
         self.pod_informer.add_handler(self.on_pod)
         self.node_informers: list[Informer] = []
@@ -153,7 +155,7 @@ class Scheduler:
             self.queue.requeue_unschedulable(info.key)
             msg = str(e)
             log.info("pod %s is unschedulable: %s", info.key, msg)
-            self.events.record(info.pod, "Warning", "FailedScheduling", "Scheduling", msg)
+            self.events.event(info.pod, WARNING, "FailedScheduling", msg, action="Scheduling")
             self._mark_unschedulable(info, msg)
             return None
         self.stats["schedule_seconds"] += time.perf_counter() - t0
@@ -205,12 +207,12 @@ class Scheduler:
             md = info.pod.get("metadata") or {}
             self.events.forget(info.uid)
             if self.opts.scheduled_events:
-                self.events.record(
+                self.events.event(
                     info.pod,
-                    "Normal",
+                    NORMAL,
                     "Scheduled",
-                    "Binding",
                     f"Successfully assigned {md.get('namespace')}/{md.get('name')} to {node}",
+                    action="Binding",
                     aggregate=False,
                 )
         except (ApiError, ConnectionError, OSError) as e:
@@ -225,8 +227,8 @@ class Scheduler:
             if not gone:
                 log.warning("binding %s to %s failed: %s; retrying after back-off", info.key, node, e)
                 self.queue.requeue_error(info)
-                self.events.record(
-                    info.pod, "Warning", "FailedScheduling", "Binding", f"Binding rejected: {e}"
+                self.events.event(
+                    info.pod, WARNING, "FailedScheduling", f"Binding rejected: {e}", action="Binding"
                 )
             self._move("binding failed")
         finally:

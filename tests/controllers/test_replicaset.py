@@ -123,33 +123,6 @@ async def test_adopt_orphans_and_release_non_matching(client: Client, ns: str, k
     await eventually(lambda: _count(client, ns, "app=db", 2), what="replacement")
 
 
-async def test_event_recorder_aggregates_repeats(client: Client, ns: str) -> None:
-    from ctl.controllers.events import EventRecorder
-
-    obj = await client.create(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "subject"}}, namespace=ns
-    )
-    rec = EventRecorder(client, "test-component")
-    first = await rec.write(obj, "Warning", "Flapping", "it flapped")
-    again = await rec.write(obj, "Warning", "Flapping", "it flapped")
-    other = await rec.write(obj, "Warning", "Flapping", "something else")
-    assert first and again and other
-    assert again["metadata"]["name"] == first["metadata"]["name"] and again["count"] == 2
-    assert other["metadata"]["name"] != first["metadata"]["name"] and other["count"] == 1
-    # The fire-and-forget path delivers too.
-    rec.warning(obj, "Flapping", "it flapped")
-    await rec.stop()
-    ev = await client.get("events", first["metadata"]["name"], namespace=ns)
-    assert ev["count"] == 3 and ev["source"]["component"] == "test-component"
-    assert ev["involvedObject"]["uid"] == obj["metadata"]["uid"] and ev["type"] == "Warning"
-    # A node (cluster-scoped) event lands in the system tenant's default namespace.
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n-ev", "uid": "u1"}}
-    ev = await rec.write(node, "Normal", "Hello", "hi")
-    assert (
-        ev is not None and ev["metadata"]["namespace"] == "default" and ev["metadata"]["tenant"] == "system"
-    )
-
-
 async def test_min_ready_seconds_delays_availability(client: Client, ns: str, kubelet: FakeKubelet) -> None:
     await client.create(replicaset("slow", 2, {"app": "slow"}, minReadySeconds=2), namespace=ns)
     await eventually(lambda: _ready(client, ns, "slow", 2), what="2 ready")
