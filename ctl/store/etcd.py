@@ -67,6 +67,10 @@ _GRPC_OPTIONS: dict[str, Any] = {
     "grpc.max_send_message_length": 2**31 - 1,
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_timeout_ms": 10_000,
+    # Per-call cost is what bounds the API server on etcd: no retry buffering (nothing here
+    # uses gRPC retry policies) and no optional filters (census/stats) - ~10% less CPU a call.
+    "grpc.enable_retries": 0,
+    "grpc.minimal_stack": 1,
 }
 
 _EQUAL = rpc.Compare.EQUAL

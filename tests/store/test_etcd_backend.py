@@ -2,13 +2,16 @@
 
 * compaction done by *another* client is learned (``compacted_revision`` probe and the
   watch/list errors carry the real compacted revision);
-* a store whose etcd is down or unreachable fails with a clear :class:`StoreError`;
+* a store whose etcd is down, unreachable or hung fails with a clear :class:`StoreError`;
 * :class:`EtcdProcess` restarts on the same data directory and ports with data intact.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -100,3 +103,26 @@ async def test_restart_keeps_data_and_ports_and_errors_while_down(tmp_path: Path
         proc.stop()
     assert not proc.running()
     proc.stop()  # idempotent
+
+
+async def test_frozen_etcd_times_out_as_store_error(tmp_path: Path) -> None:
+    """A hung etcd (SIGSTOP) fails calls at the store timeout, not never (deadlines hold)."""
+    proc = EtcdProcess(tmp_path / "data", die_with_parent=True)
+    proc.start()
+    store = EtcdStore(proc.endpoints, timeout=1.5)
+    try:
+        await store.start()
+        await store.create("/registry/pods/f", b"v")
+        assert proc.pid is not None
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(StoreError, match="timed out"):
+                await store.get("/registry/pods/f")
+            assert 1.0 < time.monotonic() - t0 < 5
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+        assert (await store.get("/registry/pods/f")) is not None
+    finally:
+        await store.close()
+        proc.stop()
