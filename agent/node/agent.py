@@ -40,6 +40,7 @@ from typing import Any
 
 from agent.node import nodeinfo
 from agent.node.nodeinfo import NodeSpec
+from agent.node.podevents import PodEvents
 from agent.node.podstatus import TERMINAL, compute_status, merge_patch
 from agent.node.probes import Prober
 from agent.runtime.base import PodRuntimeStatus, Runtime, RuntimeError_
@@ -118,6 +119,7 @@ class Shared:
     timing: Timing
     stagger: float = 0.0  # spread first lease/status writes over this many seconds
     status_writer: StatusWriter | None = None
+    pod_events: bool = True  # report Started/BackOff/Unhealthy/Killing Events
 
 
 @dataclass(eq=False)
@@ -200,8 +202,12 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}
         self.by_key: dict[str, str] = {}
         self.ready = asyncio.Event()
+        self.events = PodEvents(self.name, shared.pod_events)
         self.prober = Prober(
-            runtime, on_liveness_failure=self._liveness_failed, on_change=self._probe_changed
+            runtime,
+            on_liveness_failure=self._liveness_failed,
+            on_change=self._probe_changed,
+            on_probe_failure=self._probe_failed,
         )
         self.node_uid: dict[int, str] = {}
         self.conditions: list[dict[str, Any]] = []
@@ -428,6 +434,7 @@ class NodeAgent:
                 del self.by_key[w.key]
             self._sigs.pop(w.uid, None)
             self.prober.stop(w.uid)
+            self.events.forget(w.uid)
 
     async def _sync(self, w: PodWorker) -> float | None:
         """One pass over one pod; returns seconds until the next resync (inf: only on events, None: done)."""
@@ -440,6 +447,7 @@ class NodeAgent:
             )
             return None
         if md.get("deletionTimestamp"):
+            self.events.stopping(w.client, pod)
             await self._kill(pod, float(md.get("deletionGracePeriodSeconds") or 0))
             try:
                 async with self.shared.write_limit:
@@ -487,6 +495,10 @@ class NodeAgent:
                 for c in rs.containers:
                     if not (pod.get("spec") or {}).get("virtualMachine"):
                         c.ready = c.state == "running"
+        if rt is not None:
+            self.events.observed(w.client, pod, rs, error)
+        elif fail is not None:
+            self.events.observed(w.client, pod, None, fail)
         status = compute_status(pod, rs, self.spec.internal_ip, error, fail)
         await self._write_status(w, status)
         if log.isEnabledFor(logging.DEBUG):
@@ -581,6 +593,8 @@ class NodeAgent:
     async def _liveness_failed(self, uid: str, container: str, message: str) -> None:
         w = self.workers.get(uid)
         log.info("pod %s container %s: %s; restarting", w.key if w else uid, container, message)
+        if w is not None:
+            self.events.liveness_restart(w.client, w.pod, container)
         try:
             await self.runtime.restart_container(uid, container, message)
         except RuntimeError_ as e:
@@ -589,6 +603,11 @@ class NodeAgent:
 
     def _probe_changed(self, uid: str) -> None:
         self._wake(uid)
+
+    def _probe_failed(self, uid: str, container: str, message: str) -> None:
+        w = self.workers.get(uid)
+        if w is not None:
+            self.events.probe_failed(w.client, w.pod, message)
 
     # ------------------------------------------------------------------ adoption
 
@@ -725,3 +744,4 @@ class NodeAgent:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.prober.close()
+        await self.events.stop()

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: uvloop for hollow nodes, asyncio's loop for runc (faster subprocesses)",
     )
+    p.add_argument(
+        "--pod-events",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="report pod Events (Started, BackOff, Unhealthy, Killing); default on, off for hollow nodes",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -279,6 +285,7 @@ async def serve(args: argparse.Namespace) -> int:
         sync_limit=asyncio.Semaphore(args.max_parallel_syncs),
         timing=timing,
         stagger=args.lease_seconds if hollow else 0.0,
+        pod_events=not hollow if args.pod_events is None else args.pod_events,
     )
     shared.status_writer = StatusWriter(args.max_inflight_writes)
     shared.status_writer.start()

@@ -16,7 +16,9 @@ then probes on its own schedule:
 * readiness starts false and is false whenever the container is not running; a container without a
   readiness probe is ready once running (and started). ``results(uid)`` gives the current per-container
   view and ``apply(status)`` writes it into ``ContainerState.ready``; ``on_change(uid)`` fires when a
-  readiness or started bit changes, so the agent can push pod status right away.
+  readiness or started bit changes, so the agent can push pod status right away;
+  ``on_probe_failure(uid, container, message)`` hears of every failed attempt (the agent's
+  ``Unhealthy`` Events).
 
 Handlers: ``exec`` goes through ``runtime.exec``; ``httpGet`` (2xx/3xx is success) and ``tcpSocket``
 connect to the pod IP from the agent's network namespace, which is the host side of the pod bridge
@@ -39,6 +41,7 @@ from agent.runtime.base import ContainerState, PodRuntimeStatus, Runtime, Runtim
 
 LivenessCallback = Callable[[str, str, str], Awaitable[None] | None]
 ChangeCallback = Callable[[str], Awaitable[None] | None]
+ProbeFailureCallback = Callable[[str, str, str], None]
 
 _DEFAULTS = {
     "initialDelaySeconds": 0.0,
@@ -159,10 +162,12 @@ class Prober:
         runtime: Runtime,
         on_liveness_failure: LivenessCallback | None = None,
         on_change: ChangeCallback | None = None,
+        on_probe_failure: ProbeFailureCallback | None = None,
     ) -> None:
         self.runtime = runtime
         self.on_liveness_failure = on_liveness_failure
         self.on_change = on_change
+        self.on_probe_failure = on_probe_failure
         self._pods: dict[str, _PodEntry] = {}
         self.simulated = runtime.name == "hollow"
 
@@ -371,6 +376,8 @@ class Prober:
             else:
                 succ, fail = 0, fail + 1
                 res.message = f"{kind.capitalize()} probe failed: {msg}"
+                if self.on_probe_failure is not None:
+                    self.on_probe_failure(uid, name, res.message)
             if kind == "readiness":
                 if ok and succ >= p["successThreshold"] and not res.ready:
                     res.ready = True

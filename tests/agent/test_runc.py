@@ -179,6 +179,19 @@ async def _gone(c: Client, name: str) -> bool:
     return False
 
 
+async def _event(c: Client, pod: str, reason: str, min_count: int = 1) -> dict | None:
+    """The agent's (kubelet's) Event ``reason`` about ``pod`` once its count reached ``min_count``."""
+    for e in (await c.list("events", "default"))["items"]:
+        if (
+            e["involvedObject"]["name"] == pod
+            and e["reason"] == reason
+            and e["source"] == {"component": "kubelet", "host": NODE}
+            and e.get("count", 1) >= min_count
+        ):
+            return e
+    return None
+
+
 async def test_node_registered(env: Env, client: Client) -> None:
     async def node() -> dict | None:
         try:
@@ -208,6 +221,8 @@ async def test_pod_runs_logs_exec(env: Env, client: Client) -> None:
     assert {c["type"]: c["status"] for c in st["conditions"]}["Ready"] == "True"
     cs = st["containerStatuses"][0]
     assert cs["containerID"] and "running" in cs["state"] and cs["restartCount"] == 0
+    ev = await wait_for(lambda: _event(client, "web", "Started"), 10, what="Started event", log=env.log)
+    assert ev["type"] == "Normal" and ev["message"] == "Started container c" and ev["count"] == 1
     code, body = await agent_get(env.endpoint, "/pods/system/default/web/log", {"container": "c"})
     assert code == 200 and b"hello-from-web\nline2\n" in body
     code, body = await agent_get(env.endpoint, "/pods/system/default/web/log", {"tailLines": "1"})
@@ -252,6 +267,10 @@ async def test_crash_loop_backoff(env: Env, client: Client) -> None:
     assert x["status"]["phase"] == "Running"
     code, body = await agent_get(env.endpoint, "/pods/system/default/crash/log", {"previous": "true"})
     assert code == 200 and body == b"boom\n"
+    # every restart is a Started, every back-off a BackOff: aggregated into one Event each
+    ev = await wait_for(lambda: _event(client, "crash", "BackOff"), 10, what="BackOff event", log=env.log)
+    assert ev["type"] == "Warning" and ev["message"] == "Back-off restarting failed container c"
+    await wait_for(lambda: _event(client, "crash", "Started", 2), 10, what="Started x2", log=env.log)
     await client.delete("pods", "crash")
     await wait_for(lambda: _gone(client, "crash"), 30, what="crash pod removed", log=env.log)
 
@@ -282,6 +301,10 @@ async def test_liveness_probe_restarts(env: Env, client: Client) -> None:
 
     x = await wait_for(restarted, 30, what="liveness restart", log=env.log)
     assert x["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] in (137, 143)
+    bad = await wait_for(lambda: _event(client, "live", "Unhealthy"), 10, what="Unhealthy", log=env.log)
+    assert bad["type"] == "Warning" and bad["message"].startswith("Liveness probe failed: ")
+    kill = await wait_for(lambda: _event(client, "live", "Killing"), 10, what="Killing", log=env.log)
+    assert kill["message"] == "Container c failed liveness probe, will be restarted"
     await client.delete("pods", "live")
     await wait_for(lambda: _gone(client, "live"), 30, what="live pod removed", log=env.log)
 
@@ -298,6 +321,8 @@ async def test_delete_stops_container(env: Env, client: Client) -> None:
     assert not any(i.startswith(uid12) for i in env.runc_ids())
     assert not Path(f"/run/netns/cpod-{uid12}").exists()
     assert not (env.state / "pods" / x["metadata"]["uid"]).exists()
+    ev = await wait_for(lambda: _event(client, "doomed", "Killing"), 10, what="Killing event", log=env.log)
+    assert ev["message"] == "Stopping container c" and ev["involvedObject"]["uid"] == x["metadata"]["uid"]
 
 
 async def test_restart_adopts_and_removes_orphans(env: Env, client: Client) -> None:
@@ -334,4 +359,10 @@ async def test_restart_adopts_and_removes_orphans(env: Env, client: Client) -> N
     assert cs["containerID"] == kcs["containerID"] and cs["restartCount"] == kcs["restartCount"]
     assert cs["state"]["running"]["startedAt"] == kcs["state"]["running"]["startedAt"]
     assert [i for i in env.runc_ids() if i.startswith(k12)] == [kcs["containerID"].split("://")[-1]]
+    started = [
+        e["count"]
+        for e in (await client.list("events", "default"))["items"]
+        if e["involvedObject"]["name"] == "keeper" and e["reason"] == "Started"
+    ]
+    assert started == [1], started  # adoption is not reported as a new start
     assert re.search(r"adopted [1-9]\d* pods, removed 1 orphans", env.log())
