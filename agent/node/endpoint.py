@@ -34,6 +34,7 @@ from aiohttp import web
 
 from agent.node.agent import NodeAgent, PodWorker
 from agent.runtime.base import RuntimeError_
+from ctl.types.status import status_body
 
 log = logging.getLogger("centaurus.agent.endpoint")
 
@@ -41,15 +42,7 @@ Lookup = Callable[[str], tuple[NodeAgent, PodWorker] | None]
 
 
 def status_error(code: int, reason: str, message: str) -> web.Response:
-    body = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
+    body = status_body(code, message, reason)
     return web.Response(body=orjson.dumps(body), status=code, content_type="application/json")
 
 

@@ -2,30 +2,29 @@
 
 Every failure a handler raises is an :class:`APIError` carrying the HTTP code, the
 Kubernetes reason and a message that says what to fix; :func:`status_body` renders it
-exactly as kube-apiserver does so that kubectl and client libraries understand it.
+exactly as kube-apiserver does so that kubectl and client libraries understand it
+(the shape itself lives in :mod:`ctl.types.status`, shared with the node agent).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-REASONS = {
-    400: "BadRequest",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "NotFound",
-    405: "MethodNotAllowed",
-    406: "NotAcceptable",
-    409: "Conflict",
-    410: "Expired",
-    413: "RequestEntityTooLarge",
-    415: "UnsupportedMediaType",
-    422: "Invalid",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-}
+from ctl.types.status import REASONS, status_body, success_status
+
+__all__ = [
+    "REASONS",
+    "APIError",
+    "already_exists",
+    "bad_request",
+    "conflict",
+    "forbidden",
+    "gone",
+    "invalid",
+    "not_found",
+    "status_body",
+    "success_status",
+]
 
 
 class APIError(Exception):
@@ -44,38 +43,6 @@ class APIError(Exception):
 
     def body(self) -> dict[str, Any]:
         return status_body(self.code, self.message, self.reason, self.details)
-
-
-def status_body(
-    code: int, message: str, reason: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-    if details:
-        out["details"] = details
-    return out
-
-
-def success_status(details: dict[str, Any] | None = None, message: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "code": 200,
-    }
-    if details:
-        out["details"] = details
-    if message:
-        out["message"] = message
-    return out
 
 
 def not_found(resource: str, name: str, group: str = "") -> APIError:
