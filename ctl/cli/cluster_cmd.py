@@ -26,6 +26,7 @@ from ctl.cli.errors import CLIError
 from ctl.client.kubeconfig import default_data_dir
 from ctl.cluster import bootstrap
 from ctl.cluster.supervisor import Supervisor, SupervisorError, pid_alive, read_pid
+from ctl.types.meta import parse_duration
 
 console = Console(stderr=True)
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -71,8 +72,6 @@ def _timing_settings(
     s: bootstrap.Settings, grace: str | None, eviction: str | None, backoff: float | None
 ) -> None:
     """Node lifecycle and restart timings (kept in the settings, so a resumed cluster keeps them)."""
-    from ctl.controllers.main import duration
-
     for flag, value, key in (
         ("--node-monitor-grace-period", grace, "node_monitor_grace_period"),
         ("--pod-eviction-timeout", eviction, "pod_eviction_timeout"),
@@ -80,8 +79,8 @@ def _timing_settings(
         if value is None:
             continue
         try:
-            secs = duration(value)
-        except Exception as e:  # argparse.ArgumentTypeError
+            secs = parse_duration(value)
+        except ValueError as e:
             raise CLIError(f"{flag}: {e}") from None
         if secs < 0 or (secs == 0 and key == "node_monitor_grace_period"):
             raise CLIError(f"{flag} must be positive")

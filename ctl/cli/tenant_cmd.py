@@ -30,6 +30,7 @@ from ctl.client import ApiError, Client
 from ctl.client import kubeconfig as kc
 from ctl.tenancy.controller import ADMIN_SECRET, admin_user, ensure_tenant, issue_token
 from ctl.types import meta
+from ctl.types.meta import parse_duration
 
 
 def _write_context(
@@ -110,13 +111,10 @@ async def _create_token(
 def _duration(text: str | None) -> int | None:
     if not text:
         return None
-    mult = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     try:
-        if text[-1] in mult:
-            return int(float(text[:-1]) * mult[text[-1]])
-        return int(text)
-    except ValueError:
-        raise CLIError(f"invalid duration {text!r}: use e.g. 3600, 90m, 24h, 30d") from None
+        return int(parse_duration(text))
+    except ValueError as e:
+        raise CLIError(str(e)) from None
 
 
 def register(app: typer.Typer) -> None:

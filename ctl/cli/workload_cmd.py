@@ -154,7 +154,9 @@ def rollout_message(d: dict[str, Any]) -> tuple[str, bool]:
 def status(
     ref: str = typer.Argument(..., help="deployment/NAME"),
     name: str | None = typer.Argument(None),
-    timeout: float = typer.Option(0, "--timeout", help="seconds to wait before giving up (0: forever)"),
+    timeout_text: str = typer.Option(
+        "0", "--timeout", help="how long to wait before giving up, e.g. 90s, 5m (0: forever)"
+    ),
     watch: bool = typer.Option(True, "--watch/--no-watch", "-w", help="wait until the rollout finishes"),
     namespace: str | None = NamespaceOpt,
     tenant: str | None = TenantOpt,
@@ -163,6 +165,10 @@ def status(
     """Show the status of a rollout, waiting for it to finish."""
     _, nm = _parse_ref(ref, name, ("Deployment",))
     t = Target(kubeconfig, namespace, tenant)
+    try:
+        timeout = meta.parse_duration(timeout_text)
+    except ValueError as e:
+        raise CLIError(f"--timeout: {e}") from None
 
     async def go(c: Client) -> None:
         deadline = time.monotonic() + timeout if timeout > 0 else None

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import signal
 import socket
 
@@ -21,6 +20,7 @@ from ctl.client import Client, ClientConfig, ConfigError
 from ctl.client.events import EventRecorder
 from ctl.client.kubeconfig import load as load_config
 from ctl.controllers.base import Controller, HashRange, SharedInformers
+from ctl.types.meta import parse_duration
 
 log = logging.getLogger("centaurus.controllers")
 
@@ -36,17 +36,11 @@ ALIASES = {
 
 
 def duration(text: str) -> float:
-    """'40s', '5m', '1m30s', '300ms' or a plain number of seconds."""
-    t = text.strip()
+    """An argparse type: '40s', '5m', '1m30s', '300ms' or a plain number of seconds."""
     try:
-        return float(t)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", t)
-    if not parts or "".join(a + b for a, b in parts) != t:
-        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: use e.g. 40s, 5m, 1m30s")
-    mult = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(a) * mult[b] for a, b in parts)
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

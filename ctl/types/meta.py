@@ -77,6 +77,24 @@ def now_rfc3339() -> str:
     return _stamp[1]
 
 
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration as kubectl takes them: ``40s``, ``5m``, ``1m30s``, ``300ms``,
+    ``24h``, ``30d`` or a plain number of seconds. Raises ValueError saying what is accepted."""
+    t = text.strip()
+    try:
+        return float(t)
+    except ValueError:
+        pass
+    parts = _DURATION_PART.findall(t)
+    if not parts or "".join(a + b for a, b in parts) != t:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 40s, 5m, 1m30s, 24h")
+    return sum(float(a) * _DURATION_UNITS[b] for a, b in parts)
+
+
 def parse_rfc3339(value: str) -> float:
     return datetime.strptime(value[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp()
 

@@ -192,6 +192,25 @@ def test_cli_error_paths(cluster: Ctl, tmp_path: Path) -> None:
     c.fails("status", "--data-dir", str(tmp_path / "nothing"), expect="no cluster")
     c.fails("down", "--data-dir", str(tmp_path / "nothing"), expect="no running cluster")
     c.fails(*INIT, "--data-dir", str(c.data_dir), expect="already running")
+    # rollout status takes kubectl's durations; no controllers run here, so the rollout never ends
+    stuck = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "stuck"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "stuck"}},
+            "template": {
+                "metadata": {"labels": {"app": "stuck"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox:latest"}]},
+            },
+        },
+    }
+    c("apply", "-f", "-", stdin=json.dumps(stuck))
+    c.fails("rollout", "status", "deployment/stuck", "--timeout", "soon", expect="invalid duration 'soon'")
+    line = c.fails("rollout", "status", "deployment/stuck", "--timeout", "1500ms", expect="timed out waiting")
+    assert "(1.5s)" in line, line
+    c("delete", "deployment", "stuck")
 
 
 def test_down_and_init_again_resumes(cluster: Ctl) -> None:

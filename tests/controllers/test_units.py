@@ -92,6 +92,9 @@ def test_tolerations() -> None:
 
 def test_flags() -> None:
     assert duration("40s") == 40 and duration("5m") == 300 and duration("1m30s") == 90 and duration("2") == 2
+    assert duration("300ms") == 0.3 and duration("24h") == 86400 and duration("30d") == 30 * 86400
+    with pytest.raises(argparse.ArgumentTypeError, match="use e.g. 40s"):
+        duration("5 minutes")
     with pytest.raises(argparse.ArgumentTypeError):
         duration("soon")
     assert select_controllers("*") == [
