@@ -30,7 +30,7 @@ from aiohttp import web
 
 from ctl.apiserver import discovery
 from ctl.apiserver import status as st
-from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, TokenFile
+from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, TokenFile, current_identity
 from ctl.apiserver.metrics import Metrics
 from ctl.apiserver.paths import RequestInfo, parse
 from ctl.apiserver.registry import Registry, scale_of
@@ -142,6 +142,7 @@ class APIServer:
                         "Unauthorized",
                     )
                 request["identity"] = ident
+                current_identity.set(ident)
             resp = await handler(request)
             code = resp.status
             return resp

@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,10 @@ class Identity:
     def is_cluster_admin(self) -> bool:
         return self.is_system and SYSTEM_MASTERS in self.groups
 
+
+# The identity of the request being served (set by the API server's middleware), for
+# admission steps that depend on who asks, such as RBAC's escalation check.
+current_identity: ContextVar[Identity | None] = ContextVar("current_identity", default=None)
 
 ANONYMOUS_ADMIN = Identity("system:admin", SYSTEM_TENANT, (SYSTEM_MASTERS, "system:authenticated"))
 

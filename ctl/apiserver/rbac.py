@@ -15,6 +15,13 @@ from the API server's in-memory cache. The bindings of a tenant are indexed by
 subject and the index is rebuilt only when a role or binding changes, so a check is
 a few dictionary lookups, not a scan.
 
+No escalation, as in Kubernetes: :class:`EscalationCheck` (an admission step) lets a user
+create or update a Role or ClusterRole only with rules they hold themselves (in that
+namespace, or tenant-wide for a ClusterRole) unless they may ``escalate`` it, and bind a
+role only if they hold all of its rules where the binding applies unless they may ``bind``
+it. A rule is held when every (group, resource, verb, name) it names is allowed by one of
+the user's rules, where a ``*`` is held only by a ``*``.
+
 :func:`builtin_cluster_roles` returns the ClusterRoles every tenant gets from the
 tenant controller: ``admin`` (everything in the tenant), ``edit`` (workloads and
 their configuration, no RBAC, quotas or credentials) and ``view`` (read-only, no secrets).
@@ -26,9 +33,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from ctl.apiserver.auth import Identity
+from ctl.apiserver import status as st
+from ctl.apiserver.auth import Identity, current_identity
 from ctl.apiserver.watchcache import WatchCache
 from ctl.types import kinds
+from ctl.types.kinds import SYSTEM_TENANT, Kind
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 READ_VERBS = ["get", "list", "watch"]
@@ -190,3 +199,115 @@ class RBAC:
                     if rule_allows(rule, verb, group, resource, name):
                         return True
         return False
+
+    def rules_for(self, ident: Identity, tenant: str, namespace: str | None) -> list[dict[str, Any]]:
+        """Every rule granted to ``ident`` that applies in ``namespace`` (None: tenant-wide only)."""
+        idx = self._tenant_index(tenant)
+        out: list[dict[str, Any]] = []
+        for key in (f"User:{ident.user}", *(f"Group:{g}" for g in ident.groups)):
+            for ns, ref in idx.grants.get(key, ()):
+                if ns is None or ns == namespace:
+                    out += idx.roles.get(ref, ())
+        return out
+
+    def role_rules(self, tenant: str, ref: tuple[str, str, str]) -> list[dict[str, Any]] | None:
+        """The rules of a role (kind, name, namespace); None when it does not exist."""
+        return self._tenant_index(tenant).roles.get(ref)
+
+
+def missing_rules(held: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> list[str]:
+    """The parts of ``wanted`` that ``held`` does not cover, as ``verb group/resource[/name]``."""
+    out: list[str] = []
+    for rule in wanted:
+        for group in rule.get("apiGroups") or []:
+            for resource in rule.get("resources") or []:
+                for verb in rule.get("verbs") or []:
+                    for name in rule.get("resourceNames") or [None]:
+                        if not any(rule_allows(h, verb, group, resource, name) for h in held):
+                            what = f"{group}/{resource}" if group else resource
+                            out.append(f"{verb} {what}" + (f" {name!r}" if name else ""))
+    return out
+
+
+def _listing(missing: list[str], most: int = 10) -> str:
+    more = f" (and {len(missing) - most} more)" if len(missing) > most else ""
+    return "; ".join(missing[:most]) + more
+
+
+class EscalationCheck:
+    """Admission: no RBAC object may grant more than its author holds (module docstring)."""
+
+    ROLE_KINDS = {"Role": "roles", "ClusterRole": "clusterroles"}
+    BINDING_KINDS = {"RoleBinding", "ClusterRoleBinding"}
+
+    def __init__(self, rbac: RBAC) -> None:
+        self.rbac = rbac
+
+    async def __call__(self, verb: str, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if verb not in ("create", "update") or kind.group != RBAC_GROUP:
+            return
+        ident = current_identity.get()
+        if ident is None or ident.is_cluster_admin:
+            return
+        md = obj.get("metadata") or {}
+        tenant = SYSTEM_TENANT if ident.is_system else ident.tenant
+        namespace = md.get("namespace") or None
+        name = md.get("name") or ""
+        if kind.kind in self.ROLE_KINDS:
+            self._check_role(ident, tenant, kind, namespace, name, list(obj.get("rules") or []))
+        elif kind.kind in self.BINDING_KINDS:
+            role_tenant = md.get("tenant") or tenant  # the role bound lives with the binding
+            self._check_binding(ident, tenant, role_tenant, kind, namespace, name, obj.get("roleRef") or {})
+
+    def _allowed(
+        self, ident: Identity, tenant: str, verb: str, resource: str, namespace: str | None, name: str
+    ) -> bool:
+        return self.rbac.allowed(ident, tenant, verb, RBAC_GROUP, resource, namespace, name)
+
+    def _check_role(
+        self,
+        ident: Identity,
+        tenant: str,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        rules: list[dict[str, Any]],
+    ) -> None:
+        missing = missing_rules(self.rbac.rules_for(ident, tenant, namespace), rules)
+        if not missing or self._allowed(ident, tenant, "escalate", kind.plural, namespace, name):
+            return
+        raise st.forbidden(
+            f'{kind.plural}.{RBAC_GROUP} "{name}" is forbidden: user "{ident.user}" is attempting to grant '
+            f"RBAC permissions not currently held: {_listing(missing)}"
+        )
+
+    def _check_binding(
+        self,
+        ident: Identity,
+        tenant: str,
+        role_tenant: str,
+        kind: Kind,
+        namespace: str | None,
+        name: str,
+        ref: dict[str, Any],
+    ) -> None:
+        rkind = ref.get("kind") or "ClusterRole"
+        rname = str(ref.get("name") or "")
+        resource = self.ROLE_KINDS.get(rkind)
+        if resource is None:
+            return  # validation reports an unknown roleRef kind
+        if self._allowed(ident, tenant, "bind", resource, namespace, rname):
+            return
+        rules = self.rbac.role_rules(role_tenant, (rkind, rname, namespace or "" if rkind == "Role" else ""))
+        prefix = f'{kind.plural}.{RBAC_GROUP} "{name}" is forbidden: user "{ident.user}"'
+        if rules is None:
+            raise st.forbidden(
+                f'{prefix} may not bind {rkind} "{rname}": it does not exist, and binding a role that '
+                f"does not exist yet needs the bind permission on it"
+            )
+        missing = missing_rules(self.rbac.rules_for(ident, tenant, namespace), rules)
+        if missing:
+            raise st.forbidden(
+                f'{prefix} is attempting to grant RBAC permissions not currently held by binding {rkind} "{rname}": '
+                + _listing(missing)
+            )

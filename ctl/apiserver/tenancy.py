@@ -50,7 +50,7 @@ from ctl.apiserver import status as st
 from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_token, new_token
 from ctl.apiserver.paths import RequestInfo
 from ctl.apiserver.quota import QuotaAdmission
-from ctl.apiserver.rbac import RBAC
+from ctl.apiserver.rbac import RBAC, EscalationCheck
 from ctl.types import kinds
 from ctl.types.kinds import SYSTEM_TENANT, Kind
 
@@ -306,6 +306,7 @@ def install(server: Any) -> None:
     server.auth = TenantAuthenticator(server.auth, issued)
     server.rbac = RBAC(server.cache)
     server.authorizers.append(TenantAuthorizer(server.rbac))
+    server.registry.admission.append(EscalationCheck(server.rbac))
     server.registry.admission.append(TenantAdmission(server))
     server.quota = QuotaAdmission(server.cache)
     server.registry.admission.append(server.quota.admit)
