@@ -12,6 +12,8 @@ kube-apiserver words it::
     used: requests.cpu=1800m, limited: requests.cpu=2
 
 When a quota limits CPU or memory, a pod must state that request (as in Kubernetes).
+The counting rules are shared with the quota controller, which keeps ``status.used``
+up to date (:mod:`ctl.types.quota_accounting`).
 
 Pods admitted but not yet visible in the cache are remembered for a few seconds, so
 a burst of concurrent creates cannot overshoot the quota.
@@ -25,43 +27,10 @@ from typing import Any
 from ctl.apiserver import status as st
 from ctl.apiserver.watchcache import WatchCache
 from ctl.types import kinds
+from ctl.types.quota_accounting import format_amount, pod_requests, states_request, total, tracked
 from ctl.types.validation import parse_quantity
 
-TRACKED = ("pods", "requests.cpu", "requests.memory")
-ALIASES = {"count/pods": "pods", "cpu": "requests.cpu", "memory": "requests.memory"}
 PENDING_SECONDS = 10.0
-
-
-def pod_requests(pod: dict[str, Any]) -> dict[str, float]:
-    cpu = mem = 0.0
-    for c in (pod.get("spec") or {}).get("containers") or []:
-        req = (c.get("resources") or {}).get("requests") or {}
-        try:
-            cpu += parse_quantity(req["cpu"]) if "cpu" in req else 0.0
-            mem += parse_quantity(req["memory"]) if "memory" in req else 0.0
-        except ValueError:
-            pass
-    return {"pods": 1.0, "requests.cpu": cpu, "requests.memory": mem}
-
-
-def _states(pod: dict[str, Any], resource: str) -> bool:
-    what = resource.split(".", 1)[1]
-    return all(
-        what in ((c.get("resources") or {}).get("requests") or {})
-        for c in (pod.get("spec") or {}).get("containers") or []
-    )
-
-
-def fmt(resource: str, v: float) -> str:
-    if resource == "requests.cpu":
-        m = round(v * 1000)
-        return str(m // 1000) if m % 1000 == 0 else f"{m}m"
-    if resource == "requests.memory":
-        for suf, mult in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
-            if v >= mult and v % mult == 0:
-                return f"{int(v // mult)}{suf}"
-        return str(int(v))
-    return str(int(v))
 
 
 class QuotaAdmission:
@@ -73,16 +42,9 @@ class QuotaAdmission:
 
     def usage(self, tenant: str, namespace: str) -> dict[str, float]:
         assert self.pods is not None
-        used = dict.fromkeys(TRACKED, 0.0)
         objs = self.cache.cache(self.pods).objects
         prefix = self.pods.prefix(tenant, namespace)
-        for key, p in objs.items():
-            if not key.startswith(prefix):
-                continue
-            if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            for r, v in pod_requests(p).items():
-                used[r] += v
+        used = total(p for key, p in objs.items() if key.startswith(prefix))
         now = time.monotonic()
         for key, (t, req) in list(self._pending.items()):
             if now - t > PENDING_SECONDS or key in objs:
@@ -109,21 +71,21 @@ class QuotaAdmission:
             hard = (q.get("spec") or {}).get("hard") or {}
             requested, using, limited = [], [], []
             for key, limit in sorted(hard.items()):
-                r = ALIASES.get(key, key)
-                if r not in TRACKED:
+                r = tracked(key)
+                if r is None:
                     continue
                 try:
                     lim = parse_quantity(limit)
                 except ValueError:
                     continue
-                if r != "pods" and not _states(obj, r):
+                if r != "pods" and not states_request(obj, r):
                     raise st.forbidden(
                         f'pods "{name}" is forbidden: failed quota: {q["metadata"]["name"]}: must specify {r.split(".")[1]}'
                         " requests for every container"
                     )
                 if used[r] + req[r] > lim + 1e-9:
-                    requested.append(f"{r}={fmt(r, req[r])}")
-                    using.append(f"{r}={fmt(r, used[r])}")
+                    requested.append(f"{r}={format_amount(r, req[r])}")
+                    using.append(f"{r}={format_amount(r, used[r])}")
                     limited.append(f"{r}={limit}")
             if requested:
                 raise st.forbidden(
