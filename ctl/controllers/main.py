@@ -1,7 +1,7 @@
 """``centaurusctl serve controllers``: the controller manager.
 
 One process runs the selected controllers (``--controllers``, default all of
-replicaset, deployment, garbagecollector, namespace, nodelifecycle) over one API client
+replicaset, deployment, garbagecollector, namespace, nodelifecycle, resourcequota) over one API client
 and one set of shared informers, each with ``--workers`` concurrent syncs. Several
 instances can split the work with ``--hash-range LO-HI`` over ``metadata.hashKey``.
 SIGTERM/SIGINT stop it cleanly.
@@ -24,7 +24,15 @@ from ctl.types.meta import parse_duration
 
 log = logging.getLogger("centaurus.controllers")
 
-ALL_CONTROLLERS = ("replicaset", "deployment", "garbagecollector", "namespace", "nodelifecycle", "tenant")
+ALL_CONTROLLERS = (
+    "replicaset",
+    "deployment",
+    "garbagecollector",
+    "namespace",
+    "nodelifecycle",
+    "resourcequota",
+    "tenant",
+)
 ALIASES = {
     "gc": "garbagecollector",
     "rs": "replicaset",
@@ -32,6 +40,7 @@ ALIASES = {
     "node": "nodelifecycle",
     "ns": "namespace",
     "podgc": "nodelifecycle",
+    "quota": "resourcequota",
 }
 
 
@@ -140,6 +149,10 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
             from ctl.controllers.namespace import NamespaceController
 
             controllers.append(NamespaceController(client, informers, recorder, hr, args.workers))
+        elif name == "resourcequota":
+            from ctl.controllers.quota import ResourceQuotaController
+
+            controllers.append(ResourceQuotaController(client, informers, recorder, hr, args.workers))
         elif name == "nodelifecycle":
             from ctl.controllers.nodelifecycle import NodeLifecycleController
 
