@@ -68,6 +68,16 @@ def _settings(
     return s
 
 
+def _existing_data_dir(data_dir: Path | None) -> Path:
+    """The data dir of an existing cluster: ``--data-dir``/``$CENTAURUS_DATA_DIR``; else the
+    directory of ``$KUBECONFIG`` when it is the kubeconfig ``init`` wrote there; else the default."""
+    if data_dir is None:
+        kc = os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        if kc and bootstrap.Settings.load(Path(kc).expanduser().resolve().parent) is not None:
+            data_dir = Path(kc).expanduser().parent
+    return (data_dir or default_data_dir()).expanduser().resolve()
+
+
 def _timing_settings(
     s: bootstrap.Settings, grace: str | None, eviction: str | None, backoff: float | None
 ) -> None:
@@ -323,7 +333,7 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option("table", "-o", "--output", help="table|json|yaml"),
     ) -> None:
         """Report the health of every component of the local cluster."""
-        data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+        data_dir = _existing_data_dir(data_dir)
         s = bootstrap.Settings.load(data_dir)
         if s is None:
             raise CLIError(f"no cluster in {data_dir}: run 'centaurusctl init' first")
@@ -392,7 +402,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Stop a detached cluster (data is kept; running pods are adopted by the next init)."""
-        data_dir = (data_dir or default_data_dir()).expanduser().resolve()
+        data_dir = _existing_data_dir(data_dir)
         pid = _running_supervisor(data_dir)
         if not pid:
             raise CLIError(f"no running cluster in {data_dir}")

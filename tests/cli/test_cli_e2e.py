@@ -136,6 +136,16 @@ def test_status_config_api_resources_version(cluster: Ctl) -> None:
     assert "apiserver" in out and "ready" in out
     st = json.loads(c("status", "--data-dir", str(c.data_dir), "-o", "json").stdout)
     assert st["healthy"] is True
+    # without --data-dir or $CENTAURUS_DATA_DIR, the kubeconfig init wrote leads to the cluster
+    env = {k: v for k, v in c.env.items() if k != "CENTAURUS_DATA_DIR"}
+    r = subprocess.run(
+        [sys.executable, "-m", "ctl", "status", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0 and json.loads(r.stdout)["dataDir"] == str(c.data_dir.resolve()), r.stderr
     view = c("config", "view").stdout
     assert "REDACTED" in view and "https://127.0.0.1:" in view
     assert "centaurus" in c("config", "get-contexts").stdout
