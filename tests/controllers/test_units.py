@@ -103,6 +103,7 @@ def test_flags() -> None:
         "garbagecollector",
         "namespace",
         "nodelifecycle",
+        "resourcequota",
         "tenant",
     ]
     assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
