@@ -135,6 +135,7 @@ class PodWorker:
     syncs: int = 0
     desired: dict[str, Any] | None = None  # latest status computed, not yet confirmed by the API
     queued: bool = False
+    killing: bool = False  # a graceful stop is in progress
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -372,6 +373,7 @@ class NodeAgent:
             if w is not None:
                 w.gone = True
                 w.wake.set()
+                self._shorten_kill(w, self.timing.orphan_grace)  # force-deleted mid-stop
             return
         if w is None:
             w = PodWorker(uid=uid, key=pod_key(pod), pod=pod, client=client)
@@ -380,9 +382,16 @@ class NodeAgent:
             w.task = asyncio.create_task(self._run_worker(w), name=f"pod-{w.key}")
         elif _rv(pod) >= _rv(w.pod):
             old, w.pod = w.pod, pod
+            if md.get("deletionTimestamp"):  # deleted again, maybe with a shorter grace period
+                self._shorten_kill(w, float(md.get("deletionGracePeriodSeconds") or 0))
             if not _needs_sync(old, pod):
                 return  # e.g. the echo of our own status write: nothing for the worker to do
         w.wake.set()
+
+    def _shorten_kill(self, w: PodWorker, grace: float) -> None:
+        rt = self.runtime_of(w.pod)
+        if w.killing and rt is not None:
+            rt.shorten_grace(w.uid, grace)
 
     def pod_by_key(self, key: str) -> PodWorker | None:
         uid = self.by_key.get(key)
@@ -443,12 +452,12 @@ class NodeAgent:
         if w.gone:
             # removed from the API without us (force delete): stop whatever still runs
             await self._kill(
-                pod, min(float(md.get("deletionGracePeriodSeconds") or 0), self.timing.orphan_grace)
+                pod, min(float(md.get("deletionGracePeriodSeconds") or 0), self.timing.orphan_grace), w
             )
             return None
         if md.get("deletionTimestamp"):
             self.events.stopping(w.client, pod)
-            await self._kill(pod, float(md.get("deletionGracePeriodSeconds") or 0))
+            await self._kill(pod, float(md.get("deletionGracePeriodSeconds") or 0), w)
             try:
                 async with self.shared.write_limit:
                     await w.client.delete(
@@ -551,12 +560,19 @@ class NodeAgent:
         if w.desired is status:
             w.desired = None
 
-    async def _kill(self, pod: dict[str, Any], grace: float) -> None:
+    async def _kill(self, pod: dict[str, Any], grace: float, w: PodWorker | None = None) -> None:
         uid = pod["metadata"]["uid"]
         self.prober.stop(uid)
         rt = self.runtime_of(pod)
-        if rt is not None:
+        if rt is None:
+            return
+        if w is not None:
+            w.killing = True  # from here a force delete or a shorter grace cuts the stop short
+        try:
             await rt.kill_pod(uid, grace)
+        finally:
+            if w is not None:
+                w.killing = False
 
     # ------------------------------------------------------------------ PLEG
 

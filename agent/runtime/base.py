@@ -17,6 +17,8 @@ the host so that a restarted agent adopts instead of recreating.
 from __future__ import annotations
 
 import abc
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +120,24 @@ class Runtime(abc.ABC):
     """One way of running pods on a host."""
 
     name: str = "runtime"
+    _grace_cuts: dict[str, float] | None = None  # uid -> monotonic time a stop must end by
+
+    def shorten_grace(self, uid: str, grace_seconds: float) -> None:
+        """A stop of this pod in progress must end within ``grace_seconds`` from now: the pod was
+        force-deleted, or deleted again with a shorter grace period (kubelet shortens a running
+        termination the same way). Runtimes that stop gracefully consult :meth:`stop_deadline`."""
+        if self._grace_cuts is None:
+            self._grace_cuts = {}
+        cut = time.monotonic() + max(0.0, grace_seconds)
+        self._grace_cuts[uid] = min(cut, self._grace_cuts.get(uid, math.inf))
+
+    def stop_deadline(self, uid: str, deadline: float) -> float:
+        """``deadline`` (monotonic), or earlier if the pod's grace was shortened meanwhile."""
+        return min(deadline, (self._grace_cuts or {}).get(uid, math.inf))
+
+    def forget_grace(self, uid: str) -> None:
+        if self._grace_cuts:
+            self._grace_cuts.pop(uid, None)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Prepare the runtime (state dirs, connections). Idempotent."""

@@ -731,19 +731,20 @@ class LibvirtRuntime(Runtime):
             st = self._state(uid)
             dom = await asyncio.to_thread(self._find, uid, st)
             if dom is not None:
-                await asyncio.to_thread(self._kill_domain, dom, grace_seconds)
+                await asyncio.to_thread(self._kill_domain, dom, grace_seconds, uid)
             pod_dir = self._pod_dir(uid)
             if pod_dir.exists():
                 await asyncio.to_thread(shutil.rmtree, pod_dir, True)
         self._locks.pop(uid, None)
+        self.forget_grace(uid)
 
-    def _kill_domain(self, dom: libvirt.virDomain, grace: float) -> None:
+    def _kill_domain(self, dom: libvirt.virDomain, grace: float, uid: str = "") -> None:
         try:
             if dom.isActive() and grace > 0 and dom.state(0)[0] in (_RUNNING, _BLOCKED):
                 with contextlib.suppress(libvirt.libvirtError):
                     dom.shutdown()
                 deadline = time.monotonic() + grace
-                while time.monotonic() < deadline and dom.isActive():
+                while time.monotonic() < self.stop_deadline(uid, deadline) and dom.isActive():
                     time.sleep(0.1)
             self._destroy_quietly(dom)
             for snap in dom.listAllSnapshots(0):

@@ -1079,15 +1079,18 @@ class RuncRuntime(Runtime):
 
     # ------------------------------------------------------------------ stopping
 
-    async def _stop_instance(self, inst: _Instance, grace: float) -> None:
-        """SIGTERM, wait up to ``grace``, SIGKILL; wait for the exit record."""
+    async def _stop_instance(self, inst: _Instance, grace: float, uid: str = "") -> None:
+        """SIGTERM, wait up to ``grace`` (or until the pod's grace is shortened), SIGKILL; wait
+        for the exit record."""
         if inst.state() not in ("running", "starting"):
             return
         if inst.state() == "starting":
             await self._wait_started([inst])
         await self._runc("kill", inst.id, "TERM", check=False)
         deadline = time.monotonic() + max(0.0, grace)
-        while inst.state() in ("running", "starting") and time.monotonic() < deadline:
+        while inst.state() in ("running", "starting") and time.monotonic() < self.stop_deadline(
+            uid, deadline
+        ):
             await asyncio.sleep(0.05)
         if inst.state() in ("running", "starting"):
             await self._runc("kill", inst.id, "KILL", check=False)
@@ -1112,7 +1115,7 @@ class RuncRuntime(Runtime):
                     for idir in cdir.iterdir():
                         if idir.name.isdigit() and (idir / "meta.json").exists():
                             insts.append(_Instance(idir))
-            await asyncio.gather(*(self._stop_instance(i, grace_seconds) for i in insts))
+            await asyncio.gather(*(self._stop_instance(i, grace_seconds, uid) for i in insts))
             for i in insts:
                 await self._runc("delete", "--force", i.id, check=False)
                 await self._cleanup_rootfs(i.path)
@@ -1129,6 +1132,7 @@ class RuncRuntime(Runtime):
             self._net_ready.pop(uid, None)
             self._pod_json.pop(uid, None)
         self._locks.pop(uid, None)
+        self.forget_grace(uid)
 
     async def restart_container(self, uid: str, container: str, reason: str) -> None:
         """Kill the container (liveness failure); the restart policy and back-off then apply."""

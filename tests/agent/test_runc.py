@@ -325,6 +325,34 @@ async def test_delete_stops_container(env: Env, client: Client) -> None:
     assert ev["message"] == "Stopping container c" and ev["involvedObject"]["uid"] == x["metadata"]["uid"]
 
 
+async def test_force_delete_cuts_a_graceful_stop_short(env: Env, client: Client) -> None:
+    import asyncio
+    import time
+
+    script = "trap '' TERM; while true; do sleep 0.2; done"  # ignores SIGTERM: only SIGKILL stops it
+    pod = make_pod(
+        "stubborn",
+        [{"name": "c", "image": "busybox:latest", "command": ["sh", "-c", script]}],
+        terminationGracePeriodSeconds=60,
+    )
+    p = await client.create(pod)
+    await client.bind(p, NODE)
+    x = await wait_for(lambda: _running(client, "stubborn"), 30, what="stubborn Running", log=env.log)
+    uid12 = x["metadata"]["uid"].replace("-", "")[:12]
+    await client.delete("pods", "stubborn")  # graceful: up to 60 s
+    await asyncio.sleep(2)
+    assert any(i.startswith(uid12) for i in env.runc_ids())  # still stopping gracefully
+    t0 = time.monotonic()
+    await client.delete("pods", "stubborn", grace_period_seconds=0)  # --force --grace-period=0
+    assert await _gone(client, "stubborn")
+
+    async def stopped() -> bool:
+        return not any(i.startswith(uid12) for i in env.runc_ids())
+
+    await wait_for(stopped, 20, what="the container killed well before its 60 s grace", log=env.log)
+    assert time.monotonic() - t0 < 15
+
+
 async def test_restart_adopts_and_removes_orphans(env: Env, client: Client) -> None:
     for name in ("keeper", "orphan"):
         p = await client.create(busybox(name, "exec sleep 1000"))
