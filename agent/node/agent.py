@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.node import nodeinfo
+from agent.node import admission, nodeinfo
 from agent.node.nodeinfo import NodeSpec
 from agent.node.podevents import PodEvents
 from agent.node.podstatus import TERMINAL, compute_status, merge_patch
@@ -136,6 +136,7 @@ class PodWorker:
     desired: dict[str, Any] | None = None  # latest status computed, not yet confirmed by the API
     queued: bool = False
     killing: bool = False  # a graceful stop is in progress
+    admitted: bool = False  # passed node admission (agent/node/admission.py)
 
 
 def _rv(obj: dict[str, Any]) -> int:
@@ -485,6 +486,8 @@ class NodeAgent:
             )
         elif phase_before in TERMINAL:
             return math.inf  # a terminal phase never changes; containers stay for their logs
+        elif (refused := self._admit(w)) is not None:
+            fail = refused
         else:
             t0 = time.monotonic()
             try:
@@ -504,10 +507,7 @@ class NodeAgent:
                 for c in rs.containers:
                     if not (pod.get("spec") or {}).get("virtualMachine"):
                         c.ready = c.state == "running"
-        if rt is not None:
-            self.events.observed(w.client, pod, rs, error)
-        elif fail is not None:
-            self.events.observed(w.client, pod, None, fail)
+        self.events.observed(w.client, pod, rs, fail or error)
         status = compute_status(pod, rs, self.spec.internal_ip, error, fail)
         await self._write_status(w, status)
         if log.isEnabledFor(logging.DEBUG):
@@ -521,6 +521,26 @@ class NodeAgent:
             c.state != "running" or not c.ready for c in (rs.containers if rs else [])
         )
         return self.timing.transition_resync if transition else self.timing.resync_seconds
+
+    def _admit(self, w: PodWorker) -> tuple[str, str] | None:
+        """Node admission, once per pod before it first runs; (reason, message) if refused."""
+        if w.admitted:
+            return None
+        if not admission.has_run(w.pod):
+            others = (
+                o.pod
+                for o in self.workers.values()
+                if o is not w
+                and o.admitted
+                and not o.gone
+                and (o.pod.get("status") or {}).get("phase") not in TERMINAL
+            )
+            refused = admission.refusal(w.pod, others, self.spec)
+            if refused is not None:
+                log.info("pod %s refused: %s", w.key, refused[1])
+                return refused
+        w.admitted = True
+        return None
 
     async def _write_status(self, w: PodWorker, status: dict[str, Any]) -> None:
         if not merge_patch(w.pod.get("status") or {}, status):

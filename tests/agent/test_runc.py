@@ -325,6 +325,37 @@ async def test_delete_stops_container(env: Env, client: Client) -> None:
     assert ev["message"] == "Stopping container c" and ev["involvedObject"]["uid"] == x["metadata"]["uid"]
 
 
+async def test_node_admission_refuses_a_pod_that_does_not_fit(env: Env, client: Client) -> None:
+    """Bound straight to the node, past the scheduler: the agent refuses it as kubelet does."""
+    big = make_pod(
+        "too-big",
+        [
+            {
+                "name": "c",
+                "image": "busybox:latest",
+                "command": ["sleep", "1000"],
+                "resources": {"requests": {"cpu": "512"}},
+            }
+        ],
+    )
+    p = await client.create(big)
+    await client.bind(p, NODE)
+
+    async def failed() -> dict | None:
+        x = await client.get("pods", "too-big")
+        return x if x["status"].get("phase") == "Failed" else None
+
+    x = await wait_for(failed, 20, what="too-big Failed", log=env.log)
+    assert x["status"]["reason"] == "OutOfcpu", x["status"]
+    assert x["status"]["message"].startswith("Pod Node didn't have enough resource: cpu, requested: 512000")
+    uid12 = x["metadata"]["uid"].replace("-", "")[:12]
+    assert not any(i.startswith(uid12) for i in env.runc_ids())  # nothing of it was started
+    ev = await wait_for(lambda: _event(client, "too-big", "OutOfcpu"), 10, what="OutOfcpu event", log=env.log)
+    assert ev["type"] == "Warning"
+    await client.delete("pods", "too-big")
+    await wait_for(lambda: _gone(client, "too-big"), 30, what="too-big removed", log=env.log)
+
+
 async def test_force_delete_cuts_a_graceful_stop_short(env: Env, client: Client) -> None:
     import asyncio
     import time
