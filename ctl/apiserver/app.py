@@ -40,12 +40,11 @@ from ctl.store import CompactedError, Store, open_store
 from ctl.types import kinds, meta
 from ctl.types.columns import columns_for
 from ctl.types.kinds import SYSTEM_TENANT, Kind
-from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError
+from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError, field_supported
 
 log = logging.getLogger("centaurus.apiserver")
 
 MAX_BODY = 3 * 1024 * 1024
-FIELD_PREFIXES = ("metadata.", "spec.", "status.", "involvedObject.", "type", "reason", "source")
 Hook = Callable[["APIServer", web.Request, Identity, RequestInfo], Awaitable[web.StreamResponse | None]]
 
 
@@ -401,21 +400,18 @@ class APIServer:
             return _json(st.success_status(), 201)
         raise APIError(405, f"{verb} is not supported on {kind.plural}/{sub}", "MethodNotAllowed")
 
-    def _selectors(self, request: web.Request) -> tuple[LabelSelector, FieldSelector]:
+    def _selectors(self, request: web.Request, kind: Kind) -> tuple[LabelSelector, FieldSelector]:
         try:
             labels = LabelSelector.parse(request.query.get("labelSelector"))
-            fields = FieldSelector.parse(
-                request.query.get("fieldSelector"), lambda f: f.startswith(FIELD_PREFIXES)
-            )
+            fields = FieldSelector.parse(request.query.get("fieldSelector"), field_supported(kind.kind))
         except SelectorError as e:
-            raise st.bad_request(str(e)) from None
-        # Kubernetes treats metadata.namespace specially for tenant/namespace listing.
+            raise st.bad_request(f"{e} for {kind.plural}" if "not supported" in str(e) else str(e)) from None
         return labels, fields
 
     async def _list_or_watch(
         self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo, watch: bool
     ) -> web.StreamResponse:
-        labels, fields = self._selectors(request)
+        labels, fields = self._selectors(request, kind)
         q = request.query
         namespace = info.namespace
         if kind.namespaced and namespace is None:
@@ -481,7 +477,7 @@ class APIServer:
     ) -> web.Response:
         if tenant is None:
             raise st.bad_request("cannot delete across tenants")
-        labels, fields = self._selectors(request)
+        labels, fields = self._selectors(request, kind)
         items, _, _ = await self.registry.list(kind, tenant, info.namespace, labels, fields)
         deleted = []
         for o in items:

@@ -177,3 +177,48 @@ class FieldSelector:
                 raise SelectorError(f"field label not supported: {k}")
             reqs.append((k, op, v.strip()))
         return cls(reqs)
+
+
+# Field selectors each kind supports, as kube-apiserver's field label conversion allows them
+# (metadata.name and metadata.namespace everywhere; Arktos adds metadata.tenant).
+COMMON_FIELDS = frozenset({"metadata.name", "metadata.namespace", "metadata.tenant"})
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset(
+        {
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        }
+    ),
+    "Event": frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        }
+    ),
+    "Node": frozenset({"spec.unschedulable"}),
+    "Namespace": frozenset({"status.phase"}),
+    "Secret": frozenset({"type"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Action": frozenset({"spec.nodeName"}),
+}
+
+
+def field_supported(kind: str) -> Callable[[str], bool]:
+    """The ``allowed`` test of :meth:`FieldSelector.parse` for one kind."""
+    fields = COMMON_FIELDS | KIND_FIELDS.get(kind, frozenset())
+    return fields.__contains__

@@ -72,6 +72,13 @@ def test_field_selectors(http: Http, ns: str) -> None:
     for bad in ("foo=1", "status.phase"):
         r = http.get(path, params={"fieldSelector": bad})
         assert r.status_code == 400 and status_of(r)["reason"] == "BadRequest", bad
+    # only the fields Kubernetes supports per kind (plus metadata.tenant), as kube-apiserver
+    for p, bad in ((path, "spec.foo=1"), (f"/api/v1/namespaces/{ns}/configmaps", "spec.nodeName=n1")):
+        r = http.get(p, params={"fieldSelector": bad})
+        msg = status_of(r)["message"]
+        assert r.status_code == 400 and msg.startswith(f"field label not supported: {bad.split('=')[0]}"), msg
+    cms = f"/api/v1/namespaces/{ns}/configmaps"
+    assert http.get(cms, params={"fieldSelector": "metadata.tenant=system"}).status_code == 200
 
 
 def test_limit_and_continue_pages_a_consistent_snapshot(http: Http, ns: str) -> None:
