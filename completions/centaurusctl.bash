@@ -49,6 +49,9 @@ _centaurusctl() {
             "scale") path="${path:+$path }$w" ;;
             "serve") path="${path:+$path }$w" ;;
             "status") path="${path:+$path }$w" ;;
+            "token") path="${path:+$path }$w" ;;
+            "token list") path="${path:+$path }$w" ;;
+            "token revoke") path="${path:+$path }$w" ;;
             "transit") path="${path:+$path }$w" ;;
             "transit delete") path="${path:+$path }$w" ;;
             "transit dump") path="${path:+$path }$w" ;;
@@ -71,7 +74,7 @@ _centaurusctl() {
         esac
     done
     case "$path" in
-        "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs packet rollout scale serve status transit uncordon version vm --help" ;;
+        "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs packet rollout scale serve status token transit uncordon version vm --help" ;;
         "annotate") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
         "api-resources") words="--help --output -o" ;;
         "apply") words="--context --dry-run --filename --help --kubeconfig --namespace --recursive --tenant -R -f -n" ;;
@@ -114,6 +117,9 @@ _centaurusctl() {
         "scale") words="--current-replicas --help --kubeconfig --namespace --replicas --tenant -n" ;;
         "serve") words="--help" ;;
         "status") words="--data-dir --help --output -o" ;;
+        "token") words="list revoke --help" ;;
+        "token list") words="--context --help --kubeconfig --output --tenant -o" ;;
+        "token revoke") words="--context --help --kubeconfig --tenant" ;;
         "transit") words="delete dump get learned load stats status unload update --help --host --run-dir --socket --tcp -H" ;;
         "transit delete") words="--help" ;;
         "transit dump") words="--help --output -o" ;;

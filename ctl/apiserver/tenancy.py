@@ -32,7 +32,11 @@ to the server:
   ``status.token``. It is authorized like any other write (verb ``create`` on
   ``tokenrequests`` in group ``auth.centaurus.io``): the cluster administrator may
   issue tokens for any tenant, a tenant administrator for its own tenant. Only the
-  cluster administrator may put ``system:masters`` in a token.
+  cluster administrator may put ``system:masters`` in a token. ``GET`` on the same path
+  lists the tenant's issued tokens (``GET .../tokenrequests/NAME`` shows one) with user,
+  groups, issuer and expiry - never the token itself - and ``DELETE .../tokenrequests/NAME``
+  revokes one (verbs ``list``/``get``/``delete``). A name of another tenant's token is
+  answered 404, the same as one that does not exist.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ TOKEN_NAMESPACE = "kube-system"
 TOKEN_TENANT_LABEL = "centaurus.io/token-tenant"
 TENANT_FINALIZER = "centaurus.io/tenant"
 PROTECTED_NAMESPACES = ("default", "kube-system")
-TOKEN_PATH = re.compile(r"^/apis/auth\.centaurus\.io/v1(?:/tenants/([^/]+))?/tokenrequests/?$")
+TOKEN_PATH = re.compile(r"^/apis/auth\.centaurus\.io/v1(?:/tenants/([^/]+))?/tokenrequests(?:/([^/]+))?/?$")
 MAX_USER = 253
 
 
@@ -217,19 +221,84 @@ class TenantAdmission:
                 )
 
 
-async def _token_request(server: Any, request: web.Request, explicit_tenant: str | None) -> web.Response:
-    ident: Identity = request["identity"]
-    if request.method != "POST":
+def _token_view(secret: dict[str, Any]) -> dict[str, Any]:
+    """An issued token as the API shows it: who, groups, issuer, expiry; never the token."""
+    md = secret["metadata"]
+    try:
+        rec = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+        groups = orjson.loads(rec.get("groups") or "[]")
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        rec, groups = {}, []
+    status: dict[str, Any] = {"issuedBy": (md.get("annotations") or {}).get("centaurus.io/issued-by", "")}
+    if rec.get("expires"):
+        status["expirationTimestamp"] = _rfc3339(float(rec["expires"]))
+        status["expired"] = float(rec["expires"]) < time.time()
+    return {
+        "apiVersion": f"{TOKEN_GROUP}/v1",
+        "kind": "TokenRequest",
+        "metadata": {
+            "name": md["name"],
+            "tenant": rec.get("tenant", (md.get("labels") or {}).get(TOKEN_TENANT_LABEL, "")),
+            "creationTimestamp": md.get("creationTimestamp"),
+            "resourceVersion": md.get("resourceVersion"),
+        },
+        "spec": {"user": rec.get("user", ""), "groups": groups},
+        "status": status,
+    }
+
+
+async def _issued_tokens(
+    server: Any, request: web.Request, ident: Identity, tenant: str, info: RequestInfo, name: str | None
+) -> web.Response:
+    """GET (list or one) and DELETE (revoke) of a tenant's issued tokens."""
+    verb = {"GET": "get" if name else "list", "DELETE": "delete"}.get(request.method)
+    if verb is None or (verb == "delete" and not name):
         raise st.APIError(
             405,
-            f"method {request.method} is not allowed on tokenrequests: POST a TokenRequest",
+            f"method {request.method} is not allowed here: POST a TokenRequest, GET to list, "
+            "DELETE tokenrequests/NAME to revoke",
             "MethodNotAllowed",
         )
+    request["verb"], request["resource"] = verb, "tokenrequests"
+    server.authorize(ident, verb, info, tenant)
+    sk = kinds.by_resource("v1", "secrets")
+    assert sk is not None
+    if name is None:
+        items = [
+            _token_view(o)
+            for o in server.cache.list(sk, sk.prefix(SYSTEM_TENANT, TOKEN_NAMESPACE))
+            if o.get("type") == TOKEN_SECRET_TYPE
+            and (o["metadata"].get("labels") or {}).get(TOKEN_TENANT_LABEL) == tenant
+        ]
+        items.sort(key=lambda t: (t["spec"]["user"], t["metadata"]["creationTimestamp"] or ""))
+        out = {"apiVersion": f"{TOKEN_GROUP}/v1", "kind": "TokenRequestList", "metadata": {}, "items": items}
+        return web.Response(body=orjson.dumps(out), content_type="application/json")
+    secret = server.cache.get(sk, sk.key(SYSTEM_TENANT, TOKEN_NAMESPACE, name))
+    if (
+        secret is None
+        or secret.get("type") != TOKEN_SECRET_TYPE
+        or (secret["metadata"].get("labels") or {}).get(TOKEN_TENANT_LABEL) != tenant
+    ):
+        raise st.not_found("tokenrequests", name, TOKEN_GROUP)
+    if verb == "get":
+        return web.Response(body=orjson.dumps(_token_view(secret)), content_type="application/json")
+    gone, _ = await server.registry.delete(sk, SYSTEM_TENANT, TOKEN_NAMESPACE, name, {})
+    await server.cache.wait_for(int(gone["metadata"].get("resourceVersion") or 0))  # revoked from now on
+    body = st.success_status({"name": name, "group": TOKEN_GROUP, "kind": "tokenrequests"})
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def _token_request(
+    server: Any, request: web.Request, explicit_tenant: str | None, name: str | None = None
+) -> web.Response:
+    ident: Identity = request["identity"]
     tenant = explicit_tenant or ident.tenant
-    request["verb"], request["resource"] = "create", "tokenrequests"
-    info = RequestInfo(TOKEN_KIND, explicit_tenant, None, None, None)
+    info = RequestInfo(TOKEN_KIND, explicit_tenant, None, name, None)
     if info.all_tenants:
-        raise st.bad_request("tokens are issued for one tenant; name it instead of 'all'")
+        raise st.bad_request("tokens belong to one tenant; name it instead of 'all'")
+    if request.method != "POST" or name:
+        return await _issued_tokens(server, request, ident, tenant, info, name)
+    request["verb"], request["resource"] = "create", "tokenrequests"
     server.authorize(ident, "create", info, tenant)
     body = await server._object_body(request)
     spec = body.get("spec") or {}
@@ -316,6 +385,6 @@ def install(server: Any) -> None:
         m = TOKEN_PATH.match(request.path)
         if m is None:
             return await handler(request)
-        return await _token_request(server, request, m.group(1))
+        return await _token_request(server, request, m.group(1), m.group(2))
 
     server.app.middlewares.append(token_api)

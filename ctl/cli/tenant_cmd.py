@@ -1,4 +1,4 @@
-"""Tenant commands: ``centaurusctl create tenant NAME`` and ``centaurusctl create token USER``.
+"""Tenant commands: ``create tenant NAME``, ``create token USER``, ``token list|revoke``.
 
 ``create tenant NAME`` (a system administrator's command) creates the Tenant, makes
 sure its virtual cluster is set up - the same idempotent steps the tenant controller
@@ -14,22 +14,29 @@ the ClusterRole ``R`` (``admin``, ``edit``, ``view`` or one of the tenant's own)
 user - tenant-wide, or in namespace ``NS`` with a RoleBinding - and prints the token,
 or with ``--add-context NAME`` writes it into the client config.
 
+``token list [--tenant T]`` shows the tokens issued in a tenant (user, groups, issuer,
+expiry - never the token) and ``token revoke NAME...`` revokes them (a unique prefix of
+the name is enough); both go through the TokenRequest API's GET and DELETE.
+
 ``get tenants``, ``describe tenant`` and ``delete tenant`` are the generic commands.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import sys
 from typing import Any
 
 import typer
 
+from ctl.cli import output as o
 from ctl.cli.common import ContextOpt, KubeconfigOpt, TenantOpt, connect, run, tenant_for
 from ctl.cli.errors import CLIError
 from ctl.client import ApiError, Client
 from ctl.client import kubeconfig as kc
 from ctl.tenancy.controller import ADMIN_SECRET, admin_user, ensure_tenant, issue_token
-from ctl.types import meta
+from ctl.types import columns, meta
 from ctl.types.meta import parse_duration
 
 
@@ -106,6 +113,22 @@ async def _create_token(
             if e.code != 409:
                 raise
     return tr
+
+
+TOKEN_PREFIX = "token-"
+
+
+def _token_path(tenant: str | None) -> str:
+    return "/apis/auth.centaurus.io/v1" + (f"/tenants/{tenant}" if tenant else "") + "/tokenrequests"
+
+
+async def _tokens(client: Client, tenant: str | None, close: bool = True) -> list[dict[str, Any]]:
+    try:
+        out: dict[str, Any] = await client.request("GET", _token_path(tenant))
+        return list(out.get("items") or [])
+    finally:
+        if close:
+            await client.close()
 
 
 def _duration(text: str | None) -> int | None:
@@ -190,3 +213,77 @@ def register(app: typer.Typer) -> None:
             print(f'context "{add_context}" (user {user}, tenant {real_tenant}) added to {path}')
         else:
             print(token)
+
+    token_app = typer.Typer(
+        help="The issued bearer tokens of a tenant: list and revoke.", no_args_is_help=True
+    )
+    app.add_typer(token_app, name="token")
+
+    @token_app.command("list")
+    def list_tokens(
+        tenant: str = TenantOpt,
+        output: str = typer.Option("table", "-o", "--output", help="table|json|yaml"),
+        kubeconfig: str = KubeconfigOpt,
+        context: str = ContextOpt,
+    ) -> None:
+        """List the tokens issued in a tenant (user, groups, issuer, expiry; never the token)."""
+        if output not in ("table", "json", "yaml"):
+            raise CLIError(f"unknown output format {output!r}: use table, json or yaml")
+        client = connect(kubeconfig, context)
+        items = run(_tokens(client, tenant_for(client, tenant)))
+        if output != "table":
+            doc = {"apiVersion": "auth.centaurus.io/v1", "kind": "TokenRequestList", "items": items}
+            sys.stdout.write(json.dumps(doc, indent=2) + "\n" if output == "json" else o.to_yaml(doc))
+            return
+        if not items:
+            print("No tokens found.", file=sys.stderr)
+            return
+        rows = []
+        for t in items:
+            st = t.get("status") or {}
+            expires = st.get("expirationTimestamp") or "<never>"
+            rows.append(
+                [
+                    t["metadata"]["name"][: len(TOKEN_PREFIX) + 12],
+                    t["spec"]["user"],
+                    ",".join(g for g in t["spec"]["groups"] if g != "system:authenticated") or "<none>",
+                    st.get("issuedBy") or "",
+                    expires + (" (expired)" if st.get("expired") else ""),
+                    columns.age(t["metadata"].get("creationTimestamp")),
+                ]
+            )
+        print(o.plain_table(["NAME", "USER", "GROUPS", "ISSUED-BY", "EXPIRES", "AGE"], rows))
+
+    @token_app.command("revoke")
+    def revoke_tokens(
+        names: list[str] = typer.Argument(
+            ..., help="token names from 'token list' (a unique prefix is enough)"
+        ),
+        tenant: str = TenantOpt,
+        kubeconfig: str = KubeconfigOpt,
+        context: str = ContextOpt,
+    ) -> None:
+        """Revoke issued tokens: they stop authenticating at once."""
+        client = connect(kubeconfig, context)
+        t = tenant_for(client, tenant)
+
+        async def go() -> list[str]:
+            try:
+                known = [x["metadata"]["name"] for x in await _tokens(client, t, close=False)]
+                full = []
+                for n in names:
+                    hits = [k for k in known if k.startswith(n)]
+                    if len(hits) != 1:
+                        what = "matches no token" if not hits else f"matches {len(hits)} tokens"
+                        raise CLIError(
+                            f"{n!r} {what} of tenant {t or 'of this context'}; see 'centaurusctl token list'"
+                        )
+                    full.append(hits[0])
+                for n in full:
+                    await client.request("DELETE", _token_path(t) + "/" + n)
+                return full
+            finally:
+                await client.close()
+
+        for n in run(go()):
+            print(f"token {n[: len(TOKEN_PREFIX) + 12]} revoked")

@@ -225,6 +225,17 @@ def test_cli_tenant_context_and_tokens(tls: TLSApiServer) -> None:
     assert kc.load(tls.data_dir / "kubeconfig", "carol").tenant == "acme"
     bad = ctl(tls, "create", "token", "eve", "--context", "acme", "--tenant", "system", check=False)
     assert bad.returncode == 1 and "Forbidden" in bad.stderr
+    # ... lists them (never the token itself) and revokes one by a prefix of its name
+    listing = ctl(tls, "token", "list", "--context", "acme").stdout
+    rows = {ln.split()[1]: ln.split()[0] for ln in listing.splitlines()[1:]}
+    assert listing.split()[:3] == ["NAME", "USER", "GROUPS"] and {"bob", "carol"} <= set(rows), listing
+    assert token not in listing
+    out = ctl(tls, "token", "revoke", rows["bob"], "--context", "acme").stdout
+    assert out.strip() == f"token {rows['bob']} revoked"
+    assert _get(tls, "/api/v1/namespaces/shop/configmaps", token)[0] == 401
+    assert "bob" not in ctl(tls, "token", "list", "--context", "acme", "-o", "json").stdout
+    bad = ctl(tls, "token", "revoke", "token-", "--context", "acme", check=False)  # ambiguous
+    assert bad.returncode == 1 and "matches" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
