@@ -11,7 +11,8 @@
 * :class:`HashRange` filters objects by ``metadata.hashKey`` so several controller
   instances can split the work (DESIGN.md §4): each instance handles the objects whose
   hash key lies in its ``--hash-range LO-HI``.
-* :class:`Controller` runs ``workers`` coroutines that pop keys and call ``sync``.
+* :class:`Controller` runs ``workers`` coroutines that pop keys and call ``sync``; a
+  subclass wires itself to the shared informers in ``setup``.
 """
 
 from __future__ import annotations
@@ -246,12 +247,22 @@ class SharedInformers:
 
 
 class Controller:
-    """A named controller: a work queue plus ``workers`` coroutines calling :meth:`sync`."""
+    """A named controller: a work queue plus ``workers`` coroutines calling :meth:`sync`.
+
+    Every controller is built the same way (``cls(client, informers, recorder, hash_range,
+    workers)``); a subclass takes the informers it reacts to, their indexes and handlers,
+    and its own state in :meth:`setup`.
+    """
 
     name = "controller"
 
     def __init__(
-        self, client: Client, recorder: EventRecorder, hash_range: HashRange, workers: int = 2
+        self,
+        client: Client,
+        informers: SharedInformers,
+        recorder: EventRecorder,
+        hash_range: HashRange,
+        workers: int = 2,
     ) -> None:
         self.client = client
         self.recorder = recorder
@@ -260,6 +271,11 @@ class Controller:
         self.workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self.log = logging.getLogger(f"centaurus.controllers.{self.name}")
+        self.setup(informers)
+
+    def setup(self, informers: SharedInformers) -> None:
+        """Take the informers this controller reacts to (indexes, handlers) and set up its state."""
+        raise NotImplementedError
 
     async def sync(self, key: str) -> float | None:
         """Reconcile one key; return a delay to look again after, or None."""

@@ -36,12 +36,9 @@ from typing import Any
 
 import orjson
 
-from ctl.client import Client
 from ctl.client.aio import ApiError
-from ctl.client.events import EventRecorder
 from ctl.controllers.base import (
     Controller,
-    HashRange,
     SharedInformers,
     by_controller,
     by_namespace,
@@ -210,15 +207,7 @@ def deployment_complete(d: dict[str, Any], s: dict[str, Any]) -> bool:
 class DeploymentController(Controller):
     name = "deployment"
 
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        hash_range: HashRange,
-        workers: int = 2,
-    ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
+    def setup(self, informers: SharedInformers) -> None:
         self.deploys = informers.get("deployments")
         self.rs = informers.get("replicasets")
         self.pods = informers.get("pods")

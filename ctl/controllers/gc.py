@@ -26,10 +26,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ctl.client import Client
 from ctl.client.aio import ApiError
-from ctl.client.events import EventRecorder
-from ctl.controllers.base import Controller, HashRange, SharedInformer, SharedInformers, key_of
+from ctl.controllers.base import Controller, SharedInformer, SharedInformers, key_of
 from ctl.types import kinds
 
 FOREGROUND = "foregroundDeletion"
@@ -52,15 +50,7 @@ def _deleting_with(obj: dict[str, Any], fin: str) -> bool:
 class GarbageCollector(Controller):
     name = "garbagecollector"
 
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        hash_range: HashRange,
-        workers: int = 2,
-    ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
+    def setup(self, informers: SharedInformers) -> None:
         self.where: dict[str, tuple[SharedInformer, str]] = {}  # uid -> (informer, key)
         self.owners: dict[str, set[str]] = {}  # uid -> owner uids
         self.dependents: dict[str, set[str]] = {}  # owner uid -> dependent uids

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import signal
 import socket
+from typing import Any
 
 from ctl.client import Client, ClientConfig, ConfigError
 from ctl.client.events import EventRecorder
@@ -41,6 +43,17 @@ ALIASES = {
     "ns": "namespace",
     "podgc": "nodelifecycle",
     "quota": "resourcequota",
+}
+
+
+# name -> (module, class) of the controllers built from the shared informers
+CONTROLLER_CLASSES = {
+    "replicaset": ("ctl.controllers.replicaset", "ReplicaSetController"),
+    "deployment": ("ctl.controllers.deployment", "DeploymentController"),
+    "garbagecollector": ("ctl.controllers.gc", "GarbageCollector"),
+    "namespace": ("ctl.controllers.namespace", "NamespaceController"),
+    "nodelifecycle": ("ctl.controllers.nodelifecycle", "NodeLifecycleController"),
+    "resourcequota": ("ctl.controllers.quota", "ResourceQuotaController"),
 }
 
 
@@ -133,41 +146,18 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
     hr = HashRange.parse(args.hash_range)
     controllers: list[Controller] = []
     for name in names:
-        if name == "replicaset":
-            from ctl.controllers.replicaset import ReplicaSetController
-
-            controllers.append(ReplicaSetController(client, informers, recorder, hr, args.workers))
-        elif name == "deployment":
-            from ctl.controllers.deployment import DeploymentController
-
-            controllers.append(DeploymentController(client, informers, recorder, hr, args.workers))
-        elif name == "garbagecollector":
-            from ctl.controllers.gc import GarbageCollector
-
-            controllers.append(GarbageCollector(client, informers, recorder, hr, args.workers))
-        elif name == "namespace":
-            from ctl.controllers.namespace import NamespaceController
-
-            controllers.append(NamespaceController(client, informers, recorder, hr, args.workers))
-        elif name == "resourcequota":
-            from ctl.controllers.quota import ResourceQuotaController
-
-            controllers.append(ResourceQuotaController(client, informers, recorder, hr, args.workers))
-        elif name == "nodelifecycle":
-            from ctl.controllers.nodelifecycle import NodeLifecycleController
-
-            controllers.append(
-                NodeLifecycleController(
-                    client,
-                    informers,
-                    recorder,
-                    hr,
-                    args.workers,
-                    grace=args.node_monitor_grace_period,
-                    eviction_timeout=args.pod_eviction_timeout,
-                    period=args.node_monitor_period or None,
-                )
-            )
+        if name not in CONTROLLER_CLASSES:
+            continue  # the tenant controller runs as its own task below
+        module, cls = CONTROLLER_CLASSES[name]
+        extra: dict[str, Any] = {}
+        if name == "nodelifecycle":
+            extra = {
+                "grace": args.node_monitor_grace_period,
+                "eviction_timeout": args.pod_eviction_timeout,
+                "period": args.node_monitor_period or None,
+            }
+        make = getattr(importlib.import_module(module), cls)
+        controllers.append(make(client, informers, recorder, hr, args.workers, **extra))
     extra_tasks: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

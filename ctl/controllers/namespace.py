@@ -16,10 +16,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ctl.client import Client
 from ctl.client.aio import ApiError
-from ctl.client.events import EventRecorder
-from ctl.controllers.base import Controller, HashRange, SharedInformers, key_of, split_key
+from ctl.controllers.base import Controller, SharedInformers, key_of, split_key
 from ctl.types import kinds
 
 FINALIZER = "kubernetes"
@@ -28,15 +26,7 @@ FINALIZER = "kubernetes"
 class NamespaceController(Controller):
     name = "namespace"
 
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        hash_range: HashRange,
-        workers: int = 2,
-    ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
+    def setup(self, informers: SharedInformers) -> None:
         self.namespaces = informers.get("namespaces")
         self.namespaces.add_handler(self._on_ns)
         self._attempts: dict[str, int] = {}

@@ -103,10 +103,12 @@ class NodeLifecycleController(Controller):
         eviction_timeout: float = 300.0,
         period: float | None = None,
     ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
         self.grace = grace
         self.eviction_timeout = eviction_timeout
         self.period = period or min(max(grace / 8, 0.2), 5.0)
+        super().__init__(client, informers, recorder, hash_range, workers)
+
+    def setup(self, informers: SharedInformers) -> None:
         self.nodes = informers.get("nodes", tenant=None)
         self.leases = informers.get("leases", namespace=LEASE_NS, tenant=SYSTEM_TENANT)
         self.pods = informers.get("pods")

@@ -28,10 +28,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ctl.client import Client
 from ctl.client.aio import ApiError
-from ctl.client.events import EventRecorder
-from ctl.controllers.base import Controller, HashRange, SharedInformers, by_namespace, key_of, split_key
+from ctl.controllers.base import Controller, SharedInformers, by_namespace, key_of, split_key
 from ctl.types.quota_accounting import counts, pod_requests, quota_status
 
 
@@ -46,15 +44,7 @@ def _usage_changed(pod: dict[str, Any], old: dict[str, Any] | None) -> bool:
 class ResourceQuotaController(Controller):
     name = "resourcequota"
 
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        hash_range: HashRange,
-        workers: int = 2,
-    ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
+    def setup(self, informers: SharedInformers) -> None:
         self.quotas = informers.get("resourcequotas")
         self.pods = informers.get("pods")
         self.quotas.add_index("ns", by_namespace)

@@ -19,12 +19,9 @@ import asyncio
 import copy
 from typing import Any
 
-from ctl.client import Client
 from ctl.client.aio import ApiError
-from ctl.client.events import EventRecorder
 from ctl.controllers.base import (
     Controller,
-    HashRange,
     SharedInformers,
     by_controller,
     by_namespace,
@@ -41,15 +38,7 @@ BURST = 500
 class ReplicaSetController(Controller):
     name = "replicaset"
 
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        hash_range: HashRange,
-        workers: int = 2,
-    ) -> None:
-        super().__init__(client, recorder, hash_range, workers)
+    def setup(self, informers: SharedInformers) -> None:
         self.rs = informers.get("replicasets")
         self.pods = informers.get("pods")
         self.rs.add_index("ns", by_namespace)
