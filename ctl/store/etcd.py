@@ -12,7 +12,8 @@ concurrent writers share the channel without head-of-line blocking):
 * ``list`` is one range request with ``limit`` and ``revision``; continuation starts
   at ``start_after + "\\0"`` (the smallest key after it);
 * ``watch(prefix, after)`` is an etcd watch from ``start_revision = after + 1`` with
-  ``prev_kv`` so DELETE events carry the last value and updates carry the previous one.
+  ``prev_kv`` so DELETE events carry the last value and updates carry the previous one
+  (unless the caller passes ``prev_kv=False``: the watch cache keeps values itself).
 
 aetcd's convenience methods lack ``limit``/``revision`` on ranges, and its multiplexed
 watcher costs several Python hops per event, so requests are built from ``aetcd.rpc``
@@ -427,11 +428,7 @@ class EtcdStore(Store):
             async for ev in stream:
                 kv, prev = ev.kv, (ev.prev_kv if ev.HasField("prev_kv") else None)
                 key = kv.key.decode()
-                before = (
-                    KeyValue(key, prev.value, prev.create_revision, prev.mod_revision)
-                    if prev is not None
-                    else None
-                )
+                before = _kv(key, prev) if prev is not None else None
                 if ev.type == _DELETE:
                     if prev is not None:
                         out = KeyValue(key, prev.value, prev.create_revision, kv.mod_revision)
@@ -439,10 +436,6 @@ class EtcdStore(Store):
                         out = KeyValue(key, b"", 0, kv.mod_revision)
                     yield WatchEvent("DELETE", out, before)
                 else:
-                    yield WatchEvent(
-                        "PUT", KeyValue(key, kv.value, kv.create_revision, kv.mod_revision), before
-                    )
-        except CompactedError as e:
-            raise CompactedError(after_revision, e.compacted) from None
+                    yield WatchEvent("PUT", _kv(key, kv), before)
         finally:
             await stream.aclose()
