@@ -30,6 +30,7 @@ their configuration, no RBAC, quotas or credentials) and ``view`` (read-only, no
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,26 +190,15 @@ class RBAC:
         name: str | None,
     ) -> bool:
         """Whether the tenant's roles let ``ident`` do ``verb`` on ``resource`` (in ``namespace``)."""
-        idx = self._tenant_index(tenant)
-        keys = [f"User:{ident.user}", *(f"Group:{g}" for g in ident.groups)]
-        for key in keys:
-            for ns, ref in idx.grants.get(key, ()):
-                if ns is not None and ns != namespace:
-                    continue
-                for rule in idx.roles.get(ref, ()):
-                    if rule_allows(rule, verb, group, resource, name):
-                        return True
-        return False
+        return any(rule_allows(r, verb, group, resource, name) for r in self.rules(ident, tenant, namespace))
 
-    def rules_for(self, ident: Identity, tenant: str, namespace: str | None) -> list[dict[str, Any]]:
+    def rules(self, ident: Identity, tenant: str, namespace: str | None) -> Iterator[dict[str, Any]]:
         """Every rule granted to ``ident`` that applies in ``namespace`` (None: tenant-wide only)."""
         idx = self._tenant_index(tenant)
-        out: list[dict[str, Any]] = []
         for key in (f"User:{ident.user}", *(f"Group:{g}" for g in ident.groups)):
             for ns, ref in idx.grants.get(key, ()):
                 if ns is None or ns == namespace:
-                    out += idx.roles.get(ref, ())
-        return out
+                    yield from idx.roles.get(ref, ())
 
     def role_rules(self, tenant: str, ref: tuple[str, str, str]) -> list[dict[str, Any]] | None:
         """The rules of a role (kind, name, namespace); None when it does not exist."""
@@ -273,7 +263,7 @@ class EscalationCheck:
         name: str,
         rules: list[dict[str, Any]],
     ) -> None:
-        missing = missing_rules(self.rbac.rules_for(ident, tenant, namespace), rules)
+        missing = missing_rules(list(self.rbac.rules(ident, tenant, namespace)), rules)
         if not missing or self._allowed(ident, tenant, "escalate", kind.plural, namespace, name):
             return
         raise st.forbidden(
@@ -305,7 +295,7 @@ class EscalationCheck:
                 f'{prefix} may not bind {rkind} "{rname}": it does not exist, and binding a role that '
                 f"does not exist yet needs the bind permission on it"
             )
-        missing = missing_rules(self.rbac.rules_for(ident, tenant, namespace), rules)
+        missing = missing_rules(list(self.rbac.rules(ident, tenant, namespace)), rules)
         if missing:
             raise st.forbidden(
                 f'{prefix} is attempting to grant RBAC permissions not currently held by binding {rkind} "{rname}": '
