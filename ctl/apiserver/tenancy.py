@@ -101,9 +101,8 @@ class StoreTokens:
         rv = obj["metadata"].get("resourceVersion", "")
         hit = self._parsed.get(key)
         if hit is None or hit[0] != rv:
-            try:
-                rec = {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
-            except (ValueError, TypeError):
+            rec = _token_record(obj)
+            if rec is None:
                 return None
             if len(self._parsed) > 100_000:
                 self._parsed.clear()
@@ -115,10 +114,7 @@ class StoreTokens:
         t = self.cache.get(self.tenants, self.tenants.key("", "", tenant))
         if t is None or t["metadata"].get("uid") != rec.get("tenantUID"):
             return None
-        try:
-            groups = tuple(orjson.loads(rec.get("groups") or "[]"))
-        except orjson.JSONDecodeError:
-            groups = ()
+        groups = tuple(_token_groups(rec))
         return Identity(rec.get("user", ""), tenant, groups)
 
 
@@ -221,14 +217,35 @@ class TenantAdmission:
                 )
 
 
+def _token_record(secret: dict[str, Any]) -> dict[str, str] | None:
+    """The decoded fields of an issued token's Secret (user, tenant, groups, ...); None if unreadable."""
+    try:
+        return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    except (ValueError, TypeError):
+        return None
+
+
+def _token_groups(rec: dict[str, str]) -> list[str]:
+    try:
+        return list(orjson.loads(rec.get("groups") or "[]"))
+    except orjson.JSONDecodeError:
+        return []
+
+
+def _is_token_of(secret: dict[str, Any] | None, tenant: str) -> bool:
+    """Whether ``secret`` is an issued token of ``tenant``."""
+    return (
+        secret is not None
+        and secret.get("type") == TOKEN_SECRET_TYPE
+        and (secret["metadata"].get("labels") or {}).get(TOKEN_TENANT_LABEL) == tenant
+    )
+
+
 def _token_view(secret: dict[str, Any]) -> dict[str, Any]:
     """An issued token as the API shows it: who, groups, issuer, expiry; never the token."""
     md = secret["metadata"]
-    try:
-        rec = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
-        groups = orjson.loads(rec.get("groups") or "[]")
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        rec, groups = {}, []
+    rec = _token_record(secret) or {}
+    groups = _token_groups(rec)
     status: dict[str, Any] = {"issuedBy": (md.get("annotations") or {}).get("centaurus.io/issued-by", "")}
     if rec.get("expires"):
         status["expirationTimestamp"] = _rfc3339(float(rec["expires"]))
@@ -267,18 +284,13 @@ async def _issued_tokens(
         items = [
             _token_view(o)
             for o in server.cache.list(sk, sk.prefix(SYSTEM_TENANT, TOKEN_NAMESPACE))
-            if o.get("type") == TOKEN_SECRET_TYPE
-            and (o["metadata"].get("labels") or {}).get(TOKEN_TENANT_LABEL) == tenant
+            if _is_token_of(o, tenant)
         ]
         items.sort(key=lambda t: (t["spec"]["user"], t["metadata"]["creationTimestamp"] or ""))
         out = {"apiVersion": f"{TOKEN_GROUP}/v1", "kind": "TokenRequestList", "metadata": {}, "items": items}
         return web.Response(body=orjson.dumps(out), content_type="application/json")
     secret = server.cache.get(sk, sk.key(SYSTEM_TENANT, TOKEN_NAMESPACE, name))
-    if (
-        secret is None
-        or secret.get("type") != TOKEN_SECRET_TYPE
-        or (secret["metadata"].get("labels") or {}).get(TOKEN_TENANT_LABEL) != tenant
-    ):
+    if not _is_token_of(secret, tenant):
         raise st.not_found("tokenrequests", name, TOKEN_GROUP)
     if verb == "get":
         return web.Response(body=orjson.dumps(_token_view(secret)), content_type="application/json")
