@@ -122,13 +122,9 @@ def _token_path(tenant: str | None) -> str:
     return "/apis/auth.centaurus.io/v1" + (f"/tenants/{tenant}" if tenant else "") + "/tokenrequests"
 
 
-async def _tokens(client: Client, tenant: str | None, close: bool = True) -> list[dict[str, Any]]:
-    try:
-        out: dict[str, Any] = await client.request("GET", _token_path(tenant))
-        return list(out.get("items") or [])
-    finally:
-        if close:
-            await client.close()
+async def _tokens(client: Client, tenant: str | None) -> list[dict[str, Any]]:
+    out: dict[str, Any] = await client.request("GET", _token_path(tenant))
+    return list(out.get("items") or [])
 
 
 def _duration(text: str | None) -> int | None:
@@ -230,7 +226,14 @@ def register(app: typer.Typer) -> None:
         if output not in ("table", "json", "yaml"):
             raise CLIError(f"unknown output format {output!r}: use table, json or yaml")
         client = connect(kubeconfig, context)
-        items = run(_tokens(client, tenant_for(client, tenant)))
+
+        async def go() -> list[dict[str, Any]]:
+            try:
+                return await _tokens(client, tenant_for(client, tenant))
+            finally:
+                await client.close()
+
+        items = run(go())
         if output != "table":
             doc = {"apiVersion": "auth.centaurus.io/v1", "kind": "TokenRequestList", "items": items}
             sys.stdout.write(json.dumps(doc, indent=2) + "\n" if output == "json" else o.to_yaml(doc))
@@ -269,7 +272,7 @@ def register(app: typer.Typer) -> None:
 
         async def go() -> list[str]:
             try:
-                known = [x["metadata"]["name"] for x in await _tokens(client, t, close=False)]
+                known = [x["metadata"]["name"] for x in await _tokens(client, t)]
                 full = []
                 for n in names:
                     hits = [k for k in known if k.startswith(n)]
