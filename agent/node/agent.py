@@ -453,12 +453,12 @@ class NodeAgent:
         if w.gone:
             # removed from the API without us (force delete): stop whatever still runs
             await self._kill(
-                pod, min(float(md.get("deletionGracePeriodSeconds") or 0), self.timing.orphan_grace), w
+                w, min(float(md.get("deletionGracePeriodSeconds") or 0), self.timing.orphan_grace)
             )
             return None
         if md.get("deletionTimestamp"):
             self.events.stopping(w.client, pod)
-            await self._kill(pod, float(md.get("deletionGracePeriodSeconds") or 0), w)
+            await self._kill(w, float(md.get("deletionGracePeriodSeconds") or 0))
             try:
                 async with self.shared.write_limit:
                     await w.client.delete(
@@ -580,19 +580,16 @@ class NodeAgent:
         if w.desired is status:
             w.desired = None
 
-    async def _kill(self, pod: dict[str, Any], grace: float, w: PodWorker | None = None) -> None:
-        uid = pod["metadata"]["uid"]
-        self.prober.stop(uid)
-        rt = self.runtime_of(pod)
+    async def _kill(self, w: PodWorker, grace: float) -> None:
+        self.prober.stop(w.uid)
+        rt = self.runtime_of(w.pod)
         if rt is None:
             return
-        if w is not None:
-            w.killing = True  # from here a force delete or a shorter grace cuts the stop short
+        w.killing = True  # from here a force delete or a shorter grace cuts the stop short
         try:
-            await rt.kill_pod(uid, grace)
+            await rt.kill_pod(w.uid, grace)
         finally:
-            if w is not None:
-                w.killing = False
+            w.killing = False
 
     # ------------------------------------------------------------------ PLEG
 
