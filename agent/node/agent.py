@@ -45,6 +45,7 @@ from agent.node.podstatus import TERMINAL, compute_status, merge_patch
 from agent.node.probes import Prober
 from agent.runtime.base import PodRuntimeStatus, Runtime, RuntimeError_
 from ctl.client.aio import ApiError, Client
+from ctl.types.meta import now_rfc3339
 
 log = logging.getLogger("centaurus.agent")
 
@@ -741,7 +742,7 @@ class NodeAgent:
                         result = {"error": str(e)}
                     result.setdefault("complete", True)
                 w.wake.set()
-            result["completionTime"] = nodeinfo.now_rfc3339()
+            result["completionTime"] = now_rfc3339()
             while True:
                 try:
                     async with self.shared.write_limit:

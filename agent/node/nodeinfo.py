@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ctl.types.meta import now_rfc3339
+
 KUBELET_VERSION = "v1.32.0-centaurus"
 MEMORY_EVICTION_BYTES = 100 * 1024 * 1024
 DISK_FREE_FRACTION = 0.10
@@ -36,10 +38,6 @@ PID_FRACTION = 0.90
 ANN_AGENT_ENDPOINT = "centaurus.io/agent-endpoint"
 LABEL_RUNTIME = "centaurus.io/runtime"
 LABEL_HOLLOW = "centaurus.io/hollow"
-
-
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def now_micro() -> str:

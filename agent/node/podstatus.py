@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.node.nodeinfo import now_rfc3339
 from agent.runtime.base import PodRuntimeStatus
+from ctl.types.meta import now_rfc3339
 
 TERMINAL = ("Succeeded", "Failed")
 

@@ -75,6 +75,7 @@ from ctl.images.vm_image import (
     resolve_vm_image,
     seed_cpio,
 )
+from ctl.types.meta import now_rfc3339
 from ctl.types.vm_validation import DEFAULT_POWER_SPEC, decode_user_data, vm_resources
 
 META_NS = "https://centaurus.io/xmlns/vm/1"
@@ -87,10 +88,6 @@ _NOSTATE, _RUNNING, _BLOCKED, _PAUSED, _SHUTDOWN, _SHUTOFF, _CRASHED, _PMSUSPEND
 libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors arrive as exceptions; no stderr noise
 
 KeyResolver = Callable[[str, str, str], Awaitable[str | None]]  # (tenant, namespace, keyPairName) -> key
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def domain_name(tenant: str, namespace: str, name: str, uid: str) -> str:
@@ -502,7 +499,7 @@ class LibvirtRuntime(Runtime):
             vm_state, power = "building", "shutdown"
             cs.state, cs.reason = "waiting", "ContainerCreating"
         if cs.state == "terminated":
-            cs.finished_at = st.d.get("stoppedAt") or _now()
+            cs.finished_at = st.d.get("stoppedAt") or now_rfc3339()
         vm_status = {
             "name": st["vmName"],
             "virtualMachineId": dom_uuid,
@@ -589,13 +586,13 @@ class LibvirtRuntime(Runtime):
         if not paused and dom.state(0)[0] == _PAUSED:
             dom.resume()  # a managed save taken while paused restores paused
         if not restoring or not st["startedAt"]:
-            st["startedAt"] = _now()
+            st["startedAt"] = now_rfc3339()
         st["everStarted"] = True
         st["stoppedByUs"] = False
         st["shutdownRequestedAt"] = None
         self._console_note(
             st["uid"],
-            f"[test:///default] domain {'restored from managed save' if restoring else 'started'}{' paused' if paused else ''} at {_now()}",
+            f"[test:///default] domain {'restored from managed save' if restoring else 'started'}{' paused' if paused else ''} at {now_rfc3339()}",
         )
         if not restoring and self.is_test:
             self._console_note(st["uid"], self._fake_boot_text(st))
@@ -620,7 +617,7 @@ class LibvirtRuntime(Runtime):
                 return
             if state == _PAUSED:
                 await asyncio.to_thread(dom.resume)
-                self._console_note(uid, f"[test:///default] domain resumed at {_now()}")
+                self._console_note(uid, f"[test:///default] domain resumed at {now_rfc3339()}")
             elif state == _PMSUSPENDED:
                 await asyncio.to_thread(dom.pMWakeup, 0)
             elif state == _CRASHED:
@@ -648,20 +645,22 @@ class LibvirtRuntime(Runtime):
         elif desired == "Paused":
             if state in (_RUNNING, _BLOCKED):
                 await asyncio.to_thread(dom.suspend)
-                self._console_note(uid, f"[test:///default] domain paused at {_now()}")
+                self._console_note(uid, f"[test:///default] domain paused at {now_rfc3339()}")
             elif state == _SHUTOFF:
                 await asyncio.to_thread(self._start, dom, st, True)
         elif desired == "Suspended":
             if state in (_RUNNING, _BLOCKED, _PAUSED):
                 await asyncio.to_thread(dom.managedSave, 0)
                 st["stoppedByUs"] = True
-                st.d["stoppedAt"] = _now()
-                self._console_note(uid, f"[test:///default] domain suspended (managed save) at {_now()}")
+                st.d["stoppedAt"] = now_rfc3339()
+                self._console_note(
+                    uid, f"[test:///default] domain suspended (managed save) at {now_rfc3339()}"
+                )
             elif state == _SHUTOFF and not ms:
                 await asyncio.to_thread(self._start, dom, st)
                 await asyncio.to_thread(dom.managedSave, 0)
                 st["stoppedByUs"] = True
-                st.d["stoppedAt"] = _now()
+                st.d["stoppedAt"] = now_rfc3339()
         elif desired == "Shutdown":
             if state == _SHUTOFF:
                 if ms:
@@ -680,7 +679,7 @@ class LibvirtRuntime(Runtime):
         state, _, _ = await asyncio.to_thread(self._observe, dom)
         uid = st["uid"]
         st["stoppedByUs"] = True
-        st.d["stoppedAt"] = _now()
+        st.d["stoppedAt"] = now_rfc3339()
         if state == _PAUSED:
             await asyncio.to_thread(dom.resume)  # a paused guest cannot see the power button
         now = time.time()
@@ -692,7 +691,7 @@ class LibvirtRuntime(Runtime):
             st.d["lastPowerButton"] = now
             try:
                 await asyncio.to_thread(dom.shutdown)
-                self._console_note(uid, f"[test:///default] ACPI shutdown requested at {_now()}")
+                self._console_note(uid, f"[test:///default] ACPI shutdown requested at {now_rfc3339()}")
             except libvirt.libvirtError:
                 grace = 0
         if time.time() - st["shutdownRequestedAt"] >= grace:
@@ -888,12 +887,12 @@ class LibvirtRuntime(Runtime):
             return {"error": "reboot needs a running virtual machine", "rebootSuccessful": False}
         if self.is_test:
             await asyncio.to_thread(dom.reboot, 0)
-            self._console_note(st["uid"], f"[test:///default] domain rebooted at {_now()}")
+            self._console_note(st["uid"], f"[test:///default] domain rebooted at {now_rfc3339()}")
             self._console_note(st["uid"], self._fake_boot_text(st))
         else:
             await asyncio.to_thread(self._reboot_real, st, dom)
         st["restartCount"] += 1
-        st["startedAt"] = _now()
+        st["startedAt"] = now_rfc3339()
         return {"rebootSuccessful": True}
 
     def _reboot_real(self, st: _PodState, dom: libvirt.virDomain) -> None:
@@ -930,7 +929,7 @@ class LibvirtRuntime(Runtime):
         if state not in (_RUNNING, _BLOCKED, _PAUSED):
             return {"error": "snapshot needs a running or paused virtual machine"}
         snap_id = f"snap-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuidlib.uuid4().hex[:6]}"
-        rec: dict[str, Any] = {"id": snap_id, "time": _now()}
+        rec: dict[str, Any] = {"id": snap_id, "time": now_rfc3339()}
         if st["kind"] == "disk":
             await asyncio.to_thread(
                 dom.snapshotCreateXML, f"<domainsnapshot><name>{snap_id}</name></domainsnapshot>", 0
@@ -943,7 +942,7 @@ class LibvirtRuntime(Runtime):
             await asyncio.to_thread(self._save_and_continue, dom, path, state == _PAUSED)
             rec.update(kind="save", file=str(path))
         st["snapshots"] = [*st["snapshots"], rec]
-        self._console_note(st["uid"], f"[test:///default] snapshot {snap_id} taken at {_now()}")
+        self._console_note(st["uid"], f"[test:///default] snapshot {snap_id} taken at {now_rfc3339()}")
         return {"snapshotID": snap_id}
 
     def _save_and_continue(self, dom: libvirt.virDomain, path: Path, paused: bool) -> None:
@@ -994,7 +993,7 @@ class LibvirtRuntime(Runtime):
         st["everStarted"] = True
         st["stoppedByUs"] = False
         st["shutdownRequestedAt"] = None
-        self._console_note(st["uid"], f"[test:///default] restored snapshot {rec['id']} at {_now()}")
+        self._console_note(st["uid"], f"[test:///default] restored snapshot {rec['id']} at {now_rfc3339()}")
         return {"restoreSuccessful": True, "snapshotID": rec["id"]}
 
     def _restore_from(self, dom: libvirt.virDomain, path: Path, paused: bool) -> None:
@@ -1017,10 +1016,10 @@ class LibvirtRuntime(Runtime):
             st["stoppedByUs"] = True
             return {}
         st["stoppedByUs"] = True
-        st.d["stoppedAt"] = _now()
+        st.d["stoppedAt"] = now_rfc3339()
         await asyncio.to_thread(self._kill_domain_running, dom, grace)
         st["shutdownRequestedAt"] = None
-        self._console_note(st["uid"], f"[test:///default] domain stopped at {_now()}")
+        self._console_note(st["uid"], f"[test:///default] domain stopped at {now_rfc3339()}")
         return {}
 
     def _kill_domain_running(self, dom: libvirt.virDomain, grace: float) -> None:

@@ -45,7 +45,6 @@ import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,7 @@ from agent.runtime.base import (
     RuntimeError_,
 )
 from ctl.images.store import ImageError, ImageStore, default_data_dir
+from ctl.types import meta
 
 RUNC = "/usr/sbin/runc"
 DEFAULT_CAPS = [
@@ -153,9 +153,7 @@ def spawn_detached(argv: list[str], env: dict[str, str]) -> int:
 
 
 def rfc3339(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if t is None else meta.rfc3339(t)
 
 
 def parse_cpu(q: Any) -> float | None:

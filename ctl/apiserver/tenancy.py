@@ -42,7 +42,6 @@ to the server:
 from __future__ import annotations
 
 import base64
-import datetime
 import re
 import time
 from typing import Any
@@ -55,7 +54,7 @@ from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_tok
 from ctl.apiserver.paths import RequestInfo
 from ctl.apiserver.quota import QuotaAdmission
 from ctl.apiserver.rbac import RBAC, EscalationCheck
-from ctl.types import kinds
+from ctl.types import kinds, meta
 from ctl.types.kinds import SYSTEM_TENANT, Kind
 
 TOKEN_GROUP = "auth.centaurus.io"
@@ -69,10 +68,6 @@ TENANT_FINALIZER = "centaurus.io/tenant"
 PROTECTED_NAMESPACES = ("default", "kube-system")
 TOKEN_PATH = re.compile(r"^/apis/auth\.centaurus\.io/v1(?:/tenants/([^/]+))?/tokenrequests(?:/([^/]+))?/?$")
 MAX_USER = 253
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def token_secret_name(token: str) -> str:
@@ -248,7 +243,7 @@ def _token_view(secret: dict[str, Any]) -> dict[str, Any]:
     groups = _token_groups(rec)
     status: dict[str, Any] = {"issuedBy": (md.get("annotations") or {}).get("centaurus.io/issued-by", "")}
     if rec.get("expires"):
-        status["expirationTimestamp"] = _rfc3339(float(rec["expires"]))
+        status["expirationTimestamp"] = meta.rfc3339(float(rec["expires"]))
         status["expired"] = float(rec["expires"]) < time.time()
     return {
         "apiVersion": f"{TOKEN_GROUP}/v1",
@@ -376,7 +371,7 @@ async def _token_request(
             "creationTimestamp": created["metadata"]["creationTimestamp"],
         },
         "spec": {"user": user, "groups": groups, **({"expirationSeconds": exp} if exp else {})},
-        "status": {"token": token, **({"expirationTimestamp": _rfc3339(expires)} if expires else {})},
+        "status": {"token": token, **({"expirationTimestamp": meta.rfc3339(expires)} if expires else {})},
     }
     return web.Response(body=orjson.dumps(out), status=201, content_type="application/json")
 

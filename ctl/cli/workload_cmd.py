@@ -327,7 +327,7 @@ def restart(
         d = await _get_deployment(c, t, nm)
         if (d.get("spec") or {}).get("paused"):
             raise CLIError(f"can't restart paused deployment (run 'rollout resume deployment/{nm}' first)")
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = meta.now_rfc3339()
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
         await c.patch("deployments", nm, patch, namespace=t.namespace, tenant=t.tenant)
         console.print(f"deployment.apps/{nm} restarted", highlight=False)

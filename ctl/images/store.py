@@ -31,13 +31,13 @@ import shutil
 import stat
 import tarfile
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from ctl.images import reference
+from ctl.types import meta
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -557,7 +557,7 @@ class ImageStore:
                 os.chmod(fs, 0o755)
                 for d in rec.layers:
                     apply_layer(fs, self.blob_path(d))
-                (tmp / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                (tmp / ".complete").write_text(meta.now_rfc3339())
                 os.replace(tmp, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)

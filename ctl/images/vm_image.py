@@ -39,10 +39,11 @@ import shutil
 import stat
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ctl.types.meta import now_rfc3339
 
 DEFAULT_VM_IMAGE = "cirros-tiny:latest"
 BUILDER_VERSION = "3"  # bump when the tiny image's contents change, so build_default_vm_images rebuilds
@@ -416,7 +417,7 @@ def build_tiny_vm_image(data_dir: Path, ref: str = DEFAULT_VM_IMAGE, force: bool
         "seed": "initramfs-cpio",  # how the runtime should deliver user data (see module docstring)
         "minMemoryMiB": 96,
         "fingerprint": fingerprint,
-        "builtAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "builtAt": now_rfc3339(),
         "description": "Debian cloud kernel + busybox initramfs; prints user data and public key on ttyS0",
     }
     _write_image_dir(final, {"vmlinuz": kernel, "initrd.img": initrd}, meta)
@@ -443,7 +444,7 @@ def import_vm_disk_image(data_dir: Path, ref: str, source: Path, disk_format: st
         "disk": fname,
         "diskFormat": fmt,
         "seed": "config-drive",
-        "builtAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "builtAt": now_rfc3339(),
     }
     final = vm_images_dir(data_dir) / name / tag
     _write_image_dir(final, {fname: source}, meta)

@@ -31,6 +31,7 @@ from ctl.scheduler.cache import ClusterCache
 from ctl.scheduler.nodeinfo import NodeInfo
 from ctl.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo, occupies_node, pod_key, wants_scheduling
 from ctl.scheduler.queue import SchedulingQueue
+from ctl.types import meta
 
 log = logging.getLogger("centaurus.scheduler")
 
@@ -179,7 +180,7 @@ class Scheduler:
             "status": "False",
             "reason": "Unschedulable",
             "message": msg,
-            "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "lastTransitionTime": meta.now_rfc3339(),
         }
 
         async def patch() -> None:

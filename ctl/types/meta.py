@@ -68,12 +68,17 @@ _UUID_CLEAR = ~((0xF << 76) | (0xC << 60)) & ((1 << 128) - 1)  # version nibble,
 _UUID_V4 = (0x4 << 76) | (0x8 << 60)
 
 
+def rfc3339(t: float) -> str:
+    """A Unix time as Kubernetes writes timestamps: UTC, to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
 def now_rfc3339() -> str:
     """The current UTC time to the second, as Kubernetes writes timestamps (cached per second)."""
     global _stamp
     sec = int(time.time())
     if _stamp[0] != sec:
-        _stamp = (sec, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(sec)))
+        _stamp = (sec, rfc3339(sec))
     return _stamp[1]
 
 
