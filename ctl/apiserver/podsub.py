@@ -106,11 +106,15 @@ async def _log(server: Any, request: web.Request, ident: Identity, info: Request
                 await resp.write_eof()
                 return resp
         except aiohttp.ClientConnectionError as e:
-            raise APIError(
-                503,
-                f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}",
-                "ServiceUnavailable",
-            ) from None
+            raise _unreachable(pod, endpoint, e) from None
+
+
+def _unreachable(pod: dict[str, Any], endpoint: str, e: Exception) -> APIError:
+    return APIError(
+        503,
+        f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}",
+        "ServiceUnavailable",
+    )
 
 
 async def _exec(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> web.StreamResponse:
@@ -138,11 +142,7 @@ async def _exec(server: Any, request: web.Request, ident: Identity, info: Reques
                 payload = await up.read()
                 return web.Response(body=payload, status=up.status, content_type="application/json")
         except aiohttp.ClientConnectionError as e:
-            raise APIError(
-                503,
-                f"cannot reach the agent of node {pod['spec']['nodeName']} at {endpoint}: {e}",
-                "ServiceUnavailable",
-            ) from None
+            raise _unreachable(pod, endpoint, e) from None
 
 
 async def _action(
