@@ -236,6 +236,8 @@ def test_cli_tenant_context_and_tokens(tls: TLSApiServer) -> None:
     assert "bob" not in ctl(tls, "token", "list", "--context", "acme", "-o", "json").stdout
     bad = ctl(tls, "token", "revoke", "token-", "--context", "acme", check=False)  # ambiguous
     assert bad.returncode == 1 and "matches" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    bad = ctl(tls, "token", "revoke", "nosuch", "--context", "acme", check=False)
+    assert bad.returncode == 1 and "matches no token" in bad.stderr, bad.stderr
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")

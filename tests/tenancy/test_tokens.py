@@ -36,6 +36,10 @@ def test_list_and_revoke_issued_tokens(tenancy: Tenancy) -> None:
     bind(a, "tok-viewer-view", "view", "tok-viewer")
     assert viewer.get(TOKENS)[0] == 403
     assert a.call("PUT", f"{TOKENS}/{name}", {})[0] == 405
+    assert a.call("DELETE", TOKENS)[0] == 405  # revoking takes a name, never "all of them"
+    code, out = tenancy.admin.get("/apis/auth.centaurus.io/v1/tenants/all/tokenrequests")
+    assert code == 400 and "one tenant" in out["message"], out
+    assert name in str(a.get(TOKENS)[1])  # none of the refused requests touched it
 
     # revoked: the very next request with it is unauthenticated
     code, out = a.call("DELETE", f"{TOKENS}/{name}")
