@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 
 CLUSTER, TENANT, NAMESPACE = "cluster", "tenant", "namespace"
 SYSTEM_TENANT = "system"
+# Where node agents keep their heartbeat Leases (as in Kubernetes).
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+# The namespaces every tenant starts with.
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", NODE_LEASE_NAMESPACE)
 
 
 @dataclass(frozen=True)
