@@ -85,6 +85,7 @@ case "${1:-}" in
     log "ruff check"; "$VENV/bin/ruff" check ctl agent tests benchmarks || status=1
     log "ruff format --check"; "$VENV/bin/ruff" format --check ctl agent tests benchmarks || status=1
     log "mypy ctl agent"; "$VENV/bin/mypy" ctl agent || status=1
+    log "import contracts (.importlinter)"; "$VENV/bin/lint-imports" || status=1
     log "pytest"
     # pytest exits 5 when it collected no tests: that is a failure for CI too.
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider --durations=25 "$@" || status=1
