@@ -17,7 +17,6 @@ from typing import Any
 
 import typer
 
-from ctl.apiserver.patch import strategic_merge
 from ctl.cli import output
 from ctl.cli.common import (
     ContextOpt,
@@ -38,6 +37,7 @@ from ctl.client import ApiError, Client, kind_of_object
 from ctl.types import kinds, validation
 from ctl.types.columns import age
 from ctl.types.kinds import Kind
+from ctl.types.patch import strategic_merge
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
