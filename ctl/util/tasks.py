@@ -16,7 +16,9 @@ from typing import Any
 log = logging.getLogger("centaurus.tasks")
 
 
-async def cancel_and_wait(*tasks: asyncio.Future[Any] | None | Iterable[asyncio.Future[Any]]) -> None:
+async def cancel_and_wait(
+    *tasks: asyncio.Future[Any] | None | Iterable[asyncio.Future[Any] | None],
+) -> None:
     """Cancel the given tasks (None is skipped; iterables are flattened) and wait for all of them."""
     flat: list[asyncio.Future[Any]] = []
     for t in tasks:
