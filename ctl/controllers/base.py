@@ -4,10 +4,10 @@
   at most once, a key being processed that is added again is re-queued when its worker
   finishes (so two workers never sync the same object at once), ``add_after`` delays,
   and ``requeue_error`` backs off exponentially per key.
-* :class:`SharedInformers` starts one :class:`~ctl.client.informer.Informer` per kind
-  (across all tenants) no matter how many controllers use it, and keeps secondary
-  indexes (pods by namespace, by node, objects by controller uid) up to date before any
-  controller's handler sees the event.
+* The shared informers and their indexes (pods by namespace, by node, objects by
+  controller uid) live in :mod:`ctl.client.informer`, so the scheduler, the controllers
+  and the TUI use one implementation; controllers get them as a
+  :class:`~ctl.client.informer.SharedInformers`.
 * :class:`HashRange` filters objects by ``metadata.hashKey`` so several controller
   instances can split the work (DESIGN.md §4): each instance handles the objects whose
   hash key lies in its ``--hash-range LO-HI``.
@@ -20,23 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
 from ctl.client.events import EventRecorder
-from ctl.client.informer import Informer, object_key
+from ctl.client.informer import SharedInformers
 from ctl.types import meta
-from ctl.types.kinds import Kind
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.controllers")
 
 MAX_HASH = (1 << 63) - 1
-
-
-def key_of(obj: dict[str, Any]) -> str:
-    return object_key(obj)
 
 
 def split_key(key: str) -> tuple[str, str, str]:
@@ -139,113 +134,6 @@ class WorkQueue:
         return self._queue.qsize()
 
 
-class Index:
-    """A secondary index over an informer's store: index value -> set of object keys."""
-
-    def __init__(self, fn: Callable[[dict[str, Any]], list[str]]) -> None:
-        self.fn = fn
-        self.values: dict[str, set[str]] = {}
-
-    def update(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        k = key_of(obj)
-        if old is not None:
-            for v in self.fn(old):
-                s = self.values.get(v)
-                if s is not None:
-                    s.discard(k)
-                    if not s:
-                        del self.values[v]
-        if typ != "DELETED":
-            for v in self.fn(obj):
-                self.values.setdefault(v, set()).add(k)
-
-
-def by_namespace(obj: dict[str, Any]) -> list[str]:
-    md = obj.get("metadata") or {}
-    return [f"{md.get('tenant', '')}/{md.get('namespace', '')}"]
-
-
-def by_node(obj: dict[str, Any]) -> list[str]:
-    n = (obj.get("spec") or {}).get("nodeName")
-    return [n] if n else []
-
-
-def by_controller(obj: dict[str, Any]) -> list[str]:
-    ref = meta.controller_of(obj)
-    return [ref["uid"]] if ref and ref.get("uid") else []
-
-
-class SharedInformer:
-    def __init__(self, informer: Informer) -> None:
-        self.informer = informer
-        self.indexes: dict[str, Index] = {}
-        informer.handlers.insert(0, self._index)
-
-    def _index(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        for ix in self.indexes.values():
-            ix.update(typ, obj, old)
-
-    def add_index(self, name: str, fn: Callable[[dict[str, Any]], list[str]]) -> None:
-        if name in self.indexes:
-            return
-        ix = Index(fn)
-        for o in self.informer.store.values():
-            ix.update("ADDED", o, None)
-        self.indexes[name] = ix
-
-    def by_index(self, name: str, value: str) -> list[dict[str, Any]]:
-        store = self.informer.store
-        return [store[k] for k in self.indexes[name].values.get(value, ()) if k in store]
-
-    def add_handler(self, h: Any) -> None:
-        self.informer.add_handler(h)
-
-    def get_key(self, key: str) -> dict[str, Any] | None:
-        return self.informer.store.get(key)
-
-    def list(self) -> list[dict[str, Any]]:
-        return self.informer.list()
-
-    @property
-    def synced(self) -> asyncio.Event:
-        return self.informer.synced
-
-
-class SharedInformers:
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.informers: dict[str, SharedInformer] = {}
-        self.started = False
-
-    def get(
-        self, kind: Kind | str, namespace: str | None = None, tenant: str | None = "all"
-    ) -> SharedInformer:
-        from ctl.types import kinds as _kinds
-
-        inf = Informer(self.client, kind, namespace=namespace, tenant=tenant)
-        if inf.kind.scope == _kinds.CLUSTER:
-            inf.tenant = tenant = None
-        k = f"{inf.kind.api_version}/{inf.kind.plural}/{tenant}/{namespace}"
-        if k not in self.informers:
-            self.informers[k] = SharedInformer(inf)
-            if self.started:
-                inf.start()
-        return self.informers[k]
-
-    def start(self) -> None:
-        self.started = True
-        for s in self.informers.values():
-            if s.informer._task is None:
-                s.informer.start()
-
-    async def wait_synced(self) -> None:
-        await asyncio.gather(*(s.synced.wait() for s in self.informers.values()))
-
-    async def stop(self) -> None:
-        for s in self.informers.values():
-            await s.informer.stop()
-
-
 class Controller:
     """A named controller: a work queue plus ``workers`` coroutines calling :meth:`sync`.
 
@@ -318,13 +206,8 @@ class Controller:
             self._tasks.append(asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
+        self._tasks.clear()
 
 
 def is_conflict(e: Exception) -> bool:

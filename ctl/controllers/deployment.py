@@ -37,17 +37,12 @@ from typing import Any
 import orjson
 
 from ctl.client.aio import ApiError
-from ctl.controllers.base import (
-    Controller,
-    SharedInformers,
-    by_controller,
-    by_namespace,
-    key_of,
-    split_key,
-)
+from ctl.client.informer import SharedInformers, by_controller, by_namespace
+from ctl.controllers.base import Controller, split_key
 from ctl.controllers.ownership import claim
 from ctl.controllers.podutil import selector_of
 from ctl.types import meta
+from ctl.types.meta import object_key
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -222,7 +217,7 @@ class DeploymentController(Controller):
     # ------------------------------------------------------------------ events
     def _enqueue(self, d: dict[str, Any]) -> None:
         if self.hash_range.owns(d):
-            self.queue.add(key_of(d))
+            self.queue.add(object_key(d))
 
     def _on_deploy(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         self._enqueue(obj)

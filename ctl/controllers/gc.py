@@ -27,8 +27,10 @@ import copy
 from typing import Any
 
 from ctl.client.aio import ApiError
-from ctl.controllers.base import Controller, SharedInformer, SharedInformers, key_of
+from ctl.client.informer import SharedInformer, SharedInformers
+from ctl.controllers.base import Controller
 from ctl.types import kinds
+from ctl.types.meta import object_key
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
@@ -86,7 +88,7 @@ class GarbageCollector(Controller):
             if typ == "DELETED":
                 self._gone(uid)
                 return
-            self.where[uid] = (inf, key_of(obj))
+            self.where[uid] = (inf, object_key(obj))
             new_owners = _owner_uids(obj)
             prev = self.owners.get(uid, set())
             if new_owners != prev:

@@ -20,8 +20,9 @@ from typing import Any
 
 from ctl.client import Client, ClientConfig, ConfigError
 from ctl.client.events import EventRecorder
+from ctl.client.informer import SharedInformers
 from ctl.client.kubeconfig import load as load_config
-from ctl.controllers.base import Controller, HashRange, SharedInformers
+from ctl.controllers.base import Controller, HashRange
 from ctl.types.meta import parse_duration
 
 log = logging.getLogger("centaurus.controllers")

@@ -17,8 +17,10 @@ import copy
 from typing import Any
 
 from ctl.client.aio import ApiError
-from ctl.controllers.base import Controller, SharedInformers, key_of, split_key
+from ctl.client.informer import SharedInformers
+from ctl.controllers.base import Controller, split_key
 from ctl.types import kinds
+from ctl.types.meta import object_key
 
 FINALIZER = "kubernetes"
 
@@ -33,7 +35,7 @@ class NamespaceController(Controller):
 
     def _on_ns(self, typ: str, ns: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ != "DELETED" and ns["metadata"].get("deletionTimestamp") and self.hash_range.owns(ns):
-            self.queue.add(key_of(ns))
+            self.queue.add(object_key(ns))
 
     async def sync(self, key: str) -> float | None:
         ns = self.namespaces.get_key(key)

@@ -31,10 +31,12 @@ from typing import Any
 from ctl.client import Client
 from ctl.client.aio import ApiError
 from ctl.client.events import EventRecorder
-from ctl.controllers.base import Controller, HashRange, SharedInformers, by_node, key_of
+from ctl.client.informer import SharedInformers, by_node
+from ctl.controllers.base import Controller, HashRange
 from ctl.controllers.podutil import condition
 from ctl.types import meta
 from ctl.types.kinds import SYSTEM_TENANT
+from ctl.types.meta import object_key
 
 LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
@@ -339,4 +341,4 @@ class NodeLifecycleController(Controller):
             await self._delete_pod(pod, 0)
 
     def key_for(self, node: dict[str, Any]) -> str:
-        return key_of(node)
+        return object_key(node)

@@ -29,7 +29,9 @@ import copy
 from typing import Any
 
 from ctl.client.aio import ApiError
-from ctl.controllers.base import Controller, SharedInformers, by_namespace, key_of, split_key
+from ctl.client.informer import SharedInformers, by_namespace
+from ctl.controllers.base import Controller, split_key
+from ctl.types.meta import object_key
 from ctl.types.quota_accounting import counts, pod_requests, quota_status
 
 
@@ -54,7 +56,7 @@ class ResourceQuotaController(Controller):
 
     def _enqueue(self, quota: dict[str, Any]) -> None:
         if self.hash_range.owns(quota):
-            self.queue.add(key_of(quota))
+            self.queue.add(object_key(quota))
 
     def _on_quota(self, typ: str, quota: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ != "DELETED":

@@ -20,17 +20,12 @@ import copy
 from typing import Any
 
 from ctl.client.aio import ApiError
-from ctl.controllers.base import (
-    Controller,
-    SharedInformers,
-    by_controller,
-    by_namespace,
-    key_of,
-    split_key,
-)
+from ctl.client.informer import SharedInformers, by_controller, by_namespace
+from ctl.controllers.base import Controller, split_key
 from ctl.controllers.ownership import Expectations, claim
 from ctl.controllers.podutil import deletion_rank, is_active, is_available, is_ready, selector_of
 from ctl.types import meta
+from ctl.types.meta import object_key
 
 BURST = 500
 
@@ -51,11 +46,11 @@ class ReplicaSetController(Controller):
     # ------------------------------------------------------------------ events
     def _enqueue(self, rs: dict[str, Any]) -> None:
         if self.hash_range.owns(rs):
-            self.queue.add(key_of(rs))
+            self.queue.add(object_key(rs))
 
     def _on_rs(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED":
-            self.exp.delete(key_of(obj))
+            self.exp.delete(object_key(obj))
         self._enqueue(obj)
 
     def _rs_for_ref(self, pod: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -77,12 +72,12 @@ class ReplicaSetController(Controller):
         return out
 
     def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
-        pkey = key_of(pod)
+        pkey = object_key(pod)
         ref = meta.controller_of(pod)
         rs = self._rs_for_ref(pod, ref)
         if typ == "ADDED":
             if rs is not None:
-                k = key_of(rs)
+                k = object_key(rs)
                 if pod["metadata"].get("deletionTimestamp"):
                     self.exp.deletion_observed(k, pkey)
                 else:
@@ -94,7 +89,7 @@ class ReplicaSetController(Controller):
             return
         if typ == "DELETED":
             if rs is not None:
-                self.exp.deletion_observed(key_of(rs), pkey)
+                self.exp.deletion_observed(object_key(rs), pkey)
                 self._enqueue(rs)
             return
         # MODIFIED
@@ -104,7 +99,7 @@ class ReplicaSetController(Controller):
             and not old["metadata"].get("deletionTimestamp")
             and rs is not None
         ):
-            self.exp.deletion_observed(key_of(rs), pkey)
+            self.exp.deletion_observed(object_key(rs), pkey)
         old_ref = meta.controller_of(old)
         if (old_ref or {}).get("uid") != (ref or {}).get("uid"):
             old_rs = self._rs_for_ref(old, old_ref)
@@ -114,7 +109,7 @@ class ReplicaSetController(Controller):
             self._enqueue(rs)
             mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
             if mrs > 0 and is_ready(pod) and not is_ready(old):
-                self.queue.add_after(key_of(rs), mrs + 0.5)
+                self.queue.add_after(object_key(rs), mrs + 0.5)
         elif ref is None and (
             pod["metadata"].get("labels") != old["metadata"].get("labels") or old_ref is not None
         ):
@@ -154,7 +149,7 @@ class ReplicaSetController(Controller):
         if diff > 0:
             n = min(diff, BURST)
             victims = sorted(pods, key=deletion_rank)[:n]
-            self.exp.expect_deletions(key, [key_of(p) for p in victims])
+            self.exp.expect_deletions(key, [object_key(p) for p in victims])
             errs = await asyncio.gather(*(self._delete_pod(key, rs, p) for p in victims))
             return next((e for e in errs if e), None)
         return None
@@ -224,7 +219,7 @@ class ReplicaSetController(Controller):
                 preconditions={"uid": pmd["uid"]},
             )
         except ApiError as e:
-            self.exp.deletion_observed(key, key_of(pod))
+            self.exp.deletion_observed(key, object_key(pod))
             if e.code == 404:
                 return None
             self.recorder.warning(rs, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")

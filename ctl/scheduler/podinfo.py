@@ -17,14 +17,10 @@ from typing import Any
 
 import orjson
 
+from ctl.types.meta import object_key
 from ctl.types.resources import pod_requests
 
 DEFAULT_SCHEDULER = "default-scheduler"
-
-
-def pod_key(pod: dict[str, Any]) -> str:
-    md = pod.get("metadata") or {}
-    return f"{md.get('tenant', '')}/{md.get('namespace', '')}/{md.get('name', '')}"
 
 
 def controller_uid(md: dict[str, Any]) -> str:
@@ -76,7 +72,7 @@ class PodInfo:
         tols = [t for t in (spec.get("tolerations") or []) if isinstance(t, dict)]
         prio = spec.get("priority")
         info = cls(
-            key=pod_key(pod),
+            key=object_key(pod),
             uid=str(md.get("uid", "")),
             pod=pod,
             cpu=cpu,

@@ -29,9 +29,10 @@ from ctl.client.informer import Informer
 from ctl.scheduler.algorithm import Algorithm, FitError
 from ctl.scheduler.cache import ClusterCache
 from ctl.scheduler.nodeinfo import NodeInfo
-from ctl.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo, occupies_node, pod_key, wants_scheduling
+from ctl.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo, occupies_node, wants_scheduling
 from ctl.scheduler.queue import SchedulingQueue
 from ctl.types import meta
+from ctl.types.meta import object_key
 
 log = logging.getLogger("centaurus.scheduler")
 
@@ -87,7 +88,7 @@ class Scheduler:
 
     # ------------------------------------------------------------------ informer handlers
     def on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        key = pod_key(obj)
+        key = object_key(obj)
         md = obj.get("metadata") or {}
         if typ == "DELETED":
             self.queue.delete(key)

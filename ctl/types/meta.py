@@ -1,4 +1,4 @@
-"""Object metadata helpers: names, timestamps, uids, hash keys and owner references.
+"""Object metadata helpers: names, timestamps, uids, hash keys, owner references and object keys.
 
 Names follow Kubernetes: most kinds use DNS-1123 subdomains (lowercase alphanumerics,
 '-' and '.', at most 253 characters); namespaces, tenants and a few others use
@@ -135,3 +135,17 @@ def controller_of(obj: dict[str, Any]) -> dict[str, Any] | None:
         if ref.get("controller"):
             return ref
     return None
+
+
+def object_key(obj: dict[str, Any]) -> str:
+    """``TENANT/NAMESPACE/NAME`` of an object, the key informers and work queues use.
+
+    A missing (or null) tenant or namespace is the empty string, so a cluster-scoped Node is
+    ``//NAME`` and a tenant-scoped Namespace ``TENANT//NAME``. It never raises, not even on a
+    malformed object whose metadata is not a mapping, so that one bad object in a watch
+    cannot stop an informer.
+    """
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(md, dict):
+        md = {}
+    return f"{md.get('tenant') or ''}/{md.get('namespace') or ''}/{md.get('name') or ''}"
