@@ -25,9 +25,9 @@ from ctl.apiserver.auth import Identity
 from ctl.apiserver.paths import RequestInfo
 from ctl.apiserver.status import APIError
 from ctl.types import kinds
+from ctl.types.actions import ACTION_OPERATIONS
 
 AGENT_ENDPOINT_ANNOTATION = "centaurus.io/agent-endpoint"
-OPERATIONS = ("reboot", "snapshot", "restore", "stop", "start")
 
 
 def install(server: Any) -> None:
@@ -152,8 +152,10 @@ async def _action(
         raise APIError(405, "pods/action only supports POST", "MethodNotAllowed")
     body = await server._object_body(request)
     op = body.get("operation")
-    if op not in OPERATIONS:
-        raise st.bad_request(f"unknown operation {op!r}: supported operations are {', '.join(OPERATIONS)}")
+    if op not in ACTION_OPERATIONS:
+        raise st.bad_request(
+            f"unknown operation {op!r}: supported operations are {', '.join(ACTION_OPERATIONS)}"
+        )
     ak = kinds.by_resource("v1", "actions")
     assert ak and info.name
     tenant, ns = _where(ident, info)
@@ -188,7 +190,7 @@ async def _action(
                 action["metadata"]["name"] = f"{name}-{attempt + 1}"
                 continue
             raise
-    out: dict[str, Any] = st.success_status(
+    out = st.success_status(
         {"name": created["metadata"]["name"], "kind": "actions"},
         f"action {created['metadata']['name']} created",
     )

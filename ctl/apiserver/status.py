@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ctl.types.shapes import Status, StatusDetails
 from ctl.types.status import REASONS, status_body, success_status
 
 __all__ = [
@@ -33,7 +34,7 @@ class APIError(Exception):
         code: int,
         message: str,
         reason: str | None = None,
-        details: dict[str, Any] | None = None,
+        details: StatusDetails | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -41,7 +42,7 @@ class APIError(Exception):
         self.reason = reason or REASONS.get(code, "Unknown")
         self.details = details
 
-    def body(self) -> dict[str, Any]:
+    def body(self) -> Status:
         return status_body(self.code, self.message, self.reason, self.details)
 
 

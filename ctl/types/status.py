@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ctl.types.shapes import Status, StatusDetails
+
 REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -29,9 +31,9 @@ REASONS = {
 
 
 def status_body(
-    code: int, message: str, reason: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    code: int, message: str, reason: str, details: StatusDetails | None = None
+) -> Status:
+    out: Status = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
@@ -45,8 +47,8 @@ def status_body(
     return out
 
 
-def success_status(details: dict[str, Any] | None = None, message: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {
+def success_status(details: StatusDetails | None = None, message: str = "") -> Status:
+    out: Status = {
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
