@@ -12,20 +12,27 @@ short path resolves to ``identity.tenant``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import secrets
-import threading
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from ctl.types import tokens
 from ctl.types.kinds import SYSTEM_TENANT
+from ctl.types.tokens import SYSTEM_MASTERS, hash_token, new_token
+
+__all__ = [
+    "ANONYMOUS_ADMIN",
+    "PUBLIC_PATHS",
+    "SYSTEM_MASTERS",
+    "Authenticator",
+    "Identity",
+    "TokenFile",
+    "current_identity",
+    "hash_token",
+    "new_token",
+]
 
 PUBLIC_PATHS = {"/healthz", "/readyz", "/livez", "/version", "/version/"}
-SYSTEM_MASTERS = "system:masters"
 
 
 @dataclass(frozen=True)
@@ -50,53 +57,14 @@ current_identity: ContextVar[Identity | None] = ContextVar("current_identity", d
 ANONYMOUS_ADMIN = Identity("system:admin", SYSTEM_TENANT, (SYSTEM_MASTERS, "system:authenticated"))
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-class TokenFile:
-    """Hashed bearer tokens on disk; reloaded when the file changes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._mtime = -1.0
-        self._entries: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def _load(self) -> None:
-        try:
-            m = self.path.stat().st_mtime
-        except FileNotFoundError:
-            self._entries = {}
-            return
-        if m != self._mtime:
-            with self.path.open() as f:
-                self._entries = json.load(f)
-            self._mtime = m
+class TokenFile(tokens.TokenFile):
+    """The shared ``tokens.json`` (:mod:`ctl.types.tokens`), read into Identities."""
 
     def lookup(self, token: str) -> Identity | None:
-        self._load()
-        e = self._entries.get(hash_token(token))
+        e = self.entry(token)
         if e is None:
             return None
         return Identity(e["user"], e["tenant"], tuple(e.get("groups", ())))
-
-    def add(self, token: str, user: str, tenant: str, groups: list[str]) -> None:
-        with self._lock:
-            self._load()
-            self._entries[hash_token(token)] = {"user": user, "tenant": tenant, "groups": groups}
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                json.dump(self._entries, f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-            self._mtime = -1.0
 
 
 class Authenticator:

@@ -34,10 +34,10 @@ from typing import Any
 
 import yaml
 
-from ctl.apiserver.auth import SYSTEM_MASTERS, TokenFile, new_token
 from ctl.client import kubeconfig as kc
 from ctl.cluster import pki
 from ctl.cluster.supervisor import Component
+from ctl.types.tokens import SYSTEM_MASTERS, TokenFile, new_token
 
 SETTINGS = "cluster.yaml"
 CTL = [sys.executable, "-m", "ctl"]
@@ -95,7 +95,7 @@ def ensure_credentials(data_dir: Path, s: Settings, names: list[str]) -> dict[st
                 token = kc.load(path).token
             except kc.ConfigError:
                 token = None
-        if not token or tokens.lookup(token) is None:
+        if not token or tokens.entry(token) is None:
             token = new_token()
             user = "system:admin" if name == "admin" else f"system:{name}"
             tokens.add(token, user, "system", [SYSTEM_MASTERS, "system:authenticated"])
