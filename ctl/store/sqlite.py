@@ -16,6 +16,9 @@ them proceed while the writer commits).
 
 Live watch events are produced by the writer after each commit and fanned out on
 the event loop to the watchers whose prefix matches.
+
+The database file is created ``0600`` (and an existing one, with its ``-wal`` and ``-shm``,
+made so at start): it holds every Secret and issued token.
 """
 
 from __future__ import annotations
@@ -74,6 +77,21 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def _make_private(path: str) -> None:
+    """Create the database file 0600 (SQLite gives ``-wal``/``-shm`` the same mode) or fix its mode.
+
+    The store holds every Secret and issued token: no other local user may read it or its
+    write-ahead log, whatever the process umask or the mode an older version left.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path + "-wal", path + "-shm"):
+        try:
+            if os.stat(p).st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
 class _Watcher:
     __slots__ = ("prefix", "end", "queue", "closed")
 
@@ -113,7 +131,8 @@ class SqliteStore(Store):
             return
         self._loop = asyncio.get_running_loop()
         d = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(d, mode=0o700, exist_ok=True)
+        _make_private(self.path)
         conn = _connect(self.path)
         conn.executescript(SCHEMA)
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name='log'").fetchone()

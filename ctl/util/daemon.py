@@ -2,8 +2,10 @@
 
 Every role does the same around its own ``serve()`` coroutine: configure logging with the
 role's name in each line, install uvloop when it is there, turn SIGTERM and SIGINT into a
-stop event the role waits on, run the event loop, and turn an ``OSError`` at start-up (a port
-in use, a missing socket directory) into one ``error: ROLE: ...`` line and exit code 1.
+stop event the role waits on, set the private umask (``0o077``, see
+:mod:`ctl.util.private_files`: what a role creates is its owner's alone), run the event loop,
+and turn an ``OSError`` at start-up (a port in use, a missing socket directory) into one
+``error: ROLE: ...`` line and exit code 1.
 :func:`run_daemon` is that frame; the role passes a coroutine function that receives the
 stop event.
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+
+from ctl.util.private_files import PRIVATE_UMASK
 
 
 def setup_logging(role: str, level: str = "info") -> None:
@@ -51,12 +56,16 @@ def run_daemon(
     log_level: str = "info",
     *,
     configure_logging: bool = True,
+    umask: int | None = PRIVATE_UMASK,
 ) -> int:
     """Run ``main(stop)`` on a fresh event loop until it returns; its int result is the exit code.
 
     ``stop`` is set on SIGTERM/SIGINT. An ``OSError`` escaping ``main`` prints one line and
-    returns 1; ``KeyboardInterrupt`` before the handlers are installed returns 130.
+    returns 1; ``KeyboardInterrupt`` before the handlers are installed returns 130. The
+    process umask becomes ``umask`` first (``None`` leaves it as inherited).
     """
+    if umask is not None:
+        os.umask(umask)
     if configure_logging:
         setup_logging(role, log_level)
     install_uvloop()
