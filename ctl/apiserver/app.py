@@ -6,19 +6,14 @@ every request and turns :class:`APIError` (and anything unexpected) into a Kuber
 ``Status``. Bodies are limited to 3 MiB and must be JSON or YAML; PATCH takes the
 merge, JSON and strategic merge patch types.
 
-``centaurusctl serve apiserver`` runs :func:`run`: the store, the watch cache, and
-listeners on TCP and optionally a Unix socket. SIGTERM/SIGINT stop it gracefully:
-listeners close, open watches end, the store flushes.
+The process entry (``centaurusctl serve apiserver``: flags, listeners, extensions,
+compaction, shutdown) is :mod:`ctl.apiserver.main`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
-import os
-import signal
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,16 +25,16 @@ from aiohttp import web
 
 from ctl.apiserver import discovery
 from ctl.apiserver import status as st
-from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, TokenFile, current_identity
+from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
 from ctl.apiserver.metrics import Metrics
 from ctl.apiserver.paths import RequestInfo, parse
 from ctl.apiserver.registry import Registry, scale_of
 from ctl.apiserver.status import APIError
 from ctl.apiserver.watchcache import WatchCache
-from ctl.store import CompactedError, Store, open_store
-from ctl.types import kinds, meta
+from ctl.store import CompactedError, Store
+from ctl.types import kinds
 from ctl.types.columns import columns_for
-from ctl.types.kinds import SYSTEM_TENANT, Kind
+from ctl.types.kinds import SYSTEM_NAMESPACES, SYSTEM_TENANT, Kind
 from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError, field_supported
 
 log = logging.getLogger("centaurus.apiserver")
@@ -95,7 +90,7 @@ class APIServer:
         except APIError as e:
             if e.code != 409:
                 raise
-        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        for ns in SYSTEM_NAMESPACES:
             try:
                 await self.registry.create(nk, SYSTEM_TENANT, None, {"metadata": {"name": ns}})
             except APIError as e:
@@ -615,152 +610,4 @@ def _peercert(request: web.Request) -> dict[str, Any] | None:
     return cert
 
 
-# ---------------------------------------------------------------------- process entry
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="centaurusctl serve apiserver", description="Run the Centaurus API server."
-    )
-    p.add_argument(
-        "--data-dir", default=os.environ.get("CENTAURUS_DATA_DIR", str(Path.home() / ".centaurus"))
-    )
-    p.add_argument(
-        "--store",
-        default="",
-        help="sqlite:///PATH or etcd://HOST:PORT[,HOST:PORT] (default: sqlite in data dir)",
-    )
-    p.add_argument("--bind-address", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=6443)
-    p.add_argument("--unix-socket", default="", help="also listen on this Unix socket (plain HTTP)")
-    p.add_argument("--tls-cert", default="")
-    p.add_argument("--tls-key", default="")
-    p.add_argument("--client-ca", default="", help="CA bundle to verify client certificates")
-    p.add_argument(
-        "--insecure-http",
-        action="store_true",
-        help="serve plain HTTP on TCP (default: TCP needs --tls-cert/--tls-key)",
-    )
-    p.add_argument(
-        "--anonymous", action="store_true", help="treat unauthenticated callers as the system administrator"
-    )
-    p.add_argument("--partition-role", choices=["all", "tenant", "resource"], default="all")
-    p.add_argument(
-        "--compact-interval", type=float, default=300.0, help="seconds between store compactions (0 = never)"
-    )
-    p.add_argument(
-        "--compact-retain", type=int, default=10_000, help="revisions of history each compaction keeps"
-    )
-    p.add_argument("--log-level", default="INFO")
-    return p
-
-
-async def compact_periodically(store: Store, interval: float, retain: int) -> None:
-    """Compact the store every ``interval`` seconds, keeping the last ``retain`` revisions.
-
-    Like kube-apiserver (every 5 minutes by default): history older than the window is
-    dropped, and a watch or paged list from before it answers 410 Gone.
-    """
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            target = await store.current_revision() - retain
-            if target > await store.compacted_revision():
-                await store.compact(target)
-                log.info("compacted the store up to revision %d", target)
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # a failed compaction is retried next interval
-            log.warning("store compaction failed: %s", e)
-
-
-async def serve(args: argparse.Namespace, ready: Callable[[], None] | None = None) -> None:
-    if args.port and not args.tls_cert and not getattr(args, "insecure_http", False):
-        raise OSError(
-            "refusing plain HTTP on TCP: pass --tls-cert/--tls-key (centaurusctl init does), "
-            "--insecure-http to mean it, or --port 0 to serve only the Unix socket"
-        )
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(args.store or f"sqlite://{data_dir / 'store.db'}")
-    tokens = TokenFile(data_dir / "tokens.json")
-    server = APIServer(store, Authenticator(tokens, anonymous=args.anonymous), data_dir)
-    _install_extensions(server)
-    await server.start()
-    runner = web.AppRunner(server.app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
-    await runner.setup()
-    sites: list[web.BaseSite] = []
-    ctx = None
-    if args.tls_cert:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(args.tls_cert, args.tls_key)
-        if args.client_ca:
-            ctx.load_verify_locations(args.client_ca)
-            ctx.verify_mode = ssl.CERT_OPTIONAL
-    if args.port:
-        sites.append(
-            web.TCPSite(
-                runner, args.bind_address, args.port, ssl_context=ctx, backlog=1024, reuse_address=True
-            )
-        )
-    if args.unix_socket:
-        try:
-            os.unlink(args.unix_socket)
-        except FileNotFoundError:
-            pass
-        sites.append(web.UnixSite(runner, args.unix_socket))
-    for s in sites:
-        await s.start()
-    log.info("apiserver listening on %s", ", ".join(s.name for s in sites))
-    if ready:
-        ready()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    compactor = None
-    if getattr(args, "compact_interval", 0) > 0:
-        compactor = asyncio.create_task(
-            compact_periodically(store, args.compact_interval, args.compact_retain)
-        )
-    await stop.wait()
-    log.info("apiserver shutting down")
-    if compactor is not None:
-        compactor.cancel()
-    server.shutting_down.set()
-    await runner.cleanup()
-    await server.stop()
-
-
-def _install_extensions(server: APIServer) -> None:
-    """Layers that extend the server (tenancy, RBAC, pod subresources) register here."""
-    import importlib
-
-    for mod in ("ctl.apiserver.tenancy", "ctl.apiserver.podsub"):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            continue
-        m.install(server)
-
-
-def run(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s apiserver %(levelname)s %(message)s"
-    )
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        asyncio.run(serve(args))
-    except OSError as e:
-        print(f"error: apiserver: {e}", flush=True)
-        return 1
-    return 0
-
-
-__all__ = ["APIServer", "run", "serve", "meta"]
+__all__ = ["APIServer"]

@@ -1,6 +1,6 @@
 """Hard multi-tenancy in the API server: who may reach which tenant, and with what.
 
-:func:`install` (called by ``ctl.apiserver.app._install_extensions``) adds four things
+:func:`install` (called by ``ctl.apiserver.main.build_server``) adds four things
 to the server:
 
 * **Authentication of issued tokens.** Besides the bootstrap tokens in

@@ -17,7 +17,7 @@ import typer
 from ctl.cli.errors import CLIError
 
 CTL_ROLES = {
-    "apiserver": "ctl.apiserver.app:run",
+    "apiserver": "ctl.apiserver.main:run",
     "scheduler": "ctl.scheduler.main:run",
     "controllers": "ctl.controllers.main:run",
     "router": "ctl.router.main:run",
