@@ -1,4 +1,5 @@
-"""Pure helpers of the controllers: fenceposts, template hashes, deletion ranking, tolerations, flags."""
+"""Pure helpers of the controllers: fenceposts, template hashes, the progress deadline, deletion ranking,
+tolerations, flags."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import pytest
 
 from ctl.controllers.base import MAX_HASH, HashRange, WorkQueue
 from ctl.controllers.deployment import equal_ignore_hash, fenceposts, int_or_percent, template_hash
+from ctl.controllers.deployment.progress import update_progressing
 from ctl.controllers.main import duration, select_controllers
 from ctl.controllers.nodelifecycle import tolerates
 from ctl.controllers.podutil import deletion_rank
+from ctl.types import meta
 
 
 def test_fenceposts_round_like_kubernetes() -> None:
@@ -128,3 +131,35 @@ async def test_workqueue_dedupes_and_requeues_dirty_keys() -> None:
     assert len(q) == 0
     q.done(k)
     assert len(q) == 1
+
+
+def test_progress_deadline_with_an_injected_clock() -> None:
+    t0 = 1_700_000_000.0
+    d = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 3, "progressDeadlineSeconds": 60},
+        "status": {"replicas": 3, "updatedReplicas": 1, "availableReplicas": 1},
+    }
+    # Progress (one more updated pod): ReplicaSetUpdated, look again after the deadline.
+    new = {"replicas": 3, "updatedReplicas": 2, "availableReplicas": 1, "observedGeneration": 2}
+    assert update_progressing(d, new, "rs-1", t0) == (61.0, False)
+    (cond,) = new["conditions"]
+    assert (cond["status"], cond["reason"]) == ("True", "ReplicaSetUpdated")
+    # No progress since then: not yet exceeded 30 s later, exceeded 61 s later.
+    cond["lastUpdateTime"] = meta.rfc3339(t0)
+    d["status"] = dict(new)
+    stalled = {**new, "conditions": [dict(cond)]}
+    again, exceeded = update_progressing(d, stalled, "rs-1", t0 + 30)
+    assert again == pytest.approx(31.0) and not exceeded
+    stalled = {**new, "conditions": [dict(cond)]}
+    assert update_progressing(d, stalled, "rs-1", t0 + 61) == (None, True)
+    assert stalled["conditions"][0]["reason"] == "ProgressDeadlineExceeded"
+    # Complete: NewReplicaSetAvailable; paused or without a deadline nothing changes.
+    done = {"replicas": 3, "updatedReplicas": 3, "availableReplicas": 3, "observedGeneration": 2}
+    assert update_progressing(d, done, "rs-1", t0) == (None, False)
+    assert done["conditions"][0]["reason"] == "NewReplicaSetAvailable"
+    paused = {**d, "spec": {**d["spec"], "paused": True}}
+    untouched = dict(new, conditions=[])
+    assert (
+        update_progressing(paused, untouched, "rs-1", t0) == (None, False) and untouched["conditions"] == []
+    )
