@@ -14,6 +14,9 @@ operations and enforces the object lifecycle rules Kubernetes clients expect:
 * delete: finalizers and graceful pod deletion set ``deletionTimestamp`` first; the
   object goes away when its last finalizer is removed.
 
+Where a kind differs (Pods, Namespaces, Tenants), the verbs ask its strategy
+(:mod:`ctl.apiserver.strategies`); this module stays generic.
+
 Nothing is half-stored: every check happens before the single store write.
 """
 
@@ -32,26 +35,14 @@ from ctl.apiserver import status as st
 from ctl.apiserver.patch import apply_patch
 from ctl.apiserver.paths import self_link
 from ctl.apiserver.status import APIError
+from ctl.apiserver.strategies import strategy_for
 from ctl.apiserver.watchcache import WatchCache, decode
-from ctl.store import ConflictError, KeyExistsError, KeyNotFoundError, Store
+from ctl.store import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError, Store
 from ctl.types import kinds, meta, validation
 from ctl.types.kinds import Kind
 from ctl.types.selectors import FieldSelector, LabelSelector
 
 Admission = Callable[[str, Kind, dict[str, Any], dict[str, Any] | None], Awaitable[None]]
-
-# Kinds whose main resource ignores .status (it has a status subresource).
-_STATUS_SPLIT_EXEMPT = {
-    "ConfigMap",
-    "Secret",
-    "Event",
-    "ServiceAccount",
-    "Lease",
-    "Role",
-    "RoleBinding",
-    "ClusterRole",
-    "ClusterRoleBinding",
-}
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -83,13 +74,10 @@ class Registry:
         kv = await self.store.get(self.key(kind, tenant, namespace, name))
         return decode(kv.value, kv.mod_revision) if kv else None
 
-    def _resource_name(self, kind: Kind) -> str:
-        return kind.plural
-
     def _not_found(self, kind: Kind, name: str) -> APIError:
         return st.not_found(kind.plural, name, kind.group)
 
-    async def check_namespace(self, tenant: str, namespace: str, creating: bool = True) -> None:
+    async def check_namespace(self, tenant: str, namespace: str) -> None:
         ns_kind = kinds.by_resource("v1", "namespaces")
         assert ns_kind is not None
         ns = self._get_cached(ns_kind, tenant, None, namespace)
@@ -98,7 +86,7 @@ class Registry:
             ns = self._get_cached(ns_kind, tenant, None, namespace)
         if ns is None:
             raise st.not_found("namespaces", namespace)
-        if creating and ns["metadata"].get("deletionTimestamp"):
+        if ns["metadata"].get("deletionTimestamp"):
             raise st.forbidden(
                 f"unable to create new content in namespace {namespace} because it is being terminated"
             )
@@ -164,15 +152,11 @@ class Registry:
                     res = await self.store.list(
                         prefix, limit=max(limit, 500), start_after=start_after, revision=rev
                     )
-                except Exception as e:
-                    from ctl.store import CompactedError
-
-                    if isinstance(e, CompactedError):
-                        raise st.gone(
-                            "The provided continue parameter is too old to display a consistent list result. "
-                            "You can start a new list without the continue parameter."
-                        ) from None
-                    raise
+                except CompactedError:
+                    raise st.gone(
+                        "The provided continue parameter is too old to display a consistent list result. "
+                        "You can start a new list without the continue parameter."
+                    ) from None
                 for kv in res.items:
                     o = decode(kv.value, kv.mod_revision)
                     if self._selected(o, labels, fields):
@@ -337,14 +321,20 @@ class Registry:
         causes = validation.validate(kind, new)
         if causes:
             raise st.invalid(kind.kind, name, causes, kind.group)
-        self._check_immutable(kind, old, new)
+        causes = strategy_for(kind).validate_update(old, new)
+        if causes:
+            raise st.invalid(kind.kind, name, causes, kind.group)
         await self._admit("update", kind, new, old)
         expected = int(old_md["resourceVersion"])
         key = self.key(kind, tenant, namespace, name)
         if dry_run:
             return self._finish(kind, new, tenant, namespace)
         # Finalization: a deleting object without finalizers goes away now.
-        if nmd.get("deletionTimestamp") and not nmd.get("finalizers") and self._deletable_now(kind, new):
+        if (
+            nmd.get("deletionTimestamp")
+            and not nmd.get("finalizers")
+            and strategy_for(kind).deletable_now(new)
+        ):
             try:
                 await self.store.delete(key, expected)
             except ConflictError:
@@ -368,30 +358,15 @@ class Registry:
         nmd["resourceVersion"] = str(kv.mod_revision)
         return self._finish(kind, new, tenant, namespace)
 
-    @staticmethod
-    def _deletable_now(kind: Kind, obj: dict[str, Any]) -> bool:
-        if kind.kind == "Namespace":
-            return not (obj.get("spec") or {}).get("finalizers")
-        if kind.kind == "Pod":
-            # A bound pod is removed by its node agent (grace 0) once its containers stopped.
-            return (
-                not (obj.get("spec") or {}).get("nodeName")
-                or obj["metadata"].get("deletionGracePeriodSeconds") == 0
-            )
-        return True
-
     def _merge_update(
         self, kind: Kind, old: dict[str, Any], obj: dict[str, Any], sub: str | None
     ) -> dict[str, Any]:
         old_md = old["metadata"]
-        if sub == "status":
-            new = copy.deepcopy(old)
-            new["status"] = obj.get("status", {})
-            return new
-        if sub == "finalize":
-            new = copy.deepcopy(old)
-            new.setdefault("spec", {})["finalizers"] = (obj.get("spec") or {}).get("finalizers") or []
-            return new
+        if sub:
+            sub_new = strategy_for(kind).update_subresource(old, obj, sub)
+            if sub_new is None:
+                raise APIError(405, f"update is not supported on {kind.plural}/{sub}", "MethodNotAllowed")
+            return sub_new
         new = copy.deepcopy(obj)
         md = new["metadata"]
         for f in (
@@ -407,7 +382,7 @@ class Registry:
             else:
                 md.pop(f, None)
         md["resourceVersion"] = old_md["resourceVersion"]
-        if kind.kind not in _STATUS_SPLIT_EXEMPT and "status" in kind.subresources:
+        if "status" in kind.subresources:  # the main resource cannot change .status
             if "status" in old:
                 new["status"] = old["status"]
             else:
@@ -422,17 +397,6 @@ class Registry:
                     f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)}"
                 )
         return new
-
-    def _check_immutable(self, kind: Kind, old: dict[str, Any], new: dict[str, Any]) -> None:
-        if kind.kind == "Pod":
-            on = (old.get("spec") or {}).get("nodeName")
-            nn = (new.get("spec") or {}).get("nodeName")
-            if on and nn != on:
-                raise st.invalid(
-                    "Pod",
-                    new["metadata"]["name"],
-                    [validation.Cause("spec.nodeName", "field is immutable once set")],
-                )
 
     async def patch(
         self,
@@ -514,24 +478,16 @@ class Registry:
                 finalizers.append("foregroundDeletion")
             if policy == "Orphan" and "orphan" not in finalizers and not nmd.get("deletionTimestamp"):
                 finalizers.append("orphan")
-            grace = options.get("gracePeriodSeconds")
-            graceful = False
-            if kind.kind == "Pod" and (new.get("spec") or {}).get("nodeName"):
-                if grace is None:
-                    grace = (new.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-                graceful = int(grace) > 0
-            if kind.kind in ("Namespace", "Tenant"):
-                graceful = True  # their controllers empty them, then finalize
-                new.setdefault("status", {})["phase"] = "Terminating"
+            plan = strategy_for(kind).on_delete(new, options.get("gracePeriodSeconds"))
             expected = int(md["resourceVersion"])
             key = self.key(kind, tenant, namespace, name)
             try:
-                if finalizers or graceful:
+                if finalizers or plan.graceful:
                     if nmd.get("deletionTimestamp"):
                         return self._finish(kind, old, tenant, namespace), False  # already deleting
                     nmd["deletionTimestamp"] = meta.now_rfc3339()
-                    if kind.kind == "Pod":
-                        nmd["deletionGracePeriodSeconds"] = int(grace or 0)
+                    if plan.grace_seconds is not None:
+                        nmd["deletionGracePeriodSeconds"] = plan.grace_seconds
                     nmd["finalizers"] = finalizers
                     kv = await self.store.update(key, encode(new), expected)
                     nmd["resourceVersion"] = str(kv.mod_revision)
@@ -614,7 +570,6 @@ class Registry:
 def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
     md = obj["metadata"]
     sel = (obj.get("spec") or {}).get("selector") or {}
-    from ctl.types.selectors import LabelSelector as _LS
 
     return {
         "kind": "Scale",
@@ -630,6 +585,6 @@ def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {
             "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": str(_LS.from_spec(sel)),
+            "selector": str(LabelSelector.from_spec(sel)),
         },
     }

@@ -19,7 +19,7 @@ in :mod:`ctl.types.validation`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CLUSTER, TENANT, NAMESPACE = "cluster", "tenant", "namespace"
 SYSTEM_TENANT = "system"
@@ -50,7 +50,6 @@ class Kind:
         "watch",
     )
     categories: tuple[str, ...] = ()
-    printer_columns: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def api_version(self) -> str:
@@ -81,15 +80,6 @@ class Kind:
             p += namespace + "/"
         return p
 
-    def parse_key(self, key: str) -> tuple[str, str, str]:
-        """(tenant, namespace, name) from a store key."""
-        parts = key[len(f"/registry/{self.plural}/") :].split("/")
-        if self.scope == CLUSTER:
-            return "", "", parts[0]
-        if self.scope == TENANT:
-            return parts[0], "", parts[1]
-        return parts[0], parts[1], parts[2]
-
 
 KINDS: list[Kind] = []
 _BY_RESOURCE: dict[tuple[str, str], Kind] = {}
@@ -114,10 +104,6 @@ def by_resource(api_version: str, plural: str) -> Kind | None:
 
 def by_kind(api_version: str, kind: str) -> Kind | None:
     return _BY_KIND.get((api_version, kind))
-
-
-def kinds_named(kind: str) -> list[Kind]:
-    return [k for k in KINDS if k.kind == kind]
 
 
 def resolve(name: str) -> Kind | None:
