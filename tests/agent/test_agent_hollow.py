@@ -319,6 +319,7 @@ async def test_endpoint_log_and_exec(cluster: tuple[ApiServerProcess, AgentProce
     await client.delete("pods", "talk", grace_period_seconds=0)
 
 
+@pytest.mark.slow
 def test_bad_flags_one_line_error() -> None:
     for argv in (
         ["--node-taints", "a=b:Sometimes"],
