@@ -4,8 +4,9 @@
  * as one skb, as transit_agent_tc sends them) cannot be redirected by XDP, so transit_xdp
  * passes anything longer than the MTU. This program decapsulates such a packet to a local
  * endpoint as one skb (bpf_skb_adjust_room with the DECAP flag clears the tunnel GSO state), so
- * a 64 KB TCP send crosses the whole path as one packet. It learns the source-host option like
- * transit_xdp. Anything else that reaches it is left to the kernel (TC_ACT_OK).
+ * a 64 KB TCP send crosses the whole path as one packet. It learns the source-host option with
+ * transit_xdp's helper (lib/learn.h). Anything else that reaches it is left to the kernel
+ * (TC_ACT_OK).
  */
 #include <uapi/linux/bpf.h>
 #include <uapi/linux/pkt_cls.h>
@@ -18,6 +19,7 @@
 #include "lib/maps.h"
 #include "lib/counters.h"
 #include "lib/helpers.h"
+#include "lib/learn.h"
 
 #ifndef BPF_F_ADJ_ROOM_DECAP_L3_IPV4
 #define BPF_F_ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
@@ -45,24 +47,13 @@ int transit_decap_tc(struct __sk_buff *skb)
 	    h->opt.hdr.opt_class != bpf_htons(CEN_OPT_CLASS) || h->opt.hdr.type != CEN_OPT_TYPE_SRC_HOST ||
 	    ieth->h_proto != bpf_htons(ETH_P_IP))
 		return xdp_count(XDP_C_DROP_BAD_GENEVE, TC_ACT_SHOT);
-	__u32 vni = ((__u32)h->gnv.vni[0] << 16) | ((__u32)h->gnv.vni[1] << 8) | h->gnv.vni[2];
+	__u32 vni = cen_geneve_vni(&h->gnv);
 	struct cen_ep_key key = {.vni = vni, .ip = iip->daddr};
 	struct cen_endpoint *ep = endpoints.lookup(&key);
 	if (!ep || !(ep->flags & CEN_EP_F_LOCAL))
 		return xdp_count(XDP_C_DROP_GSO_NOT_LOCAL, TC_ACT_SHOT);
 
-	__be32 src_host = h->opt.host_ip;
-	if (src_host != cfg->host_ip) {
-		struct cen_ep_key sk = {.vni = vni, .ip = iip->saddr};
-		struct cen_ep_cache *c = ep_cache.lookup(&sk);
-		__u64 now = bpf_ktime_get_ns();
-		if (!c || c->host_ip != src_host || now - c->ts_ns > (cfg->learn_ttl_ns >> 2)) {
-			struct cen_ep_cache v = {.host_ip = src_host, .ts_ns = now};
-			__builtin_memcpy(v.host_mac, h->opt.host_mac, ETH_ALEN);
-			ep_cache.update(&sk, &v);
-			xdp_count(XDP_C_INFO_LEARN, 0);
-		}
-	}
+	cen_learn(cfg, vni, iip->saddr, h->opt.host_ip, h->opt.host_mac);
 	struct ethhdr neweth;
 	__builtin_memcpy(neweth.h_dest, ep->mac, ETH_ALEN);
 	__builtin_memcpy(neweth.h_source, ieth->h_source, ETH_ALEN);

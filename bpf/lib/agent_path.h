@@ -166,9 +166,7 @@ static __always_inline void agent_fill_encap(struct cen_encap_hdr *h, const stru
 	h->gnv.ver_optlen = sizeof(struct cen_opt_src_host) / 4;
 	h->gnv.flags = 0;
 	h->gnv.proto = bpf_htons(GENEVE_PROTO_ETH);
-	h->gnv.vni[0] = (vni >> 16) & 0xff;
-	h->gnv.vni[1] = (vni >> 8) & 0xff;
-	h->gnv.vni[2] = vni & 0xff;
+	cen_geneve_set_vni(&h->gnv, vni);
 	h->gnv.rsvd = 0;
 
 	h->opt.hdr.opt_class = bpf_htons(CEN_OPT_CLASS);

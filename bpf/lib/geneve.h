@@ -30,6 +30,19 @@ struct geneve_hdr {
 	__u8 rsvd;
 } __attribute__((packed));
 
+/* The 24-bit VNI as a host-order number (how the maps key it), and back. */
+static __always_inline __u32 cen_geneve_vni(const struct geneve_hdr *g)
+{
+	return ((__u32)g->vni[0] << 16) | ((__u32)g->vni[1] << 8) | g->vni[2];
+}
+
+static __always_inline void cen_geneve_set_vni(struct geneve_hdr *g, __u32 vni)
+{
+	g->vni[0] = (vni >> 16) & 0xff;
+	g->vni[1] = (vni >> 8) & 0xff;
+	g->vni[2] = vni & 0xff;
+}
+
 /* 4-byte option header; len is in 4-byte words and excludes this header. */
 struct geneve_opt_hdr {
 	__be16 opt_class;

@@ -1,4 +1,4 @@
-/* Small packet helpers shared by both programs: checksums, the flow hash used to spread
+/* Small packet helpers shared by the entry programs: checksums, the flow hash used to spread
  * flows over bouncers/dividers, ARP replies, the outer-header rewrite used when a packet is
  * bounced/divided, and config lookup.
  */

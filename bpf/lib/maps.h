@@ -1,4 +1,4 @@
-/* Map layouts shared by transit_xdp, transit_agent and the transit daemon.
+/* Map layouts shared by the entry programs and the transit daemon.
  *
  * Declared once here: the daemon (agent/transit/) gets the key/value layouts from bcc, which
  * builds ctypes classes from these very structs, so Python never restates them. Every map is
