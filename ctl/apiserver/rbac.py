@@ -22,8 +22,8 @@ role only if they hold all of its rules where the binding applies unless they ma
 it. A rule is held when every (group, resource, verb, name) it names is allowed by one of
 the user's rules, where a ``*`` is held only by a ``*``.
 
-:func:`builtin_cluster_roles` returns the ClusterRoles every tenant gets from the
-tenant controller: ``admin`` (everything in the tenant), ``edit`` (workloads and
+The ClusterRoles every tenant gets from the tenant controller are declared in
+:mod:`ctl.types.roles`: ``admin`` (everything in the tenant), ``edit`` (workloads and
 their configuration, no RBAC, quotas or credentials) and ``view`` (read-only, no secrets).
 """
 
@@ -39,61 +39,7 @@ from ctl.apiserver.auth import Identity, current_identity
 from ctl.apiserver.watchcache import WatchCache
 from ctl.types import kinds
 from ctl.types.kinds import SYSTEM_TENANT, Kind
-
-RBAC_GROUP = "rbac.authorization.k8s.io"
-READ_VERBS = ["get", "list", "watch"]
-WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
-
-# What "edit" may write and "view" may read (besides namespaces and quotas, which view reads).
-_WORKLOADS: list[tuple[str, list[str]]] = [
-    (
-        "",
-        [
-            "pods",
-            "pods/log",
-            "pods/exec",
-            "pods/action",
-            "pods/binding",
-            "configmaps",
-            "events",
-            "actions",
-            "serviceaccounts",
-        ],
-    ),
-    ("apps", ["deployments", "replicasets", "deployments/scale", "replicasets/scale"]),
-    ("coordination.k8s.io", ["leases"]),
-    ("mizar.centaurus.io", ["endpoints"]),
-]
-
-
-def builtin_cluster_roles() -> dict[str, list[dict[str, Any]]]:
-    """name -> rules of the ClusterRoles each tenant starts with."""
-    edit: list[dict[str, Any]] = []
-    view: list[dict[str, Any]] = []
-    for group, res in _WORKLOADS:
-        edit.append({"apiGroups": [group], "resources": res, "verbs": READ_VERBS + WRITE_VERBS})
-        view.append(
-            {
-                "apiGroups": [group],
-                "resources": [r for r in res if r not in ("pods/exec", "pods/action", "pods/binding")],
-                "verbs": READ_VERBS,
-            }
-        )
-    edit.append({"apiGroups": [""], "resources": ["secrets"], "verbs": READ_VERBS + WRITE_VERBS})
-    for rules in (edit, view):
-        rules.append({"apiGroups": [""], "resources": ["namespaces", "resourcequotas"], "verbs": READ_VERBS})
-        rules.append(
-            {
-                "apiGroups": ["arktos.centaurus.io", "mizar.centaurus.io"],
-                "resources": ["networks", "vpcs", "subnets"],
-                "verbs": READ_VERBS,
-            }
-        )
-    return {
-        "admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
-        "edit": edit,
-        "view": view,
-    }
+from ctl.types.roles import RBAC_GROUP
 
 
 def rule_allows(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:

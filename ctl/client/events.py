@@ -34,6 +34,7 @@ from typing import Any
 from ctl.client.aio import ApiError, Client
 from ctl.types import meta
 from ctl.types.kinds import SYSTEM_TENANT
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.events")
 
@@ -122,11 +123,7 @@ class EventRecorder:
         deadline = time.monotonic() + drain_timeout
         while (self._pending or self._busy) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     @property

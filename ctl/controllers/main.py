@@ -4,7 +4,9 @@ One process runs the selected controllers (``--controllers``, default all of
 replicaset, deployment, garbagecollector, namespace, nodelifecycle, resourcequota) over one API client
 and one set of shared informers, each with ``--workers`` concurrent syncs. Several
 instances can split the work with ``--hash-range LO-HI`` over ``metadata.hashKey``.
-SIGTERM/SIGINT stop it cleanly.
+SIGTERM/SIGINT stop it cleanly; the process frame (logging, uvloop, signals) is
+:func:`ctl.util.daemon.run_daemon`. A bad flag is one ``error: controllers: ...`` line
+on stderr and exit code 1.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import asyncio
 import importlib
 import logging
 import os
-import signal
 import socket
+import sys
 from typing import Any
 
 from ctl.client import Client, ClientConfig, ConfigError
@@ -24,6 +26,8 @@ from ctl.client.informer import SharedInformers
 from ctl.client.kubeconfig import load as load_config
 from ctl.controllers.base import Controller, HashRange
 from ctl.types.meta import parse_duration
+from ctl.util.daemon import run_daemon
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.controllers")
 
@@ -140,7 +144,7 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg
 
 
-async def serve(args: argparse.Namespace, names: list[str]) -> None:
+async def serve(args: argparse.Namespace, names: list[str], stop: asyncio.Event) -> None:
     client = Client(client_config(args), timeout=30.0)
     informers = SharedInformers(client)
     recorder = EventRecorder(client, "controller-manager", host=socket.gethostname())
@@ -160,36 +164,27 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
         make = getattr(importlib.import_module(module), cls)
         controllers.append(make(client, informers, recorder, hr, args.workers, **extra))
     extra_tasks: list[asyncio.Task[None]] = []
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     recorder.start()
     informers.start()
     log.info("controllers %s: waiting for caches to sync", ",".join(names))
     sync = asyncio.ensure_future(informers.wait_synced())
     halt = asyncio.ensure_future(stop.wait())
     await asyncio.wait({sync, halt}, return_when=asyncio.FIRST_COMPLETED)
+    await cancel_and_wait(sync, halt)
     if not stop.is_set():
-        halt.cancel()
         for c in controllers:
             await c.prepare()
             c.start()
         if "tenant" in names:
             from ctl.tenancy.controller import run_tenant_controller
 
-            extra_tasks.append(asyncio.create_task(run_tenant_controller(client, workers=args.workers)))
+            extra_tasks.append(
+                asyncio.create_task(run_tenant_controller(client, workers=args.workers), name="tenant")
+            )
         log.info("controllers running: %s (hash range %s-%s)", ",".join(names), hr.lo, hr.hi)
         await stop.wait()
-    else:
-        sync.cancel()
     log.info("controllers shutting down")
-    for t in extra_tasks:
-        t.cancel()
-        try:
-            await t
-        except (asyncio.CancelledError, Exception):
-            pass
+    await cancel_and_wait(extra_tasks)
     for c in controllers:
         await c.stop()
     await informers.stop()
@@ -198,26 +193,19 @@ async def serve(args: argparse.Namespace, names: list[str]) -> None:
 
 
 def run(argv: list[str]) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s controllers %(levelname)s %(name)s %(message)s"
-    )
+    args = build_parser().parse_args(argv)
     try:
         names = select_controllers(args.controllers)
         HashRange.parse(args.hash_range)
         client_config(args)
     except (ValueError, ConfigError) as e:
-        print(f"error: controllers: {e}", flush=True)
+        print(f"error: controllers: {e}", file=sys.stderr, flush=True)
         return 1
     if args.workers < 1:
-        print("error: controllers: --workers must be at least 1", flush=True)
+        print("error: controllers: --workers must be at least 1", file=sys.stderr, flush=True)
         return 1
-    try:
-        import uvloop
 
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    asyncio.run(serve(args, names))
-    return 0
+    async def main(stop: asyncio.Event) -> None:
+        await serve(args, names, stop)
+
+    return run_daemon("controllers", main, args.log_level)

@@ -35,10 +35,10 @@ from ctl.client.informer import SharedInformers, by_node
 from ctl.controllers.base import Controller, HashRange
 from ctl.controllers.podutil import condition
 from ctl.types import meta
-from ctl.types.kinds import SYSTEM_TENANT
+from ctl.types.kinds import NODE_LEASE_NAMESPACE, SYSTEM_TENANT
 from ctl.types.meta import object_key
+from ctl.util.tasks import cancel_and_wait
 
-LEASE_NS = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 NOT_READY = "node.kubernetes.io/not-ready"
 UNKNOWN_REASON = "NodeStatusUnknown"
@@ -112,7 +112,7 @@ class NodeLifecycleController(Controller):
 
     def setup(self, informers: SharedInformers) -> None:
         self.nodes = informers.get("nodes", tenant=None)
-        self.leases = informers.get("leases", namespace=LEASE_NS, tenant=SYSTEM_TENANT)
+        self.leases = informers.get("leases", namespace=NODE_LEASE_NAMESPACE, tenant=SYSTEM_TENANT)
         self.pods = informers.get("pods")
         self.pods.add_index("node", by_node)
         self.probe: dict[str, tuple[str, float]] = {}  # node -> (renewTime seen, local time it changed)
@@ -157,8 +157,8 @@ class NodeLifecycleController(Controller):
         self._monitor = asyncio.create_task(self._monitor_loop(), name="node-monitor")
 
     async def stop(self) -> None:
-        if self._monitor is not None:
-            self._monitor.cancel()
+        await cancel_and_wait(self._monitor)
+        self._monitor = None
         await super().stop()
 
     async def _monitor_loop(self) -> None:

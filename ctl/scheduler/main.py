@@ -4,7 +4,9 @@ Connects to the tenant partition's API server (``--server``/``--token`` or a kub
 for pods, bindings and events, and to one or more node sources (``--node-source URL``,
 repeatable: the resource partitions' API servers; default the same server) for Nodes.
 Optionally serves ``/healthz`` (200 once the caches are synced) and ``/metrics`` on
-``--health-port``. SIGTERM/SIGINT stop it.
+``--health-port``. SIGTERM/SIGINT stop it; the process frame (logging, uvloop, signals,
+one ``error: scheduler: ...`` line and exit 1 on a start-up ``OSError``) is
+:func:`ctl.util.daemon.run_daemon`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import signal
 import sys
 
 from aiohttp import web
@@ -23,6 +24,8 @@ from ctl.client.kubeconfig import ClientConfig, ConfigError
 from ctl.client.kubeconfig import load as load_config
 from ctl.scheduler.podinfo import DEFAULT_SCHEDULER
 from ctl.scheduler.scheduler import Options, Scheduler
+from ctl.util.daemon import run_daemon
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.scheduler")
 
@@ -111,7 +114,7 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
     return cfg
 
 
-async def serve(args: argparse.Namespace, cfg: ClientConfig) -> None:
+async def serve(args: argparse.Namespace, cfg: ClientConfig, stop: asyncio.Event) -> None:
     client = Client(cfg)
     node_clients = [Client(dataclasses.replace(cfg, server=u)) for u in args.node_source] or [client]
     opts = Options(
@@ -143,24 +146,21 @@ async def serve(args: argparse.Namespace, cfg: ClientConfig) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, args.bind_address, args.health_port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     log.info(
         "scheduler %s starting: pods from %s, nodes from %s",
         opts.scheduler_name,
         cfg.server,
         ", ".join(args.node_source) or cfg.server,
     )
-    start = asyncio.create_task(sched.start())
-    waiter = asyncio.create_task(stop.wait())
-    await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
-    if not stop.is_set():
-        start.result()
-        await stop.wait()
-    else:
-        start.cancel()
+    start = asyncio.create_task(sched.start(), name="scheduler-start")
+    waiter = asyncio.create_task(stop.wait(), name="stop-signal")
+    try:
+        await asyncio.wait({start, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            start.result()
+            await stop.wait()
+    finally:
+        await cancel_and_wait(start, waiter)
     log.info("scheduler shutting down")
     await sched.stop()
     for inf in [sched.pod_informer, *sched.node_informers]:
@@ -182,18 +182,8 @@ def run(argv: list[str]) -> int:
     except (ConfigError, OSError) as e:
         print(f"error: scheduler: {e}", file=sys.stderr)
         return 1
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s scheduler %(levelname)s %(message)s"
-    )
-    try:
-        import uvloop
 
-        uvloop.install()
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        asyncio.run(serve(args, cfg))
-    except OSError as e:
-        print(f"error: scheduler: {e}", file=sys.stderr)
-        return 1
-    return 0
+    async def main(stop: asyncio.Event) -> None:
+        await serve(args, cfg, stop)
+
+    return run_daemon("scheduler", main, args.log_level)

@@ -10,7 +10,8 @@
   *assumes* the pod on the chosen node in the cache at once and hands the binding
   (``POST .../pods/NAME/binding`` in the pod's tenant) to a background task; at most
   ``parallelism`` bindings are in flight, so throughput is not bounded by request
-  latency. A failed binding *forgets* the assumed pod and requeues it with back-off.
+  latency. The scheduler keeps every background task it starts (bindings, status
+  patches, the loops) and cancels and awaits them in :meth:`Scheduler.stop`. A failed binding *forgets* the assumed pod and requeues it with back-off.
 * Unschedulable pods get a FailedScheduling Event with the reason and wait in the
   queue until a node is added or changed or a bound pod goes away.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ from ctl.scheduler.podinfo import DEFAULT_SCHEDULER, PodInfo, occupies_node, wan
 from ctl.scheduler.queue import SchedulingQueue
 from ctl.types import meta
 from ctl.types.meta import object_key
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.scheduler")
 
@@ -198,7 +201,11 @@ class Scheduler:
             except Exception as e:  # the pod may be gone; the Event already says why
                 log.debug("could not mark %s unschedulable: %s", info.key, e)
 
-        task = asyncio.ensure_future(patch())
+        self._background(patch())
+
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the scheduler keeps (until it is done, or cancelled by :meth:`stop`)."""
+        task = asyncio.ensure_future(coro)
         self._bg_tasks.add(task)
         task.add_done_callback(self._bg_tasks.discard)
 
@@ -248,7 +255,7 @@ class Scheduler:
             if node is None:
                 self._sem.release()
             else:
-                asyncio.create_task(self._bind(info, node))
+                self._background(self._bind(info, node))
             n += 1
             if n % 32 == 0:
                 await asyncio.sleep(0)  # let watches and binding responses in
@@ -273,13 +280,9 @@ class Scheduler:
         self._tasks.append(asyncio.create_task(self._report(), name="stats"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
+        self._tasks.clear()
+        await cancel_and_wait(list(self._bg_tasks))  # bindings and status patches in flight
         await self.events.stop()
 
     async def _report(self) -> None:

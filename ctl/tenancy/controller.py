@@ -3,7 +3,7 @@
 For each Active tenant it makes sure, idempotently, that the tenant has:
 
 * namespaces ``default``, ``kube-system`` and ``kube-public``;
-* the built-in ClusterRoles ``admin``, ``edit`` and ``view`` (:func:`ctl.apiserver.rbac.builtin_cluster_roles`)
+* the built-in ClusterRoles ``admin``, ``edit`` and ``view`` (:func:`ctl.types.roles.builtin_cluster_roles`)
   and a ClusterRoleBinding ``tenant-admin`` granting ``admin`` to user ``TENANT-admin``;
 * a default ``Network`` (arktos.centaurus.io/v1) named ``default``;
 * the tenant administrator's credential: a token issued through the TokenRequest API and
@@ -29,14 +29,15 @@ import argparse
 import asyncio
 import base64
 import logging
-import signal
 from typing import Any
 
-from ctl.apiserver.rbac import builtin_cluster_roles
 from ctl.client import ApiError, Client, ClientConfig, WatchExpired
 from ctl.client.kubeconfig import load as load_config
 from ctl.types import kinds
 from ctl.types.kinds import SYSTEM_TENANT
+from ctl.types.roles import RBAC_GROUP, builtin_cluster_roles
+from ctl.util.daemon import run_daemon
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.tenants")
 
@@ -44,7 +45,7 @@ TENANT_NAMESPACES = ("default", "kube-system", "kube-public")
 ADMIN_SECRET = "tenant-admin-token"
 TENANT_FINALIZER = "centaurus.io/tenant"
 TOKEN_TENANT_LABEL = "centaurus.io/token-tenant"
-RBAC = "rbac.authorization.k8s.io/v1"
+RBAC = f"{RBAC_GROUP}/v1"
 
 
 def admin_user(tenant: str) -> str:
@@ -83,10 +84,8 @@ async def ensure_tenant(client: Client, tenant: str) -> None:
             "apiVersion": RBAC,
             "kind": "ClusterRoleBinding",
             "metadata": {"name": "tenant-admin", "labels": {"centaurus.io/bootstrapping": "rbac-defaults"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": admin_user(tenant)}
-            ],
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": RBAC_GROUP, "kind": "User", "name": admin_user(tenant)}],
         },
         tenant,
     )
@@ -306,9 +305,7 @@ async def run_tenant_controller(client: Client, workers: int = 2, resync: float 
     try:
         await asyncio.gather(*tasks)
     finally:
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait(tasks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,26 +319,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--resync", type=float, default=30.0)
     p.add_argument("--log-level", default="INFO")
     a = p.parse_args(argv)
-    logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s tenants %(levelname)s %(message)s")
     cfg = ClientConfig(a.server, token=a.token) if a.server else load_config(a.kubeconfig)
     if a.token:
         cfg.token = a.token
 
-    async def go() -> None:
+    async def go(stop: asyncio.Event) -> None:
         client = Client(cfg)
-        task = asyncio.create_task(run_tenant_controller(client, a.workers, a.resync))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+        task = asyncio.create_task(run_tenant_controller(client, a.workers, a.resync), name="tenant")
+        halt = asyncio.create_task(stop.wait(), name="stop-signal")
         try:
-            await task
-        except asyncio.CancelledError:
-            pass
+            await asyncio.wait({task, halt}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            await cancel_and_wait(task, halt)
             await client.close()
 
-    asyncio.run(go())
-    return 0
+    return run_daemon("tenants", go, a.log_level)
 
 
 if __name__ == "__main__":
