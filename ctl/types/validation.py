@@ -1,31 +1,46 @@
 """Validation and defaulting of API objects, per kind.
 
-The API server calls :func:`default` then :func:`validate` on every create and
-update. Validation returns a list of :class:`Cause` (field path + message); the
-server turns a non-empty list into a 422 ``Invalid`` Status that names every field
-to fix, as Kubernetes does. Kinds without a validator get the common metadata
-checks only.
+The API server calls :func:`default` then :func:`validate` on every create, update and
+patch. Validation first type-checks the whole object against its kind's schema
+(:mod:`ctl.types.schema`, the same schema the OpenAPI document publishes), so a value of
+the wrong type anywhere (``metadata.finalizers: 7``, ``spec.strategy: true``, a taint that
+is ``null``) is a 422 with its field path before any per-kind rule or controller sees it;
+only a well-typed object goes on to the per-kind rules below. Validation returns a list of
+:class:`Cause` (field path + message); the server turns a non-empty list into a 422
+``Invalid`` Status that names every field to fix, as Kubernetes does.
+
+Unknown fields follow ``fieldValidation`` (the request's query parameter, passed in by the
+server): ``None`` keeps them as before, ``Ignore`` drops them, ``Warn`` drops them and
+appends a warning to ``warnings``, ``Strict`` makes each one a cause.
+
+Quantities are parsed by :mod:`ctl.types.quantity` (``parse_quantity`` here is its float
+form, kept for the importers that do arithmetic with it).
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from ctl.types import meta
+from ctl.types import meta, schema
+from ctl.types.actions import ACTION_OPERATIONS
 from ctl.types.kinds import Kind
+from ctl.types.quantity import quantity_float
+from ctl.types.quantity import quantity_float as parse_quantity
+from ctl.types.schema import Cause
 from ctl.types.selectors import LabelSelector, SelectorError
 
-
-@dataclass(frozen=True)
-class Cause:
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}"
+__all__ = [
+    "ACTION_OPERATIONS",
+    "Cause",
+    "default",
+    "parse_quantity",
+    "pod_spec_causes",
+    "strip_for_compare",
+    "validate",
+    "validate_name",
+]
 
 
 Validator = Callable[[dict[str, Any], list[Cause]], None]
@@ -52,9 +67,13 @@ def defaulter(kind: str) -> Callable[[Defaulter], Defaulter]:
 
 
 def default(kind: Kind, obj: dict[str, Any]) -> None:
+    """Fill the kind's defaults in place; parts of the wrong type are left for :func:`validate`."""
     fn = _DEFAULTERS.get(kind.kind)
     if fn:
-        fn(obj)
+        try:
+            fn(obj)
+        except (AttributeError, TypeError, KeyError):
+            pass  # a malformed object: validate() reports the field, nothing is stored
 
 
 def validate_name(kind: Kind, name: str) -> str | None:
@@ -65,11 +84,19 @@ def validate_name(kind: Kind, name: str) -> str | None:
     return meta.dns1123_subdomain_error(name)
 
 
-def validate(kind: Kind, obj: dict[str, Any]) -> list[Cause]:
-    causes: list[Cause] = []
+def validate(
+    kind: Kind,
+    obj: dict[str, Any],
+    field_validation: str | None = None,
+    warnings: list[str] | None = None,
+) -> list[Cause]:
+    """Every problem with ``obj`` as a ``kind`` (empty if valid); see the module docstring."""
     md = obj.get("metadata")
     if not isinstance(md, dict):
         return [Cause("metadata", "Required value")]
+    causes = schema.check(kind, obj, field_validation, warnings)
+    if causes:
+        return causes  # the per-kind rules below may assume well-typed fields
     err = validate_name(kind, md.get("name") or "")
     if err:
         causes.append(Cause("metadata.name", f"Invalid value: {md.get('name')!r}: {err}"))
@@ -90,6 +117,14 @@ def validate(kind: Kind, obj: dict[str, Any]) -> list[Cause]:
     return causes
 
 
+def _sub(obj: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """``obj[key]`` as a dict, created when absent or null (null is absent); None if another type."""
+    if obj.get(key) is None:
+        obj[key] = {}
+    v = obj[key]
+    return v if isinstance(v, dict) else None
+
+
 def _req(obj: dict[str, Any], path: str, causes: list[Cause], typ: type | tuple[type, ...] = object) -> Any:
     cur: Any = obj
     for part in path.split("."):
@@ -104,44 +139,6 @@ def _req(obj: dict[str, Any], path: str, causes: list[Cause], typ: type | tuple[
 
 
 # ----------------------------------------------------------------------------- quantities
-_SUFFIX = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "m": 1e-3,
-    "": 1,
-}
-
-
-def parse_quantity(q: Any) -> float:
-    """Kubernetes quantity ('100m', '64Mi', '2', 1.5) as a float; ValueError if malformed."""
-    if isinstance(q, (int, float)) and not isinstance(q, bool):
-        return float(q)
-    if not isinstance(q, str) or not q:
-        raise ValueError(f"quantity {q!r} must be a number or a string like '100m' or '64Mi'")
-    s = q.strip()
-    for suf in ("Ki", "Mi", "Gi", "Ti", "Pi", "k", "M", "G", "T", "P", "m"):
-        if s.endswith(suf):
-            num = s[: -len(suf)]
-            try:
-                return float(num) * _SUFFIX[suf]
-            except ValueError:
-                break
-    try:
-        return float(s)
-    except ValueError:
-        raise ValueError(
-            f"quantities must match the regular expression '^[0-9.]+(m|k|M|G|Ki|Mi|Gi)?$': {q!r}"
-        ) from None
-
-
 def _check_resources(res: Any, path: str, causes: list[Cause]) -> None:
     if res is None:
         return
@@ -151,7 +148,7 @@ def _check_resources(res: Any, path: str, causes: list[Cause]) -> None:
     for part in ("requests", "limits"):
         for name, q in (res.get(part) or {}).items():
             try:
-                if parse_quantity(q) < 0:
+                if quantity_float(q) < 0:
                     causes.append(Cause(f"{path}.{part}.{name}", "must be greater than or equal to 0"))
             except ValueError as e:
                 causes.append(Cause(f"{path}.{part}.{name}", str(e)))
@@ -235,11 +232,13 @@ def _pod(obj: dict[str, Any], causes: list[Cause]) -> None:
 
 @defaulter("Pod")
 def _default_pod(obj: dict[str, Any]) -> None:
-    spec = obj.setdefault("spec", {})
-    if not isinstance(spec, dict):
+    spec = _sub(obj, "spec")
+    if spec is None:
         return
     default_pod_spec(spec)
-    obj.setdefault("status", {}).setdefault("phase", "Pending")
+    status = _sub(obj, "status")
+    if status is not None:
+        status.setdefault("phase", "Pending")
 
 
 def default_pod_spec(spec: dict[str, Any]) -> None:
@@ -300,23 +299,31 @@ def _workload(obj: dict[str, Any], causes: list[Cause]) -> None:
 
 
 def _default_workload(obj: dict[str, Any]) -> None:
-    spec = obj.setdefault("spec", {})
-    if not isinstance(spec, dict):
+    spec = _sub(obj, "spec")
+    if spec is None:
         return
-    spec.setdefault("replicas", 1)
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
     tpl = spec.get("template")
     if isinstance(tpl, dict) and isinstance(tpl.get("spec"), dict):
         default_pod_spec(tpl["spec"])
     if obj.get("kind") == "Deployment":
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
-        st = spec.setdefault("strategy", {"type": "RollingUpdate"})
+        if spec.get("strategy") is None:  # null is absent, as Kubernetes decodes it
+            spec["strategy"] = {"type": "RollingUpdate"}
+        st = spec["strategy"]
         if isinstance(st, dict):
-            st.setdefault("type", "RollingUpdate")
+            if st.get("type") is None:
+                st["type"] = "RollingUpdate"
             if st["type"] == "RollingUpdate":
-                ru = st.setdefault("rollingUpdate", {})
-                ru.setdefault("maxSurge", "25%")
-                ru.setdefault("maxUnavailable", "25%")
+                if st.get("rollingUpdate") is None:
+                    st["rollingUpdate"] = {}
+                ru = st["rollingUpdate"]
+                if isinstance(ru, dict):
+                    for f in ("maxSurge", "maxUnavailable"):
+                        if ru.get(f) is None:
+                            ru[f] = "25%"
 
 
 for _k in ("ReplicaSet", "Deployment"):
@@ -389,14 +396,20 @@ def _node(obj: dict[str, Any], causes: list[Cause]) -> None:
 
 @defaulter("Namespace")
 def _default_namespace(obj: dict[str, Any]) -> None:
-    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-    obj.setdefault("status", {}).setdefault("phase", "Active")
+    spec, status = _sub(obj, "spec"), _sub(obj, "status")
+    if spec is not None:
+        spec.setdefault("finalizers", ["kubernetes"])
+    if status is not None:
+        status.setdefault("phase", "Active")
 
 
 @defaulter("Tenant")
 def _default_tenant(obj: dict[str, Any]) -> None:
-    obj.setdefault("spec", {}).setdefault("storageClusterId", "0")
-    obj.setdefault("status", {}).setdefault("phase", "Active")
+    spec, status = _sub(obj, "spec"), _sub(obj, "status")
+    if spec is not None:
+        spec.setdefault("storageClusterId", "0")
+    if status is not None:
+        status.setdefault("phase", "Active")
 
 
 def strip_for_compare(obj: dict[str, Any]) -> dict[str, Any]:
@@ -415,9 +428,6 @@ def strip_for_compare(obj: dict[str, Any]) -> dict[str, Any]:
         md.pop(f, None)
     o.pop("status", None)
     return o
-
-
-ACTION_OPERATIONS = ("reboot", "snapshot", "restore", "stop", "start")
 
 
 @validator("Action")

@@ -17,6 +17,8 @@ defaulting; both are pure functions of the pod dict, so the same rules hold in t
 * ``powerSpec`` -- ``Running`` (default) | ``Paused`` | ``Shutdown`` | ``Suspended``.
 * ``imagePullPolicy`` -- ``Always`` | ``IfNotPresent`` | ``Never`` (accepted for symmetry with containers).
 
+Quantities are parsed by :mod:`ctl.types.quantity` (re-exported here as ``parse_quantity``).
+
 Every error message starts with the field path, e.g.
 ``spec.virtualMachine.userData: must be at most 65535 bytes (got 70000)``.
 """
@@ -27,8 +29,10 @@ import base64
 import binascii
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from ctl.types.quantity import parse_quantity
 
 MAX_USER_DATA_BYTES = 65535
 MAX_SCRIPT_BYTES = 65535
@@ -55,9 +59,6 @@ VM_POWER_STATES = ("nostate", "running", "paused", "shutdown", "crashed", "suspe
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IMAGE_REF = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$")
-_QUANTITY = re.compile(
-    r"^([+]?[0-9]+(\.[0-9]*)?|[+]?\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$"
-)
 _SSH_KEY_TYPES = (
     "ssh-rsa",
     "ssh-dss",
@@ -68,45 +69,7 @@ _SSH_KEY_TYPES = (
     "sk-ssh-ed25519@openssh.com",
     "sk-ecdsa-sha2-nistp256@openssh.com",
 )
-_SUFFIX: dict[str, int | Decimal] = {
-    "": 1,
-    "m": Decimal("0.001"),
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
 P = "spec.virtualMachine"
-
-
-def parse_quantity(q: Any) -> Decimal:
-    """A Kubernetes quantity (``"500m"``, ``"128Mi"``, ``2``) as a Decimal; ValueError if malformed."""
-    if isinstance(q, bool):
-        raise ValueError("not a quantity")
-    if isinstance(q, int | float):
-        return Decimal(str(q))
-    if not isinstance(q, str):
-        raise ValueError("not a quantity")
-    m = _QUANTITY.match(q.strip())
-    if not m:
-        raise ValueError(f"{q!r} is not a quantity")
-    num = m.group(1)
-    suf = m.group(3) or ""
-    try:
-        if suf[:1] in ("e", "E"):
-            return Decimal(num + suf)
-        return Decimal(num) * Decimal(str(_SUFFIX[suf]))
-    except (InvalidOperation, KeyError) as e:
-        raise ValueError(f"{q!r} is not a quantity") from e
 
 
 def decode_user_data(value: str) -> bytes:
