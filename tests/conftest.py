@@ -1,4 +1,11 @@
-"""Shared fixtures: a real API server process per test module (or per test)."""
+"""Shared fixtures and the suite's marker plugin.
+
+The fixtures start a real API server process per test module (``apiserver``) or per test
+(``fresh_apiserver``). The hooks imported from :mod:`tests.helpers.markers` give every test its
+markers (``unit`` for pure in-process tests, ``slow``/``root``/``bpf``/``vm``/``e2e`` for the rest,
+derived from the fixtures it uses) and fail a ``unit`` test that starts a process, so
+``pytest -m unit`` is the fast loop and stays honest.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,16 @@ from pathlib import Path
 import pytest
 
 from tests.cluster import ApiServerProcess
+from tests.helpers.markers import (  # noqa: F401 - pytest hooks, found by name in this conftest
+    pytest_collection_modifyitems,
+    pytest_runtest_call,
+    pytest_runtest_setup,
+    register,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register(config)
 
 
 def is_root() -> bool:

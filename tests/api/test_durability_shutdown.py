@@ -20,6 +20,8 @@ import requests
 from tests.api.conftest import BACKENDS, Http, WatchStream, configmap, start_api
 from tests.cluster import ApiServerProcess
 
+pytestmark = pytest.mark.slow  # starts API server / role / etcd processes
+
 
 class Writers:
     """A few threads creating configmaps until stopped, recording what was acknowledged."""

@@ -199,6 +199,7 @@ def test_missing_namespace_and_method_not_allowed(http: Http) -> None:
     assert r.status_code == 404
 
 
+@pytest.mark.slow
 def test_unauthenticated_is_401(tmp_path: Path) -> None:
     srv = ApiServerProcess(tmp_path / "auth", anonymous=False).start()
     try:

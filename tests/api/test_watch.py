@@ -116,6 +116,7 @@ def test_watch_bad_resource_version_is_400(http: Http, ns: str) -> None:
     assert r.status_code == 400 and "resourceVersion" in status_of(r)["message"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "etcd"])
 def test_compacted_revision_is_410_gone(backend: str, tmp_path, request: pytest.FixtureRequest) -> None:
     if backend == "etcd":

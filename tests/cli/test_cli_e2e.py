@@ -241,6 +241,7 @@ def test_down_and_init_again_resumes(cluster: Ctl) -> None:
     assert "example-pod" in c("get", "pods", "-n", "examples").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.access(ETCD_BINARY, os.X_OK), reason="etcd is not installed")
 def test_init_with_etcd(tmp_path: Path) -> None:
     c = Ctl(tmp_path / "etcd-cluster")

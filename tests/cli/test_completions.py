@@ -26,6 +26,7 @@ def _complete(words: list[str]) -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
 def test_bash_completes_commands_kinds_and_options() -> None:
     assert _complete(["centaurusctl", "app"]) == ["apply"]

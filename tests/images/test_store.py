@@ -94,6 +94,7 @@ def test_reference_normalisation() -> None:
             reference.parse(bad)
 
 
+@pytest.mark.slow
 def test_build_busybox_idempotent_and_runnable_layout(tmp_path: Path) -> None:
     try:
         find_busybox()
@@ -203,6 +204,7 @@ def _ctl(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_import_list_remove_and_errors(tmp_path: Path) -> None:
     d = tmp_path / "data"
     tarball = docker_save_tar(tmp_path / "img.tar", [_tar([("f", "f", "x")])], ["demo:v1"])
@@ -233,6 +235,7 @@ def test_cli_import_list_remove_and_errors(tmp_path: Path) -> None:
     assert json.loads(_ctl(d, "list", "-o", "json").stdout) == []
 
 
+@pytest.mark.slow
 def test_cli_build_defaults(tmp_path: Path) -> None:
     try:
         find_busybox()

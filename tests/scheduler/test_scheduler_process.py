@@ -22,6 +22,8 @@ from ctl.client import ApiError, Client
 from tests.cluster import ApiServerProcess, RoleProcess, free_port
 from tests.scheduler.helpers import affinity, node, pod
 
+pytestmark = pytest.mark.slow  # starts API server / role / etcd processes
+
 SCHED_ARGS = [
     "--pod-initial-backoff-seconds",
     "0.2",

@@ -29,7 +29,10 @@ BACKENDS = [
     pytest.param(
         "sqlite", marks=pytest.mark.skipif(not HAVE_SQLITE, reason="ctl.store.sqlite not available yet")
     ),
-    pytest.param("etcd", marks=pytest.mark.skipif(not HAVE_ETCD, reason=f"{ETCD_BINARY} not installed")),
+    pytest.param(
+        "etcd",
+        marks=[pytest.mark.slow, pytest.mark.skipif(not HAVE_ETCD, reason=f"{ETCD_BINARY} not installed")],
+    ),
 ]
 
 

@@ -22,7 +22,7 @@ from ctl.store.etcd import EtcdStore, grpc_target
 
 from .conftest import HAVE_ETCD
 
-pytestmark = pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_ETCD, reason="/usr/bin/etcd not installed")]
 
 
 async def test_compaction_by_other_client_is_learned(etcd_proc: EtcdProcess, root: str) -> None:

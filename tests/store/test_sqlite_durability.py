@@ -22,7 +22,10 @@ from ctl.store import open_store
 
 from .conftest import HAVE_SQLITE
 
-pytestmark = pytest.mark.skipif(not HAVE_SQLITE, reason="ctl.store.sqlite not available yet")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_SQLITE, reason="ctl.store.sqlite not available yet"),
+]
 
 WRITER = r"""
 import asyncio, json, sys

@@ -26,6 +26,8 @@ from ctl.client import kubeconfig as kc
 from ctl.cluster import pki
 from tests.cluster import ROOT, ApiServerProcess, free_port
 
+pytestmark = pytest.mark.slow  # starts API server / role / etcd processes
+
 TOKEN = "tls-test-admin-token-abcdefghijkl"
 
 
