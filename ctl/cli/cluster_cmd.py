@@ -176,8 +176,8 @@ def _print_next(data_dir: Path, s: bootstrap.Settings, notes: list[str], detache
 
 async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
     from ctl.cli import output
+    from ctl.cli.apply_cmd import apply_one
     from ctl.cli.manifests import load_manifests
-    from ctl.cli.resources_cmd import _apply_one
     from ctl.client import ApiError, Client
     from ctl.client.kubeconfig import load
 
@@ -185,7 +185,7 @@ async def _demo(data_dir: Path, timeout: float = 180.0) -> None:
     try:
         for _, obj in load_manifests([str(DEMO)]):
             kind = obj["kind"].lower()
-            verdict = await _apply_one(client, obj, None, None, False)
+            verdict = await apply_one(client, obj, None, None, False)
             console.print(f"{kind}/{obj['metadata']['name']} {verdict}")
         want = 0
         for _, obj in load_manifests([str(DEMO)]):

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import typer
 
 from ctl.cli.errors import CLIError
+from ctl.cli.output import OBJECT_FORMATS, output_option
 from ctl.client import Client
 from ctl.client.kubeconfig import ConfigError, load
 from ctl.types import kinds
@@ -26,7 +27,7 @@ KubeconfigOpt = typer.Option(None, "--kubeconfig", envvar="KUBECONFIG", help="pa
 ContextOpt = typer.Option(None, "--context", help="kubeconfig context to use")
 NamespaceOpt = typer.Option(None, "-n", "--namespace", help="namespace (default: the context's)")
 TenantOpt = typer.Option(None, "--tenant", help="tenant (default: the context's; system users may name any)")
-OutputOpt = typer.Option("table", "-o", "--output", help="table|wide|yaml|json|name")
+OutputOpt = output_option(OBJECT_FORMATS)
 
 
 def connect(kubeconfig: str | None, context: str | None = None, timeout: float = 30.0) -> Client:

@@ -1,8 +1,13 @@
 """Entry point of ``centaurusctl``: assembles the command groups.
 
-Each group lives in its own ``*_cmd.py`` module exposing a Typer ``app`` (or plain
-commands registered on the root). ``main`` turns every :class:`CLIError`, client
-error and configuration error into one line on stderr and exit code 1.
+Each command (or group of commands) lives in its own ``*_cmd.py`` module exposing a
+Typer ``app``: a named group is added under its name (``image``, ``config``, ``create``,
+``vm``, ``transit``, ``packet``), a module of top-level commands is merged into the root
+(Typer merges an ``app`` added without a name). A few older modules still add their
+commands through ``register(app)``. Every module is imported explicitly: a missing one is
+an installation error, not a silently absent command. ``main`` turns every
+:class:`CLIError`, client error and configuration error into one line on stderr and
+exit code 1.
 """
 
 from __future__ import annotations
@@ -11,7 +16,27 @@ import sys
 
 import typer
 
-from ctl.cli import image_cmd, serve_cmd
+from ctl.cli import (
+    apply_cmd,
+    cluster_cmd,
+    completion_cmd,
+    config_cmd,
+    create_cmd,
+    delete_cmd,
+    describe_cmd,
+    get_cmd,
+    image_cmd,
+    info_cmd,
+    label_cmd,
+    node_cmd,
+    packet_cmd,
+    pod_cmd,
+    serve_cmd,
+    tenant_cmd,
+    transit_cmd,
+    vm_cmd,
+    workload_cmd,
+)
 from ctl.cli.errors import CLIError
 
 app = typer.Typer(
@@ -22,37 +47,20 @@ app = typer.Typer(
 )
 app.add_typer(image_cmd.app, name="image")
 serve_cmd.register(app)
-
-
-def _register_optional() -> None:
-    """Command groups that other layers contribute, registered when present."""
-    import importlib
-
-    for mod, name in (
-        ("ctl.cli.resources_cmd", None),
-        ("ctl.cli.config_cmd", "config"),
-        ("ctl.cli.cluster_cmd", None),
-        ("ctl.cli.workload_cmd", None),
-        ("ctl.cli.tenant_cmd", None),
-        ("ctl.cli.vm_cmd", "vm"),
-        ("ctl.cli.transit_cmd", "transit"),
-        ("ctl.cli.packet_cmd", "packet"),
-        ("ctl.cli.tui_cmd", None),
-        ("ctl.cli.completion_cmd", None),
-    ):
-        try:
-            m = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name == mod:
-                continue
-            raise
-        if name:
-            app.add_typer(m.app, name=name)
-        else:
-            m.register(app)
-
-
-_register_optional()
+# kubectl-style resource commands, in the order `--help` lists them
+for module in (apply_cmd, get_cmd, describe_cmd, delete_cmd):
+    app.add_typer(module.app)
+app.add_typer(create_cmd.app, name="create")
+for module in (label_cmd, node_cmd, info_cmd, pod_cmd):
+    app.add_typer(module.app)
+app.add_typer(config_cmd.app, name="config")
+cluster_cmd.register(app)
+workload_cmd.register(app)
+tenant_cmd.register(app)  # adds `create tenant|token` to the create group and the `token` group
+app.add_typer(vm_cmd.app, name="vm")
+app.add_typer(transit_cmd.app, name="transit")
+app.add_typer(packet_cmd.app, name="packet")
+completion_cmd.register(app)
 
 
 def main() -> None:

@@ -3,32 +3,63 @@
 Tables look like kubectl's: upper-case headers, columns separated by three spaces,
 no borders, so existing habits (``| awk '{print $1}'``) keep working. Column
 definitions per kind live in :mod:`ctl.types.columns`.
+
+One ``-o`` vocabulary serves every command: the formats are named once here and each
+command accepts the subset it can print (:data:`OBJECT_FORMATS` for ``get``,
+:data:`DATA_FORMATS` for ``transit``, ``status`` and other reports, :data:`PACKET_FORMATS`
+for ``packet``, whose ``text`` is one line per decoded frame). :func:`output_option` builds
+the option, :func:`check_format` refuses anything else with one error line.
+
+The printers never trust the objects they print: an object already in the store may be
+malformed (written by an older version, or straight into the store), so a field of the
+wrong type is shown as ``<invalid>`` instead of ending the command with a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import typer
 import yaml
 
 from ctl.cli.errors import CLIError
 from ctl.types.columns import columns_for
 from ctl.types.kinds import Kind
 
-FORMATS = ("table", "wide", "yaml", "json", "name")
+INVALID = "<invalid>"
+
+OBJECT_FORMATS = ("table", "wide", "yaml", "json", "name")
+DATA_FORMATS = ("table", "json", "yaml")
+PACKET_FORMATS = ("text", "wide", "json")
+FORMATS = OBJECT_FORMATS
 
 
-def check_format(fmt: str) -> None:
-    if fmt not in FORMATS:
+def output_option(allowed: Sequence[str] = OBJECT_FORMATS, default: str | None = None) -> Any:
+    """The ``-o/--output`` option of a command that prints ``allowed`` (the first is the default)."""
+    return typer.Option(
+        default if default is not None else allowed[0], "-o", "--output", help="|".join(allowed)
+    )
+
+
+def check_format(fmt: str, allowed: Sequence[str] = OBJECT_FORMATS) -> str:
+    """``fmt`` if the command can print it, else the one-line error kubectl gives."""
+    if fmt not in allowed:
         raise CLIError(
-            f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(FORMATS)}"
+            f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(allowed)}"
         )
+    return fmt
 
 
 def to_yaml(obj: Any) -> str:
     return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
+
+
+def dump(doc: Any, fmt: str) -> str:
+    """``doc`` as ``json`` (indented, newline-terminated) or ``yaml``."""
+    return json.dumps(doc, indent=2) + "\n" if fmt == "json" else to_yaml(doc)
 
 
 def plain_table(headers: list[str], rows: list[list[str]]) -> str:
@@ -42,9 +73,51 @@ def plain_table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- reading untrusted objects
+def metadata(obj: Any) -> dict[str, Any]:
+    """``obj.metadata`` when it is a mapping, else an empty one."""
+    md = obj.get("metadata") if isinstance(obj, dict) else None
+    return md if isinstance(md, dict) else {}
+
+
+def text(value: Any, missing: str = "") -> str:
+    """A scalar field as printed: strings and numbers as they are, anything else ``<invalid>``."""
+    if value is None:
+        return missing
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):  # bools included: printed as Python spells them
+        return str(value)
+    return INVALID
+
+
+def mapping(value: Any) -> dict[str, Any] | None:
+    """A map field (labels, annotations ...): the dict, ``{}`` when absent, None when malformed."""
+    if value is None:
+        return {}
+    return value if isinstance(value, dict) else None
+
+
+def pairs(value: Any, none: str = "<none>", sep: str = ",") -> str:
+    """A map field as ``k=v`` pairs (``<none>`` when empty, ``<invalid>`` when not a map)."""
+    m = mapping(value)
+    if m is None:
+        return INVALID
+    return sep.join(f"{k}={text(v)}" for k, v in m.items()) or none
+
+
+def cell(fn: Callable[[dict[str, Any]], str], obj: dict[str, Any]) -> str:
+    """One table cell: the column function's result, or ``<invalid>`` if the object defeats it."""
+    try:
+        v = fn(obj)
+    except Exception:  # any wrong type in any field the column reads
+        return INVALID
+    return v if isinstance(v, str) else text(v)
+
+
 def name_of(kind: Kind, obj: dict[str, Any]) -> str:
     res = kind.singular if not kind.group else f"{kind.singular}.{kind.group}"
-    return f"{res}/{obj['metadata']['name']}"
+    return f"{res}/{text(metadata(obj).get('name'), INVALID)}"
 
 
 def table(
@@ -67,13 +140,15 @@ def table(
         hdr.append("LABELS")
     rows = []
     for o in items:
-        md = o.get("metadata", {})
-        row = ([md.get("tenant", "")] if show_tenant else []) + (
-            [md.get("namespace", "")] if show_namespace else []
+        md = metadata(o)
+        if not isinstance(o, dict):
+            o = {}
+        row = ([text(md.get("tenant"))] if show_tenant else []) + (
+            [text(md.get("namespace"))] if show_namespace else []
         )
-        row += [md.get("name", "")] + [f(o) for _, f in cols]
+        row += [text(md.get("name"), INVALID)] + [cell(f, o) for _, f in cols]
         if show_labels:
-            row.append(",".join(f"{k}={v}" for k, v in (md.get("labels") or {}).items()) or "<none>")
+            row.append(pairs(md.get("labels")))
         rows.append(row)
     return (
         plain_table(hdr if headers else [""] * len(hdr), rows)
@@ -97,5 +172,5 @@ def emit(kind: Kind, items: list[dict[str, Any]], fmt: str, single: bool = False
             if single and len(items) == 1
             else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
         )
-        out.write(json.dumps(doc, indent=2) + "\n" if fmt == "json" else to_yaml(doc))
+        out.write(dump(doc, fmt))
     out.flush()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -158,12 +158,14 @@ class Client:
                     return None
                 ct = resp.headers.get("Content-Type", "")
                 return orjson.loads(payload) if "json" in ct else payload.decode(errors="replace")
-        except aiohttp.ClientConnectionError as e:
-            raise ConnectionError(f"cannot reach the API server at {self._base}: {e}") from None
-        except TimeoutError:
-            raise ConnectionError(
-                f"the API server at {self._base} did not answer within {self.timeout:g}s"
-            ) from None
+        except (aiohttp.ClientConnectionError, TimeoutError) as e:
+            raise self._unreachable(e) from None
+
+    def _unreachable(self, e: Exception) -> ConnectionError:
+        """The one-line error for a server that cannot be reached or did not answer in time."""
+        if isinstance(e, TimeoutError):
+            return ConnectionError(f"the API server at {self._base} did not answer within {self.timeout:g}s")
+        return ConnectionError(f"cannot reach the API server at {self._base}: {e}")
 
     @staticmethod
     def _error(code: int, payload: bytes) -> ApiError:
@@ -350,6 +352,82 @@ class Client:
         await self.request(
             "POST", self.path("pods", md["namespace"], md["name"], "binding", md.get("tenant")), body
         )
+
+    # ------------------------------------------------------------------ log / exec
+    async def log_stream(
+        self,
+        name: str,
+        namespace: str | None = None,
+        tenant: str | None = None,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """Yield a pod's log (a container's output, or a VM's console) in chunks as they arrive.
+
+        With ``follow`` the stream stays open until the pod ends or the caller stops
+        iterating; the client's timeout does not cut it. ``tail_lines`` keeps only the last
+        lines, ``previous`` reads the previous (crashed) instance of the container.
+        """
+        s = await self.session()
+        params = {
+            "container": container,
+            "follow": "true" if follow else None,
+            "tailLines": tail_lines,
+            "previous": "true" if previous else None,
+        }
+        path = self.path("pods", namespace or self.namespace, name, "log", tenant)
+        try:
+            async with s.get(
+                self._url + path,
+                params={k: str(v) for k, v in params.items() if v is not None},
+                timeout=aiohttp.ClientTimeout(total=None, sock_read=None if follow else self.timeout),
+            ) as resp:
+                if resp.status >= 400:
+                    raise self._error(resp.status, await resp.read())
+                async for chunk in resp.content.iter_any():
+                    yield chunk
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as e:
+            raise self._unreachable(e) from None
+
+    async def logs(
+        self,
+        name: str,
+        namespace: str | None = None,
+        tenant: str | None = None,
+        container: str | None = None,
+        tail_lines: int | None = None,
+        previous: bool = False,
+    ) -> bytes:
+        """A pod's log as it is now, in one piece (:meth:`log_stream` without ``follow``)."""
+        chunks = [
+            c
+            async for c in self.log_stream(
+                name, namespace, tenant, container, tail_lines=tail_lines, previous=previous
+            )
+        ]
+        return b"".join(chunks)
+
+    async def exec(
+        self,
+        name: str,
+        command: Sequence[str],
+        namespace: str | None = None,
+        tenant: str | None = None,
+        container: str | None = None,
+    ) -> dict[str, Any]:
+        """Run ``command`` in a pod's container to completion.
+
+        Returns ``{"stdout": str, "stderr": str, "exitCode": int}`` as the node agent reports it
+        (non-interactive: the pods/exec subresource takes one POST and answers when the command ends).
+        """
+        r: dict[str, Any] = await self.request(
+            "POST",
+            self.path("pods", namespace or self.namespace, name, "exec", tenant),
+            {"command": [*command], "container": container},
+        )
+        return r
 
     # ------------------------------------------------------------------ watch
     async def watch(

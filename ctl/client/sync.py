@@ -1,18 +1,21 @@
 """A thin synchronous wrapper over the async client, for scripts and the CLI.
 
 It runs one private event loop in a background thread and forwards each call to the
-async :class:`~ctl.client.aio.Client`; watches come back as ordinary iterators.
+async :class:`~ctl.client.aio.Client`; watches and log streams come back as ordinary
+iterators.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, TypeVar
 
 from ctl.client.aio import Client
 from ctl.client.kubeconfig import ClientConfig
+
+T = TypeVar("T")
 
 
 class SyncClient:
@@ -42,7 +45,13 @@ class SyncClient:
         return call
 
     def watch(self, *a: Any, **kw: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-        agen = self.aio.watch(*a, **kw)
+        return self._iterate(self.aio.watch(*a, **kw))
+
+    def log_stream(self, *a: Any, **kw: Any) -> Iterator[bytes]:
+        """:meth:`Client.log_stream <ctl.client.aio.Client.log_stream>` as an ordinary iterator."""
+        return self._iterate(self.aio.log_stream(*a, **kw))
+
+    def _iterate(self, agen: AsyncIterator[T]) -> Iterator[T]:
         try:
             while True:
                 try:
