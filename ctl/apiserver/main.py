@@ -29,11 +29,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ctl.apiserver import podsub, tenancy
+from ctl.apiserver import connections, fairness, podsub, tenancy
 from ctl.apiserver.app import APIServer
 from ctl.apiserver.auth import Authenticator, TokenFile
-from ctl.store import Store, open_store
+from ctl.store import Store, encrypted, open_store
 from ctl.util.daemon import run_daemon
+from ctl.util.private_files import secure_tree
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.apiserver")
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--compact-retain", type=int, default=10_000, help="revisions of history each compaction keeps"
     )
     p.add_argument("--log-level", default="INFO")
+    for add_arguments in (connections.add_arguments, fairness.add_arguments, encrypted.add_arguments):
+        add_arguments(p)
     return p
 
 
@@ -134,12 +137,17 @@ async def serve(
             "--insecure-http to mean it, or --port 0 to serve only the Unix socket"
         )
     data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    store = open_store(args.store or f"sqlite://{data_dir / 'store.db'}")
+    secure_tree(data_dir)  # 0700, and no group/other bits below (files left by an older version)
+    store = open_store(
+        args.store or f"sqlite://{data_dir / 'store.db'}",
+        encryption_key_file=args.encryption_key_file,
+        encryption_rewrite=args.encryption_rewrite,
+    )
     tokens = TokenFile(data_dir / "tokens.json")
     server = build_server(store, Authenticator(tokens, anonymous=args.anonymous), data_dir)
     await server.start()
-    runner = web.AppRunner(server.app, **runner_options(args))
+    fairness.install(server, args)
+    runner = connections.runner(server, args, **runner_options(args))
     await runner.setup()
     sites: list[web.BaseSite] = []
     if args.port:

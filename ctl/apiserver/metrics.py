@@ -1,13 +1,16 @@
 """Prometheus text metrics of the API server: request counts and latency histograms.
 
 Kept dependency-free: counters and fixed-bucket histograms in dicts, rendered in the
-Prometheus exposition format at ``/metrics``.
+Prometheus exposition format at ``/metrics``. Other parts of the server add their own
+lines through ``collectors`` (callables returning exposition lines), as flow control
+(:mod:`ctl.apiserver.fairness`) and the connection limits (:mod:`ctl.apiserver.connections`) do.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from collections.abc import Callable
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -18,6 +21,7 @@ class Metrics:
         self.watchers: float = 0
         self.hist: dict[tuple[str, str], list[float]] = {}
         self.hist_sum: dict[tuple[str, str], float] = defaultdict(float)
+        self.collectors: list[Callable[[], list[str]]] = []
 
     def observe(self, verb: str, resource: str, code: int, seconds: float) -> None:
         self.requests[(verb, resource, code)] += 1
@@ -60,4 +64,6 @@ class Metrics:
         ]
         for k, v in (extra or {}).items():
             out += [f"# TYPE {k} gauge", f"{k} {v:g}"]
+        for collect in self.collectors:
+            out += collect()
         return "\n".join(out) + "\n"

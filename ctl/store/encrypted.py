@@ -36,6 +36,7 @@ old key.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import binascii
 import dataclasses
@@ -60,6 +61,21 @@ from ctl.store.base import (
 PREFIX = b"k8s:enc:aesgcm:v1:"
 NONCE = 12
 REWRITE_PAGE = 500
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The API server's encryption-at-rest flags."""
+    g = p.add_argument_group("encryption at rest")
+    g.add_argument(
+        "--encryption-key-file",
+        default="",
+        help="EncryptionConfiguration (aesgcm keys) encrypting Secrets in the store",
+    )
+    g.add_argument(
+        "--encryption-rewrite",
+        action="store_true",
+        help="at start, rewrite every encrypted resource with the current key (after a rotation)",
+    )
 
 
 class EncryptionConfigError(OSError):

@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,3 +168,49 @@ def tenancy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenancy]:
         text = (d / "tenant-controller.log").read_text(errors="replace")
         if "Traceback" in text:
             print(text[-5000:])
+
+
+def tenant_admin_by_hand(admin: Caller, tenant: str, user: str) -> None:
+    """Create ``tenant`` with its ``default`` namespace and make ``user`` its administrator.
+
+    What the tenant controller does, done through the API by the cluster administrator, for
+    tests that start their own API server (with special flags) and no controller; the
+    user's token is put in ``tokens.json`` by the test.
+    """
+    admin.ok("POST", "/api/v1/tenants", {"metadata": {"name": tenant}})
+    admin.ok("POST", f"/api/v1/tenants/{tenant}/namespaces", {"metadata": {"name": "default"}})
+    rbac = f"/apis/rbac.authorization.k8s.io/v1/tenants/{tenant}"
+    rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    admin.ok("POST", f"{rbac}/clusterroles", {"metadata": {"name": "admin"}, "rules": rules})
+    admin.ok(
+        "POST",
+        f"{rbac}/clusterrolebindings",
+        {
+            "metadata": {"name": f"{user}-admin"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "User", "name": user}],
+        },
+    )
+
+
+@contextmanager
+def api_with_tenant_admins(
+    d: Path, extra: list[str], admins: dict[str, tuple[str, str]]
+) -> Iterator[ApiServerProcess]:
+    """A real API server started with ``extra`` flags; ``admins`` maps a token to (user, tenant).
+
+    The system administrator's token is :data:`ADMIN_TOKEN`; each listed user administers
+    its tenant (:func:`tenant_admin_by_hand`). The server is stopped on exit.
+    """
+    tokens = TokenFile(d / "tokens.json")
+    tokens.add(ADMIN_TOKEN, "system:admin", "system", [SYSTEM_MASTERS, "system:authenticated"])
+    for token, (user, tenant) in admins.items():
+        tokens.add(token, user, tenant, ["system:authenticated"])
+    api = ApiServerProcess(d, anonymous=False, extra=extra).start()
+    try:
+        admin = Caller(api.url, ADMIN_TOKEN)
+        for user, tenant in admins.values():
+            tenant_admin_by_hand(admin, tenant, user)
+        yield api
+    finally:
+        api.stop()
