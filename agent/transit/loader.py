@@ -1,7 +1,7 @@
 """Compile, load, attach and test-run the XDP programs of bpf/ (bcc + pyroute2).
 
-``bpf/transit_xdp.c`` and ``bpf/transit_agent.c`` are compiled together, in one bcc module, so
-that both programs share the maps declared once in ``bpf/lib/maps.h``. bcc only rewrites map
+The four entry programs of ``bpf/`` (``PROGRAM_FILES``) are compiled together, in one bcc
+module, so that they share the maps declared once in ``bpf/lib/maps.h``. bcc only rewrites map
 method calls in the main translation unit, so the quoted ``#include "..."`` lines of the
 project's own headers are expanded here (each header once) before the text goes to bcc;
 system headers stay ordinary includes. Maps are ``BPF_TABLE_PINNED``: the first compile creates
@@ -13,7 +13,9 @@ stays on the interface when the process that attached it exits; re-attaching a n
 replaces the old one atomically, which is how a restarted daemon takes over without a gap.
 
 ``test_run`` drives ``BPF_PROG_TEST_RUN`` (bpf syscall command 10) so that each program path
-can be exercised on a crafted packet without any interface.
+can be exercised on a crafted packet without any interface: an XDP program gets an ``xdp_md``
+context (its ingress ifindex), a TC (SCHED_CLS) program an ``__sk_buff`` context (the GSO segment
+count transit_decap_tc looks at).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def expand_source(path: Path, seen: set[Path] | None = None) -> str:
 
 
 def program_source() -> str:
-    """The single translation unit bcc compiles: both entry programs and their headers."""
+    """The single translation unit bcc compiles: every entry program and its headers."""
     seen: set[Path] = set()
     return "\n".join(expand_source(BPF_DIR / name, seen) for name in PROGRAM_FILES)
 
@@ -82,7 +84,7 @@ def counter_names(prefix: str) -> list[str]:
 
 @dataclass
 class Programs:
-    """A compiled module: the bcc object (tables) and the two program fds."""
+    """A compiled module: the bcc object (tables) and the fd of each entry program."""
 
     bpf: Any
     xdp_fd: int
@@ -95,7 +97,7 @@ class Programs:
 
 
 def compile_programs(host: str) -> Programs:
-    """Compile and load both programs with maps pinned for ``host`` (creating the pins if new)."""
+    """Compile and load the entry programs with maps pinned for ``host`` (creating the pins if new)."""
     try:
         from bcc import BPF  # type: ignore[import-not-found]
     except ImportError as e:  # pragma: no cover - environment
@@ -311,6 +313,21 @@ class _XdpMd(ctypes.Structure):
     ]
 
 
+class _SkBuff(ctypes.Structure):
+    """``struct __sk_buff`` up to ``gso_segs`` (offset 164); the kernel zero-fills a shorter context
+    and accepts only a few fields in it (mark, priority, ifindex, cb, tstamp, wire_len, gso_*)."""
+
+    _fields_ = [
+        ("_head", ctypes.c_uint32 * 10),  # len .. ingress_ifindex
+        ("ifindex", ctypes.c_uint32),
+        ("_mid", ctypes.c_uint32 * 25),  # tc_index .. data_meta
+        ("_flow_keys", ctypes.c_uint64),
+        ("tstamp", ctypes.c_uint64),
+        ("wire_len", ctypes.c_uint32),
+        ("gso_segs", ctypes.c_uint32),
+    ]
+
+
 @dataclass
 class TestRunResult:
     retval: int
@@ -322,8 +339,15 @@ class TestRunResult:
         return XDP_VERDICTS.get(self.retval, str(self.retval))
 
 
-def test_run(prog_fd: int, packet: bytes, ingress_ifindex: int = 0, repeat: int = 1) -> TestRunResult:
-    """Run an XDP program once (or ``repeat`` times) on ``packet`` via BPF_PROG_TEST_RUN."""
+def test_run(
+    prog_fd: int, packet: bytes, ingress_ifindex: int = 0, repeat: int = 1, *, gso_segs: int = 0
+) -> TestRunResult:
+    """Run a program once (or ``repeat`` times) on ``packet`` via BPF_PROG_TEST_RUN.
+
+    ``ingress_ifindex`` is an XDP program's ``ctx->ingress_ifindex``; ``gso_segs`` makes the
+    packet a TC program's GSO skb of that many segments (without either, the kernel's default
+    context: for TC, an skb on loopback).
+    """
     libc = ctypes.CDLL(None, use_errno=True)
     data_in = ctypes.create_string_buffer(packet, len(packet))
     out = ctypes.create_string_buffer(len(packet) + 512)
@@ -334,10 +358,14 @@ def test_run(prog_fd: int, packet: bytes, ingress_ifindex: int = 0, repeat: int 
     attr.data_in = ctypes.addressof(data_in)
     attr.data_out = ctypes.addressof(out)
     attr.repeat = repeat
-    md = _XdpMd(0, len(packet), 0, ingress_ifindex, 0, 0)
+    ctx: ctypes.Structure | None = None
     if ingress_ifindex:
-        attr.ctx_in = ctypes.addressof(md)
-        attr.ctx_size_in = ctypes.sizeof(md)
+        ctx = _XdpMd(0, len(packet), 0, ingress_ifindex, 0, 0)
+    elif gso_segs:
+        ctx = _SkBuff(gso_segs=gso_segs)
+    if ctx is not None:
+        attr.ctx_in = ctypes.addressof(ctx)
+        attr.ctx_size_in = ctypes.sizeof(ctx)
     rc = libc.syscall(_SYS_bpf, _BPF_PROG_TEST_RUN, ctypes.byref(attr), ctypes.sizeof(attr))
     if rc != 0:
         err = ctypes.get_errno()

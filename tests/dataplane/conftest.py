@@ -1,8 +1,9 @@
 """Fixtures for the data plane tests: skip cleanly where root/bcc/bpffs are missing.
 
-``progs`` compiles the real programs once per module with maps pinned under a throw-away host
-name and removes the pins afterwards; ``maps`` hands each test an emptied set of maps with the
-unit-test host configured (substrate ifindex = loopback, which BPF_PROG_TEST_RUN accepts).
+``progs`` compiles the real programs once per session (bcc takes about 2 s; the per-program
+test files share them) with maps pinned under a throw-away host name and removes the pins
+afterwards; ``maps`` hands each test an emptied set of maps with the unit-test host configured
+(substrate ifindex = loopback, which BPF_PROG_TEST_RUN accepts).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def need_tools(*tools: str) -> None:
         pytest.skip(f"missing tools: {', '.join(missing)}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def progs() -> Iterator[object]:
     need_dataplane()
     from agent.transit.loader import compile_programs, remove_pins
