@@ -1,5 +1,8 @@
 """Discovery documents (``/api``, ``/apis``, ``/api/v1``, ``/apis/G/V``), ``/version`` and OpenAPI.
 
+The OpenAPI documents themselves are built from the kinds and their schemas by
+:mod:`ctl.types.schema.openapi` (the schemas validation uses, so the two cannot disagree).
+
 These are what kubectl and the official client libraries read before they talk to a
 resource. Tenant-scoped kinds are reported as not namespaced, which is how a stock
 Kubernetes client sees them inside its own tenant. ``hidden`` kinds (Node and Tenant
@@ -13,6 +16,7 @@ from typing import Any
 import ctl
 from ctl.types import kinds
 from ctl.types.kinds import Kind
+from ctl.types.schema import openapi
 
 K8S_MINOR = "32"
 
@@ -118,99 +122,13 @@ def resource_list(group_version: str, hidden: set[str] | None = None) -> dict[st
     }
 
 
-def _definition_name(k: Kind) -> str:
-    g = k.group or "core"
-    return f"io.centaurus.{g}.{k.version}.{k.kind}"
+def _title_version() -> tuple[str, str]:
+    return "Centaurus", f"v1.{K8S_MINOR}.0-centaurus.{ctl.__version__}"
 
 
-def openapi_v2() -> dict[str, Any]:
-    """A Swagger 2.0 document: one free-form definition per kind, with its group/version/kind."""
-    definitions: dict[str, Any] = {}
-    paths: dict[str, Any] = {}
-    for k in kinds.KINDS:
-        gvk = [{"group": k.group, "version": k.version, "kind": k.kind}]
-        definitions[_definition_name(k)] = {
-            "description": f"{k.kind} ({k.scope}-scoped)",
-            "type": "object",
-            "x-kubernetes-group-version-kind": gvk,
-            "x-kubernetes-preserve-unknown-fields": True,
-            "properties": {
-                "apiVersion": {"type": "string"},
-                "kind": {"type": "string"},
-                "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-            },
-        }
-        definitions[_definition_name(k) + "List"] = {
-            "type": "object",
-            "x-kubernetes-group-version-kind": [
-                {"group": k.group, "version": k.version, "kind": k.list_kind}
-            ],
-            "properties": {
-                "items": {"type": "array", "items": {"$ref": f"#/definitions/{_definition_name(k)}"}}
-            },
-        }
-        base = f"/api/{k.version}" if not k.group else f"/apis/{k.group}/{k.version}"
-        coll = f"{base}/namespaces/{{namespace}}/{k.plural}" if k.namespaced else f"{base}/{k.plural}"
-        ref = {"$ref": f"#/definitions/{_definition_name(k)}"}
-        paths[coll] = {
-            "get": {
-                "operationId": f"list{k.kind}",
-                "x-kubernetes-action": "list",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "responses": {
-                    "200": {
-                        "description": "OK",
-                        "schema": {"$ref": f"#/definitions/{_definition_name(k)}List"},
-                    }
-                },
-            },
-            "post": {
-                "operationId": f"create{k.kind}",
-                "x-kubernetes-action": "post",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "parameters": [{"name": "body", "in": "body", "required": True, "schema": ref}],
-                "responses": {"201": {"description": "Created", "schema": ref}},
-            },
-        }
-        paths[coll + "/{name}"] = {
-            "get": {
-                "operationId": f"read{k.kind}",
-                "x-kubernetes-action": "get",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "responses": {"200": {"description": "OK", "schema": ref}},
-            },
-            "put": {
-                "operationId": f"replace{k.kind}",
-                "x-kubernetes-action": "put",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "responses": {"200": {"description": "OK", "schema": ref}},
-            },
-            "delete": {
-                "operationId": f"delete{k.kind}",
-                "x-kubernetes-action": "delete",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "responses": {"200": {"description": "OK"}},
-            },
-            "patch": {
-                "operationId": f"patch{k.kind}",
-                "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": gvk[0],
-                "consumes": [
-                    "application/json-patch+json",
-                    "application/merge-patch+json",
-                    "application/strategic-merge-patch+json",
-                ],
-                "responses": {"200": {"description": "OK", "schema": ref}},
-            },
-        }
-    return {
-        "swagger": "2.0",
-        "info": {"title": "Centaurus", "version": f"v1.{K8S_MINOR}.0-centaurus.{ctl.__version__}"},
-        "paths": paths,
-        "definitions": definitions,
-    }
+def openapi_v2(hidden: set[str] | None = None) -> dict[str, Any]:
+    """The Swagger 2.0 document: every path, parameter and schema (:mod:`ctl.types.schema.openapi`)."""
+    return openapi.openapi_v2(*_title_version(), frozenset(hidden or ()))
 
 
 def openapi_v3_root() -> dict[str, Any]:
@@ -223,60 +141,10 @@ def openapi_v3_root() -> dict[str, Any]:
     return {"paths": paths}
 
 
-def openapi_v3(group: str, version: str) -> dict[str, Any] | None:
-    """OpenAPI 3 document of one group/version (schemas free-form; fieldValidation declared).
+def openapi_v3(group: str, version: str, hidden: set[str] | None = None) -> dict[str, Any] | None:
+    """OpenAPI 3 document of one group/version (None if the server has no such group/version).
 
-    Declaring the ``fieldValidation`` query parameter tells kubectl that the server
+    It declares the ``fieldValidation`` query parameter, which tells kubectl that the server
     validates fields itself, so kubectl sends its objects without client-side schema checks.
     """
-    ks = [k for k in kinds.KINDS if k.group == group and k.version == version]
-    if not ks:
-        return None
-    schemas: dict[str, Any] = {}
-    paths: dict[str, Any] = {}
-    fv = {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}}
-    for k in ks:
-        name = _definition_name(k)
-        gvk = {"group": k.group, "version": k.version, "kind": k.kind}
-        schemas[name] = {
-            "type": "object",
-            "description": f"{k.kind} ({k.scope}-scoped)",
-            "x-kubernetes-group-version-kind": [gvk],
-            "x-kubernetes-preserve-unknown-fields": True,
-        }
-        ref = {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
-        base = f"/api/{k.version}" if not k.group else f"/apis/{k.group}/{k.version}"
-        coll = f"{base}/namespaces/{{namespace}}/{k.plural}" if k.namespaced else f"{base}/{k.plural}"
-        paths[coll] = {
-            "post": {
-                "operationId": f"create{k.kind}",
-                "parameters": [fv],
-                "requestBody": ref,
-                "responses": {"201": {"description": "Created", **ref}},
-                "x-kubernetes-action": "post",
-                "x-kubernetes-group-version-kind": gvk,
-            },
-        }
-        paths[coll + "/{name}"] = {
-            "put": {
-                "operationId": f"replace{k.kind}",
-                "parameters": [fv],
-                "requestBody": ref,
-                "responses": {"200": {"description": "OK", **ref}},
-                "x-kubernetes-action": "put",
-                "x-kubernetes-group-version-kind": gvk,
-            },
-            "patch": {
-                "operationId": f"patch{k.kind}",
-                "parameters": [fv],
-                "responses": {"200": {"description": "OK", **ref}},
-                "x-kubernetes-action": "patch",
-                "x-kubernetes-group-version-kind": gvk,
-            },
-        }
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Centaurus", "version": f"v1.{K8S_MINOR}.0"},
-        "paths": paths,
-        "components": {"schemas": schemas},
-    }
+    return openapi.openapi_v3(*_title_version(), group, version, frozenset(hidden or ()))
