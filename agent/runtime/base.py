@@ -23,6 +23,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctl.types import meta
+
+
+def rfc3339_or_none(t: float | None) -> str | None:
+    """An epoch time as RFC 3339 (``None`` stays ``None``): container start and finish times."""
+    return None if t is None else meta.rfc3339(t)
+
 
 class RuntimeError_(Exception):
     """A runtime failure that should be reported on the pod (reason + message)."""

@@ -29,8 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.runtime.backoff import BackOff
-from agent.runtime.base import ContainerState, ExecResult, PodRuntimeStatus, Runtime, RuntimeError_
-from agent.runtime.runc import rfc3339
+from agent.runtime.base import (
+    ContainerState,
+    ExecResult,
+    PodRuntimeStatus,
+    Runtime,
+    RuntimeError_,
+    rfc3339_or_none,
+)
 
 ANN_RUN_SECONDS = "hollow.centaurus.io/run-seconds"
 ANN_EXIT_CODE = "hollow.centaurus.io/exit-code"
@@ -132,8 +138,8 @@ class HollowRuntime(Runtime):
         return {
             "exitCode": hc.exit_code,
             "reason": "Completed" if hc.exit_code == 0 else "Error",
-            "startedAt": rfc3339(hc.started),
-            "finishedAt": rfc3339(hc.finished),
+            "startedAt": rfc3339_or_none(hc.started),
+            "finishedAt": rfc3339_or_none(hc.finished),
             "containerID": f"hollow://{hc.name}-{hc.n}",
         }
 
@@ -163,9 +169,9 @@ class HollowRuntime(Runtime):
                 else:
                     cs.state, cs.exit_code = "terminated", hc.exit_code
                     cs.reason = "Completed" if hc.exit_code == 0 else "Error"
-                    cs.started_at, cs.finished_at = rfc3339(hc.started), rfc3339(hc.finished)
+                    cs.started_at, cs.finished_at = rfc3339_or_none(hc.started), rfc3339_or_none(hc.finished)
             elif hc.started is not None:
-                cs.state, cs.started_at = "running", rfc3339(hc.started)
+                cs.state, cs.started_at = "running", rfc3339_or_none(hc.started)
                 done = False
             else:
                 cs.state, cs.reason = "waiting", "ContainerCreating"

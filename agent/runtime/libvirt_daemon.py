@@ -22,6 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ctl.util.procs import pidfile_alive
+
 SYSTEM_URI = "qemu:///system"
 LIBVIRT_SOCK = Path("/var/run/libvirt/libvirt-sock")
 
@@ -46,15 +48,6 @@ def _can_connect(uri: str) -> str | None:
     return None
 
 
-def _pid_alive(pidfile: Path) -> bool:
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, 0)
-        return True
-    except (OSError, ValueError):
-        return False
-
-
 def ensure_libvirtd(uri: str = SYSTEM_URI, timeout: float = 20.0) -> None:
     """Return once ``uri`` answers, starting virtlogd and libvirtd by hand if needed."""
     if not uri.startswith("qemu:///system"):
@@ -73,7 +66,7 @@ def ensure_libvirtd(uri: str = SYSTEM_URI, timeout: float = 20.0) -> None:
         ("virtlogd", Path("/var/run/virtlogd.pid")),
         ("libvirtd", Path("/var/run/libvirtd.pid")),
     ):
-        if not _pid_alive(pidfile):
+        if not pidfile_alive(pidfile):
             exe = shutil.which(binary) or f"/usr/sbin/{binary}"
             r = subprocess.run([exe, "-d"], capture_output=True, text=True, timeout=30)
             if r.returncode != 0:

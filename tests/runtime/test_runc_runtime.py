@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -54,8 +55,13 @@ def test_quantities() -> None:
         and parse_memory("1G") == 10**9
         and parse_memory("129e6") == 129 * 10**6
     )
+    # the Kubernetes suffixes, through the one parser (ctl.types.quantity): E/Ei too, and no "K"
+    assert parse_memory("1Ei") == 2**60 and parse_memory("1.5Gi") == 3 * 2**29 and parse_cpu("1e-1") == 0.1
+    for bad in ("lots", "1K", "1KB", "", True):
+        with pytest.raises(RuntimeError_):
+            parse_memory(bad)
     with pytest.raises(RuntimeError_):
-        parse_memory("lots")
+        parse_cpu("half")
 
 
 async def test_run_command_exit_code_and_logs(runtime: RuncRuntime) -> None:
@@ -458,3 +464,35 @@ async def test_limits_degrade_without_cgroups(runtime: RuncRuntime) -> None:
         (runtime.pods_dir / pod["metadata"]["uid"] / "containers" / "c" / "0" / "config.json").read_text()
     )
     assert "memory" not in cfg["linux"]["resources"]
+
+
+async def test_non_root_container_under_private_umask(runtime: RuncRuntime) -> None:
+    """Roles run with umask 0o077 (files at rest private): what a container sees must stay readable."""
+    old = os.umask(0o077)
+    try:
+        pod = make_pod(
+            "nobody",
+            [
+                {
+                    "name": "c",
+                    "image": "busybox",
+                    "command": [
+                        "sh",
+                        "-c",
+                        "cat /etc/hosts /etc/hostname /etc/resolv.conf >/dev/null && ls / >/dev/null "
+                        "&& ls /bin/sh >/dev/null && echo ok-$(id -u)",
+                    ],
+                    "securityContext": {"runAsUser": 65534, "runAsGroup": 65534},
+                }
+            ],
+            restart_policy="Never",
+        )
+        st = await sync_until(runtime, pod, lambda s: s.finished)
+    finally:
+        os.umask(old)
+    logs = await read_logs(runtime, pod["metadata"]["uid"])
+    assert st.containers[0].exit_code == 0 and logs.strip() == "ok-65534", logs
+    # what is not for the container stays private: the container's log and the pod record
+    pdir = runtime.pods_dir / pod["metadata"]["uid"]
+    assert (pdir / "pod.json").stat().st_mode & 0o077 == 0
+    assert (pdir / "logs" / "c" / "0.log").stat().st_mode & 0o077 == 0
