@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from ctl.cli import output
 from ctl.cli.errors import CLIError
 from ctl.client.kubeconfig import default_data_dir
 from ctl.cluster import bootstrap
@@ -330,9 +331,10 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status(
         data_dir: Path = typer.Option(None, "--data-dir", envvar="CENTAURUS_DATA_DIR"),
-        out: str = typer.Option("table", "-o", "--output", help="table|json|yaml"),
+        out: str = output.output_option(output.DATA_FORMATS),
     ) -> None:
         """Report the health of every component of the local cluster."""
+        output.check_format(out, output.DATA_FORMATS)
         data_dir = _existing_data_dir(data_dir)
         s = bootstrap.Settings.load(data_dir)
         if s is None:
@@ -363,8 +365,6 @@ def register(app: typer.Typer) -> None:
         nodes = _node_summary(data_dir) if sup_pid else ""
         healthy = bool(sup_pid) and all(r["state"] == "running" for r in rows)
         if out in ("json", "yaml"):
-            from ctl.cli import output as o
-
             doc = {
                 "dataDir": str(data_dir),
                 "server": bootstrap.server_url(s),
@@ -372,17 +372,10 @@ def register(app: typer.Typer) -> None:
                 "components": rows,
                 "nodes": nodes,
             }
-            import json
-
-            print(
-                json.dumps(doc, indent=2) if out == "json" else o.to_yaml(doc),
-                end="\n" if out == "json" else "",
-            )
+            print(output.dump(doc, out), end="")
         else:
-            from ctl.cli.output import plain_table
-
             print(
-                plain_table(
+                output.plain_table(
                     ["COMPONENT", "PID", "STATE", "DETAIL"],
                     [[r["component"], str(r["pid"] or "-"), r["state"], r["detail"]] for r in rows],
                 )
@@ -439,15 +432,22 @@ def _node_summary(data_dir: Path) -> str:
             items = c.list("nodes")["items"]
     except Exception:
         return ""
-    ready = sum(
-        1
-        for n in items
-        if any(
-            cd.get("type") == "Ready" and cd.get("status") == "True"
-            for cd in (n.get("status") or {}).get("conditions") or []
+    return node_summary(items)
+
+
+def node_summary(nodes: Any) -> str:
+    """``READY/TOTAL ready`` for a node list; a malformed node counts as not ready, never a crash."""
+    if not isinstance(nodes, list):
+        return ""
+
+    def ready(n: Any) -> bool:
+        st = n.get("status") if isinstance(n, dict) else None
+        conds = st.get("conditions") if isinstance(st, dict) else None
+        return isinstance(conds, list) and any(
+            isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conds
         )
-    )
-    return f"{ready}/{len(items)} ready"
+
+    return f"{sum(1 for n in nodes if ready(n))}/{len(nodes)} ready"
 
 
 def _detach(data_dir: Path, demo: bool) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 import typer
 
 from ctl.cli.errors import CLIError
+from ctl.cli.output import DATA_FORMATS, check_format, dump, output_option
 from ctl.images.store import ImageError, ImageStore, default_data_dir
 
 app = typer.Typer(no_args_is_help=True, help="Manage the local container and VM image store.")
@@ -79,18 +79,13 @@ def _human(n: int) -> str:
 
 @app.command("list")
 @_one_line_errors
-def list_(output: str = typer.Option("table", "--output", "-o", help="table, json or yaml.")) -> None:
+def list_(output: str = output_option(DATA_FORMATS)) -> None:
     """List images in the local store."""
-    if output not in ("table", "json", "yaml"):
-        raise CLIError(f"unknown output format {output!r} (use table, json or yaml)")
+    check_format(output, DATA_FORMATS)
     recs = _store().images()
     items = [r.to_dict() for r in recs]
-    if output == "json":
-        print(json.dumps(items, indent=2))
-    elif output == "yaml":
-        import yaml
-
-        print(yaml.safe_dump(items, sort_keys=False), end="")
+    if output != "table":
+        print(dump(items, output), end="")
     else:
         rows = [("NAME", "IMAGE ID", "SIZE", "LAYERS")]
         rows += [(r.familiar, r.id, _human(r.size), str(len(r.layers))) for r in recs]

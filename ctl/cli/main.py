@@ -46,7 +46,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(image_cmd.app, name="image")
-serve_cmd.register(app)
+app.add_typer(serve_cmd.app)
 # kubectl-style resource commands, in the order `--help` lists them
 for module in (apply_cmd, get_cmd, describe_cmd, delete_cmd):
     app.add_typer(module.app)

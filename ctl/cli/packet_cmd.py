@@ -20,6 +20,7 @@ from typing import Any
 import typer
 
 from ctl.cli.errors import CLIError
+from ctl.cli.output import PACKET_FORMATS, check_format, output_option
 from ctl.transit.client import DEFAULT_RUN_DIR, TransitClient
 
 app = typer.Typer(no_args_is_help=True, help="Craft, decode and trace Geneve packets of the XDP data plane.")
@@ -72,13 +73,11 @@ def _options(opts: list[str]) -> list[Any]:
     return out
 
 
-def _check_out(output: str) -> str:
-    if output not in ("text", "wide", "json"):
-        raise CLIError(f"unknown output format {output!r} (text, wide, json)")
-    return output
+def _check_out(fmt: str) -> str:
+    return check_format(fmt, PACKET_FORMATS)
 
 
-OutputOpt = typer.Option("text", "-o", "--output", help="text|wide|json")
+OutputOpt = output_option(PACKET_FORMATS)
 
 
 @app.command()

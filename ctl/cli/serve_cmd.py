@@ -20,8 +20,6 @@ CTL_ROLES = {
     "apiserver": "ctl.apiserver.main:run",
     "scheduler": "ctl.scheduler.main:run",
     "controllers": "ctl.controllers.main:run",
-    "router": "ctl.router.main:run",
-    "netoperator": "ctl.network.main:run",
 }
 
 
@@ -46,11 +44,13 @@ def run_role(role: str, argv: list[str]) -> int:
     return rc or 0
 
 
-def register(app: typer.Typer) -> None:
-    @app.command(
-        "serve",
-        context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
-        help="Run a daemon role: apiserver, scheduler, controllers, agent, transitd, router.",
-    )
-    def serve(ctx: typer.Context, role: str = typer.Argument(..., help="the role to run")) -> None:
-        sys.exit(run_role(role, list(ctx.args)))
+app = typer.Typer()
+
+
+@app.command(
+    "serve",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    help="Run a daemon role: apiserver, scheduler, controllers, agent, transitd, agent-cleanup.",
+)
+def serve(ctx: typer.Context, role: str = typer.Argument(..., help="the role to run")) -> None:
+    sys.exit(run_role(role, list(ctx.args)))

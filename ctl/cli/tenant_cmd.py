@@ -24,7 +24,6 @@ the name is enough); both go through the TokenRequest API's GET and DELETE.
 from __future__ import annotations
 
 import base64
-import json
 import sys
 from typing import Any
 
@@ -218,13 +217,12 @@ def register(app: typer.Typer) -> None:
     @token_app.command("list")
     def list_tokens(
         tenant: str = TenantOpt,
-        output: str = typer.Option("table", "-o", "--output", help="table|json|yaml"),
+        output: str = o.output_option(o.DATA_FORMATS),
         kubeconfig: str = KubeconfigOpt,
         context: str = ContextOpt,
     ) -> None:
         """List the tokens issued in a tenant (user, groups, issuer, expiry; never the token)."""
-        if output not in ("table", "json", "yaml"):
-            raise CLIError(f"unknown output format {output!r}: use table, json or yaml")
+        o.check_format(output, o.DATA_FORMATS)
         client = connect(kubeconfig, context)
 
         async def go() -> list[dict[str, Any]]:
@@ -236,7 +234,7 @@ def register(app: typer.Typer) -> None:
         items = run(go())
         if output != "table":
             doc = {"apiVersion": "auth.centaurus.io/v1", "kind": "TokenRequestList", "items": items}
-            sys.stdout.write(json.dumps(doc, indent=2) + "\n" if output == "json" else o.to_yaml(doc))
+            sys.stdout.write(o.dump(doc, output))
             return
         if not items:
             print("No tokens found.", file=sys.stderr)

@@ -21,6 +21,7 @@ from typing import Any
 
 import typer
 
+from ctl.cli import output
 from ctl.cli.errors import CLIError
 from ctl.transit.client import DEFAULT_RUN_DIR, TransitClient, TransitError
 
@@ -89,18 +90,12 @@ def _cell(v: Any) -> str:
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
-    from ctl.cli.output import plain_table
-
-    return plain_table([c.upper() for c in cols], [[_cell(r.get(c)) for c in cols] for r in rows])
+    return output.plain_table([c.upper() for c in cols], [[_cell(r.get(c)) for c in cols] for r in rows])
 
 
 def _out(data: Any, fmt: str, kind: str | None = None) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps(data, indent=2))
-    elif fmt == "yaml":
-        import yaml
-
-        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+    if fmt in ("json", "yaml"):
+        typer.echo(output.dump(data, fmt).rstrip())
     elif kind and isinstance(data, list):
         typer.echo(_table(data, COLUMNS[kind]) if data else f"no {kind}")
     elif kind and isinstance(data, dict):
@@ -110,12 +105,10 @@ def _out(data: Any, fmt: str, kind: str | None = None) -> None:
 
 
 def _fmt(fmt: str) -> str:
-    if fmt not in ("table", "json", "yaml"):
-        raise CLIError(f"unknown output format {fmt!r} (table, json, yaml)")
-    return fmt
+    return output.check_format(fmt, output.DATA_FORMATS)
 
 
-OutputOpt = typer.Option("table", "-o", "--output", help="table|json|yaml")
+OutputOpt = output.output_option(output.DATA_FORMATS)
 
 
 @app.callback()
