@@ -7,6 +7,10 @@ namespace of a tenant. A rule allows a request when its ``apiGroups``, ``resourc
 (``pods``, ``pods/status``, ``*``), ``verbs`` (get, list, watch, create, update, patch,
 delete, deletecollection, or ``*``) and, if given, ``resourceNames`` all match.
 
+Non-resource URLs (``/metrics``, ``/debug/*``, the full OpenAPI document) are granted by
+rules with ``nonResourceURLs`` and ``verbs`` (:meth:`RBAC.url_allowed`); since they show the
+whole cluster, only the system tenant's roles grant them, and only to its own identities.
+
 Subjects are ``User`` (the identity's user name), ``Group`` (any of its groups) and
 ``ServiceAccount`` (user ``system:serviceaccount:NS:NAME``).
 
@@ -40,6 +44,23 @@ from ctl.apiserver.watchcache import WatchCache
 from ctl.types import kinds
 from ctl.types.kinds import SYSTEM_TENANT, Kind
 from ctl.types.roles import RBAC_GROUP
+
+
+def url_rule_allows(rule: dict[str, Any], verb: str, path: str) -> bool:
+    """Whether a ``nonResourceURLs`` rule allows ``verb`` (get, post...) on ``path``.
+
+    As in Kubernetes: ``*`` matches every path, a pattern ending in ``*`` matches by prefix
+    (``/debug/*``), anything else matches exactly.
+    """
+    verbs = rule.get("verbs") or []
+    if "*" not in verbs and verb not in verbs:
+        return False
+    for pattern in rule.get("nonResourceURLs") or []:
+        if not isinstance(pattern, str):
+            continue
+        if pattern == "*" or pattern == path or (pattern.endswith("*") and path.startswith(pattern[:-1])):
+            return True
+    return False
 
 
 def rule_allows(rule: dict[str, Any], verb: str, group: str, resource: str, name: str | None) -> bool:
@@ -146,6 +167,18 @@ class RBAC:
                 if ns is None or ns == namespace:
                     yield from idx.roles.get(ref, ())
 
+    def url_allowed(self, ident: Identity, verb: str, path: str) -> bool:
+        """Whether ``ident`` may ``verb`` the non-resource URL ``path`` (``/metrics``, ``/debug/...``).
+
+        These URLs show the whole cluster, so only the system tenant's ClusterRoles can grant
+        them, and only to the system tenant's identities; ``system:masters`` holds them all.
+        """
+        if ident.is_cluster_admin:
+            return True
+        if not ident.is_system:
+            return False
+        return any(url_rule_allows(r, verb, path) for r in self.rules(ident, SYSTEM_TENANT, None))
+
     def role_rules(self, tenant: str, ref: tuple[str, str, str]) -> list[dict[str, Any]] | None:
         """The rules of a role (kind, name, namespace); None when it does not exist."""
         return self._tenant_index(tenant).roles.get(ref)
@@ -162,12 +195,40 @@ def missing_rules(held: list[dict[str, Any]], wanted: list[dict[str, Any]]) -> l
                         if not any(rule_allows(h, verb, group, resource, name) for h in held):
                             what = f"{group}/{resource}" if group else resource
                             out.append(f"{verb} {what}" + (f" {name!r}" if name else ""))
+        for url in rule.get("nonResourceURLs") or []:
+            for verb in rule.get("verbs") or []:
+                if not any(url_rule_allows(h, verb, str(url)) for h in held):
+                    out.append(f"{verb} {url}")
     return out
 
 
 def _listing(missing: list[str], most: int = 10) -> str:
     more = f" (and {len(missing) - most} more)" if len(missing) > most else ""
     return "; ".join(missing[:most]) + more
+
+
+def _check_nonresource_scope(kind: Kind, md: dict[str, Any], rules: list[Any]) -> None:
+    """``nonResourceURLs`` only in ClusterRoles (as Kubernetes validates) and only in the system tenant.
+
+    Elsewhere they could never take effect (:meth:`RBAC.url_allowed`), so they are refused
+    rather than stored as a grant that silently does nothing.
+    """
+    if not any(isinstance(r, dict) and r.get("nonResourceURLs") for r in rules):
+        return
+    name = md.get("name") or ""
+    if kind.kind != "ClusterRole":
+        raise st.APIError(
+            422,
+            f'{kind.kind} "{name}" is invalid: rules.nonResourceURLs: Invalid value: namespaced rules cannot '
+            "apply to non-resource URLs",
+            "Invalid",
+        )
+    tenant = md.get("tenant") or SYSTEM_TENANT
+    if tenant != SYSTEM_TENANT:
+        raise st.forbidden(
+            f'clusterroles.{RBAC_GROUP} "{name}" is forbidden: nonResourceURLs (such as /metrics) show the '
+            f'whole cluster and can be granted only in the system tenant, not in tenant "{tenant}"'
+        )
 
 
 class EscalationCheck:
@@ -182,10 +243,12 @@ class EscalationCheck:
     async def __call__(self, verb: str, kind: Kind, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if verb not in ("create", "update") or kind.group != RBAC_GROUP:
             return
+        md = obj.get("metadata") or {}
+        if kind.kind in self.ROLE_KINDS:
+            _check_nonresource_scope(kind, md, list(obj.get("rules") or []))
         ident = current_identity.get()
         if ident is None or ident.is_cluster_admin:
             return
-        md = obj.get("metadata") or {}
         tenant = SYSTEM_TENANT if ident.is_system else ident.tenant
         namespace = md.get("namespace") or None
         name = md.get("name") or ""

@@ -1,6 +1,6 @@
 """Hard multi-tenancy in the API server: who may reach which tenant, and with what.
 
-:func:`install` (called by ``ctl.apiserver.main.build_server``) adds four things
+:func:`install` (called by ``ctl.apiserver.main.build_server``) adds five things
 to the server:
 
 * **Authentication of issued tokens.** Besides the bootstrap tokens in
@@ -37,6 +37,16 @@ to the server:
   groups, issuer and expiry - never the token itself - and ``DELETE .../tokenrequests/NAME``
   revokes one (verbs ``list``/``get``/``delete``). A name of another tenant's token is
   answered 404, the same as one that does not exist.
+
+* **Non-resource URLs and the tenant's view of the API** (:class:`NonResourceURLs`).
+  ``/metrics`` and ``/debug/*`` answer only callers granted them by ``nonResourceURLs``
+  rules (:meth:`ctl.apiserver.rbac.RBAC.url_allowed`: ``system:masters``, or a system-tenant
+  identity bound to such a ClusterRole); anyone else, a tenant administrator included, gets
+  403. ``/healthz``, ``/readyz``, ``/livez`` and ``/version`` stay public. Discovery
+  (``/api``, ``/apis``, ``/api/v1``, ``/apis/G[/V]``) shown to a tenant's callers leaves out
+  the cluster-scoped kinds it can never use (Node, Tenant, Droplet); the OpenAPI documents
+  are complete only for callers granted ``get`` on their URL, and otherwise show the same
+  tenant view (no paths of those kinds, no schemas of them).
 """
 
 from __future__ import annotations
@@ -210,6 +220,68 @@ class TenantAdmission:
                 raise st.forbidden(
                     f'namespaces "{md.get("name")}" is forbidden: this namespace may not be deleted while its tenant is Active'
                 )
+
+
+DISCOVERY_PATH = re.compile(r"^/(?:api/?|apis/?|api/v1/?|apis/[^/]+(?:/[^/]+)?/?)$")
+NON_RESOURCE_PROTECTED = ("/metrics", "/debug")
+
+
+class NonResourceURLs:
+    """Authorization of non-resource URLs and the tenant view of discovery/OpenAPI (module docstring)."""
+
+    def __init__(self, rbac: RBAC) -> None:
+        self.rbac = rbac
+        self.hidden = {k.kind for k in kinds.KINDS if k.scope == kinds.CLUSTER}
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        ident: Identity | None = request.get("identity")
+        path = request.path
+        if ident is None:
+            return await handler(request)
+        verb = request.method.lower()
+        if any(path == p or path.startswith(p + "/") for p in NON_RESOURCE_PROTECTED):
+            if not self.rbac.url_allowed(ident, verb, path):
+                raise st.forbidden(f'forbidden: User "{ident.user}" cannot {verb} path "{path}"')
+            return await handler(request)
+        if path.startswith("/openapi/"):
+            tenant_view = not self.rbac.url_allowed(ident, "get", path)
+        elif DISCOVERY_PATH.match(path):
+            tenant_view = not ident.is_system
+        else:
+            return await handler(request)
+        resp = await handler(request)
+        if not tenant_view or resp.status != 200 or not isinstance(resp, web.Response) or not resp.body:
+            return resp
+        assert isinstance(resp.body, bytes)
+        doc = self.tenant_view(orjson.loads(resp.body))
+        return web.Response(body=orjson.dumps(doc), status=200, content_type="application/json")
+
+    def tenant_view(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """``doc`` (a discovery or OpenAPI document) without the kinds a tenant may never use."""
+        hidden = self.hidden
+        if isinstance(doc.get("resources"), list):  # APIResourceList
+            doc["resources"] = [r for r in doc["resources"] if r.get("kind") not in hidden]
+        if doc.get("kind") == "APIGroupList":
+            usable = {k.group for k in kinds.KINDS if k.kind not in hidden}
+            doc["groups"] = [g for g in doc.get("groups") or [] if g.get("name") in usable]
+        if isinstance(doc.get("paths"), dict) and ("swagger" in doc or "openapi" in doc):
+            doc["paths"] = {p: item for p, item in doc["paths"].items() if not self._hidden_path(item)}
+            hidden_defs = hidden | {h + "List" for h in hidden}
+            for defs in (doc.get("definitions"), (doc.get("components") or {}).get("schemas")):
+                if isinstance(defs, dict):  # the kinds' own schemas (io.k8s.api.core.v1.Node, ...NodeList)
+                    for name in [n for n in defs if n.rsplit(".", 1)[-1] in hidden_defs]:
+                        del defs[name]
+        return doc
+
+    def _hidden_path(self, item: Any) -> bool:
+        if not isinstance(item, dict):
+            return False
+        for op in item.values():
+            gvk = op.get("x-kubernetes-group-version-kind") if isinstance(op, dict) else None
+            if isinstance(gvk, dict) and gvk.get("kind") in self.hidden:
+                return True
+        return False
 
 
 def _token_record(secret: dict[str, Any]) -> dict[str, str] | None:
@@ -395,3 +467,4 @@ def install(server: Any) -> None:
         return await _token_request(server, request, m.group(1), m.group(2))
 
     server.app.middlewares.append(token_api)
+    server.app.middlewares.append(NonResourceURLs(server.rbac).middleware)
