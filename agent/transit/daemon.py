@@ -8,6 +8,13 @@ Unix socket (default /run/centaurus/transitd/<host>.sock) and optionally on TCP.
 
 Stopping it (SIGTERM/SIGINT) leaves the programs attached and the maps pinned: forwarding
 continues while no daemon runs, and the next daemon takes over atomically.
+
+The process frame is the one every role shares (:func:`ctl.util.daemon.run_daemon`: logging,
+signals, umask, one ``error: transitd: ...`` line and exit 1 for a start-up failure), on
+asyncio's own event loop: pyroute2's netlink sockets do not run on uvloop. The compile and the
+first attachment run in an executor thread (pyroute2 runs its own loop there, as it does for
+every RPC); the network namespace is entered first, on the main thread, so that every thread
+the daemon starts afterwards is in it.
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ import asyncio
 import ctypes
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from ctl.util.daemon import run_daemon
+
+ROLE = "transitd"
 
 if TYPE_CHECKING:
     from agent.transit.host import TransitHost
@@ -85,59 +95,67 @@ def make_host(args: argparse.Namespace) -> TransitHost:
     return host
 
 
-async def serve(args: argparse.Namespace, host: TransitHost) -> int:
+def _fail(message: object) -> int:
+    print(f"error: {ROLE}: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Load (in an executor thread), serve the RPC API until ``stop``, then close the sockets."""
     from aiohttp import web
 
+    from agent.transit.loader import LoaderError
+    from agent.transit.model import Invalid
     from agent.transit.rpc import make_app
 
-    log = logging.getLogger("transitd")
+    log = logging.getLogger(ROLE)
+    try:
+        host = await asyncio.get_running_loop().run_in_executor(None, make_host, args)
+    except (LoaderError, Invalid) as e:  # OSError: run_daemon prints the same line
+        return _fail(e)
     runner = web.AppRunner(make_app(host), access_log=None)
     await runner.setup()
     sock = Path(args.socket) if args.socket else default_socket(args.host)
-    sock.parent.mkdir(parents=True, exist_ok=True)
-    if sock.exists():
-        sock.unlink()
-    await web.UnixSite(runner, str(sock)).start()
-    os.chmod(sock, 0o660)
-    if args.tcp:
-        h, _, port = args.tcp.rpartition(":")
-        await web.TCPSite(runner, h or "127.0.0.1", int(port)).start()
-    log.info(
-        "transitd %s ready on %s (ip %s, itf %s, loaded=%s)", args.host, sock, host.ip, args.itf, host.loaded
-    )
-    print(f"transitd {args.host} ready on {sock}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, stop.set)
-    await stop.wait()
-    await runner.cleanup()
     try:
-        sock.unlink()
-    except OSError:
-        pass
+        sock.parent.mkdir(parents=True, exist_ok=True)
+        if sock.exists():
+            sock.unlink()
+        await web.UnixSite(runner, str(sock)).start()
+        os.chmod(sock, 0o660)
+        if args.tcp:
+            h, _, port = args.tcp.rpartition(":")
+            await web.TCPSite(runner, h or "127.0.0.1", int(port)).start()
+        log.info(
+            "transitd %s ready on %s (ip %s, itf %s, loaded=%s)",
+            args.host,
+            sock,
+            host.ip,
+            args.itf,
+            host.loaded,
+        )
+        print(f"transitd {args.host} ready on {sock}", flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        try:
+            sock.unlink()
+        except OSError:
+            pass
     log.info("transitd %s stopped; programs stay attached", args.host)
     return 0
 
 
 def run(argv: list[str]) -> int:
-    """Role entry point (``centaurus.roles``: transitd)."""
+    """Role entry point (``centaurus.roles``: transitd); exit 0 when stopped, 1 on a start-up error."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s transitd[%(process)d] %(levelname)s %(message)s"
-    )
-    try:
-        if args.netns:
+    if args.tcp and not args.tcp.rpartition(":")[2].isdigit():
+        return _fail(f"--tcp {args.tcp!r}: want HOST:PORT")
+    if args.netns:
+        try:
             enter_netns(args.netns)
-        return asyncio.run(serve(args, make_host(args)))
-    except Exception as e:  # startup failures: one line, exit 1
-        from agent.transit.loader import LoaderError
-        from agent.transit.model import Invalid
-
-        if isinstance(e, LoaderError | Invalid | OSError):
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        raise
+        except OSError as e:
+            return _fail(e)
+    return run_daemon(ROLE, lambda stop: serve(args, stop), args.log_level, use_uvloop=False)
 
 
 if __name__ == "__main__":

@@ -57,18 +57,22 @@ def run_daemon(
     *,
     configure_logging: bool = True,
     umask: int | None = PRIVATE_UMASK,
+    use_uvloop: bool = True,
 ) -> int:
     """Run ``main(stop)`` on a fresh event loop until it returns; its int result is the exit code.
 
     ``stop`` is set on SIGTERM/SIGINT. An ``OSError`` escaping ``main`` prints one line and
     returns 1; ``KeyboardInterrupt`` before the handlers are installed returns 130. The
-    process umask becomes ``umask`` first (``None`` leaves it as inherited).
+    process umask becomes ``umask`` first (``None`` leaves it as inherited). ``use_uvloop=False``
+    keeps asyncio's own loop, for a role whose libraries uvloop refuses (pyroute2's netlink
+    sockets: "invalid family 16").
     """
     if umask is not None:
         os.umask(umask)
     if configure_logging:
         setup_logging(role, log_level)
-    install_uvloop()
+    if use_uvloop:
+        install_uvloop()
 
     async def _main() -> int | None:
         return await main(stop_event_on_signals())
