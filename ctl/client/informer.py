@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ctl.client.aio import ApiError, Client, WatchExpired, resolve_kind
+from ctl.client.reportonce import ReportOnce, describe
 from ctl.types import kinds, meta
 from ctl.types.kinds import Kind
 from ctl.types.meta import object_key
@@ -55,8 +56,7 @@ class Informer:
         self.synced = asyncio.Event()
         self.resource_version = ""
         self._task: asyncio.Task[None] | None = None
-        # object key -> resourceVersion a handler already failed on (reported once)
-        self._failed: dict[str, str] = {}
+        self._failed = ReportOnce()  # object key -> resourceVersion a handler failed on
 
     def add_handler(self, h: Handler) -> None:
         self.handlers.append(h)
@@ -70,28 +70,26 @@ class Informer:
             except Exception as e:
                 self._handler_failed(h, typ, obj, e)
         if typ == "DELETED":
-            self._failed.pop(object_key(obj), None)
+            self._failed.forget(object_key(obj))
 
     def _handler_failed(self, h: Handler, typ: str, obj: dict[str, Any], e: Exception) -> None:
         """Report a handler's failure on one version of an object once (a warning line, no traceback)."""
         key = object_key(obj)
         md = obj.get("metadata")
         rv = str(md.get("resourceVersion", "")) if isinstance(md, dict) else ""
-        if self._failed.get(key) == rv:
-            log.debug("informer %s: handler failed again on %s %s: %r", self.kind.plural, typ, key, e)
+        if not self._failed.first(key, rv):
+            log.debug(
+                "informer %s: handler failed again on %s %s: %s", self.kind.plural, typ, key, describe(e)
+            )
             return
-        if len(self._failed) >= 10_000:
-            self._failed.clear()
-        self._failed[key] = rv
         log.warning(
-            "informer %s: handler %s failed on %s %s (resourceVersion %s), ignoring this version: %s: %s",
+            "informer %s: handler %s failed on %s %s (resourceVersion %s), ignoring this version: %s",
             self.kind.plural,
             getattr(h, "__qualname__", repr(h)),
             typ,
             key,
             rv,
-            type(e).__name__,
-            e,
+            describe(e),
         )
         log.debug("handler traceback", exc_info=e)
 

@@ -12,7 +12,12 @@
   instances can split the work (DESIGN.md §4): each instance handles the objects whose
   hash key lies in its ``--hash-range LO-HI``.
 * :class:`Controller` runs ``workers`` coroutines that pop keys and call ``sync``; a
-  subclass wires itself to the shared informers in ``setup``.
+  subclass wires itself to the shared informers in ``setup``. Conflicts and lost
+  connections are retried with back-off; a sync that fails otherwise (a malformed object
+  already in the store, a write the server refuses as invalid) is reported once, as one
+  warning line and a ``FailedSync`` Warning Event on the object, and the key is left
+  alone until the object changes (or :data:`PARKED_RETRY` seconds pass), so one bad
+  object costs neither a traceback per retry nor a hot loop.
 """
 
 from __future__ import annotations
@@ -25,13 +30,15 @@ from typing import Any
 from ctl.client import Client
 from ctl.client.aio import ApiError
 from ctl.client.events import EventRecorder
-from ctl.client.informer import SharedInformers
+from ctl.client.informer import SharedInformer, SharedInformers
+from ctl.client.reportonce import ReportOnce, describe
 from ctl.types import meta
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.controllers")
 
 MAX_HASH = (1 << 63) - 1
+PARKED_RETRY = 300.0  # seconds before a sync that failed for good is tried again unprompted
 
 
 def split_key(key: str) -> tuple[str, str, str]:
@@ -158,6 +165,8 @@ class Controller:
         self.queue = WorkQueue(self.name)
         self.workers = workers
         self._tasks: list[asyncio.Task[None]] = []
+        self.failed = ReportOnce()  # key -> the failure reported for it (see _sync_failed)
+        self.primary: SharedInformer | None = None  # the informer of the objects the keys name
         self.log = logging.getLogger(f"centaurus.controllers.{self.name}")
         self.setup(informers)
 
@@ -181,6 +190,9 @@ class Controller:
             except asyncio.CancelledError:
                 raise
             except ApiError as e:
+                if e.code in (400, 422):  # the server refuses what this object makes us write
+                    self._sync_failed(key, e)
+                    continue
                 if e.code == 409 or (e.code == 403 and "being terminated" in str(e)):
                     self.log.debug("sync %s: conflict, retrying", key)
                 else:
@@ -189,14 +201,41 @@ class Controller:
             except ConnectionError as e:
                 self.log.warning("sync %s: %s", key, e)
                 self.queue.requeue_error(key)
-            except Exception:
-                self.log.exception("sync %s failed", key)
-                self.queue.requeue_error(key)
+            except Exception as e:
+                self._sync_failed(key, e)
+                continue
+            else:
+                self.failed.forget(key)
             finally:
                 self.queue.done(key)
             dt = time.perf_counter() - t0
             if dt > 1.0:
                 self.log.info("sync %s took %.2fs", key, dt)
+
+    def object_for(self, key: str) -> dict[str, Any] | None:
+        """The object a work-queue key stands for (to record an Event on), if there is one."""
+        return self.primary.get_key(key) if self.primary is not None else None
+
+    def _sync_failed(self, key: str, e: Exception) -> None:
+        """A sync failed in a way retrying cannot fix (a malformed object, a refused write):
+        report it once (one warning line and a Warning Event), then look again only when the
+        object changes (its informer event re-queues the key) or after :data:`PARKED_RETRY`."""
+        what = describe(e)
+        if self.failed.first(key, what):
+            self.log.warning("sync %s failed: %s; not retrying until the object changes", key, what)
+            self.log.debug("sync %s traceback", key, exc_info=e)
+            obj = self.object_for(key)
+            if obj is not None:
+                try:
+                    self.recorder.warning(
+                        obj, "FailedSync", f"{self.name} controller cannot reconcile it: {what}"
+                    )
+                except Exception as e2:  # an object too malformed to name in an Event
+                    self.log.debug("no event for %s: %s", key, describe(e2))
+        else:
+            self.log.debug("sync %s failed again: %s", key, what)
+        self.queue.forget(key)
+        self.queue.add_after(key, PARKED_RETRY)
 
     async def prepare(self) -> None:
         """Hook run after the informers synced and before the workers start."""

@@ -30,6 +30,7 @@ class NamespaceController(Controller):
 
     def setup(self, informers: SharedInformers) -> None:
         self.namespaces = informers.get("namespaces")
+        self.primary = self.namespaces
         self.namespaces.add_handler(self._on_ns)
         self._attempts: dict[str, int] = {}
 

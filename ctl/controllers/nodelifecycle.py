@@ -153,6 +153,10 @@ class NodeLifecycleController(Controller):
             ):
                 self.queue.add(f"node:{name}")
 
+    def object_for(self, key: str) -> dict[str, Any] | None:
+        what, _, name = key.partition(":")
+        return self.nodes.get_key(f"//{name}") if what == "node" else None
+
     async def prepare(self) -> None:
         self._monitor = asyncio.create_task(self._monitor_loop(), name="node-monitor")
 

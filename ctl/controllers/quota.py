@@ -48,6 +48,7 @@ class ResourceQuotaController(Controller):
 
     def setup(self, informers: SharedInformers) -> None:
         self.quotas = informers.get("resourcequotas")
+        self.primary = self.quotas
         self.pods = informers.get("pods")
         self.quotas.add_index("ns", by_namespace)
         self.pods.add_index("ns", by_namespace)

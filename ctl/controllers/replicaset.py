@@ -35,6 +35,7 @@ class ReplicaSetController(Controller):
 
     def setup(self, informers: SharedInformers) -> None:
         self.rs = informers.get("replicasets")
+        self.primary = self.rs
         self.pods = informers.get("pods")
         self.rs.add_index("ns", by_namespace)
         self.pods.add_index("ns", by_namespace)

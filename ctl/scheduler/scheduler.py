@@ -14,6 +14,10 @@
   patches, the loops) and cancels and awaits them in :meth:`Scheduler.stop`. A failed binding *forgets* the assumed pod and requeues it with back-off.
 * Unschedulable pods get a FailedScheduling Event with the reason and wait in the
   queue until a node is added or changed or a bound pod goes away.
+* A malformed Node or Pod already in the store (``status.conditions: 7``,
+  ``status.allocatable: "x"``, containers that are not a list) is left out of the cache
+  and the queue and reported once per version as one warning line (and counted in
+  ``centaurus_scheduler_malformed_objects_total``); everything else goes on.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from ctl.client.aio import ApiError, Client
 from ctl.client.events import NORMAL, WARNING, EventRecorder
 from ctl.client.informer import Informer
+from ctl.client.reportonce import ReportOnce, describe
 from ctl.scheduler.algorithm import Algorithm, FitError
 from ctl.scheduler.cache import ClusterCache
 from ctl.scheduler.nodeinfo import NodeInfo
@@ -74,6 +79,7 @@ class Scheduler:
             inf.add_handler(self._node_handler(i))
             self.node_informers.append(inf)
         self.binding: dict[str, PodInfo] = {}
+        self.malformed = ReportOnce()  # "pod:KEY"/"node:NAME" -> resourceVersion reported
         self._unschedulable_marked: dict[str, str] = {}
         self._bg_tasks: set[asyncio.Future[None]] = set()
         self._sem = asyncio.Semaphore(max(1, self.opts.parallelism))
@@ -86,15 +92,26 @@ class Scheduler:
             "unschedulable": 0,
             "bind_errors": 0,
             "moves": 0,
+            "malformed": 0,
             "schedule_seconds": 0.0,
         }
 
     # ------------------------------------------------------------------ informer handlers
     def on_pod(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         key = object_key(obj)
+        try:
+            self._on_pod(typ, key, obj)
+        except Exception as e:  # a malformed pod: leave it out, say so once, go on
+            self.queue.delete(key)
+            if self.cache.remove_pod(key):
+                self._move("pod left")
+            self._malformed("pod", key, obj, e)
+
+    def _on_pod(self, typ: str, key: str, obj: dict[str, Any]) -> None:
         md = obj.get("metadata") or {}
         if typ == "DELETED":
             self.queue.delete(key)
+            self.malformed.forget(f"pod:{key}")
             self.events.forget(str(md.get("uid", "")))
             if self.cache.remove_pod(key):
                 self._move("pod deleted")
@@ -125,8 +142,14 @@ class Scheduler:
             name = (obj.get("metadata") or {}).get("name", "")
             if typ == "DELETED":
                 self.cache.remove_node(name, source)
+                self.malformed.forget(f"node:{name}")
                 return
-            info = NodeInfo.from_node(obj, source)
+            try:
+                info = NodeInfo.from_node(obj, source)
+            except Exception as e:  # a malformed node: not a place for pods until it is fixed
+                self.cache.remove_node(name, source)
+                self._malformed("node", name, obj, e)
+                return
             cur = self.cache.node(name)
             if cur is not None and cur.source != source:
                 log.warning(
@@ -140,6 +163,15 @@ class Scheduler:
                 self._move(f"node {name} added or changed")
 
         return on_node
+
+    def _malformed(self, what: str, key: str, obj: dict[str, Any], e: Exception) -> None:
+        """Report once per object version that the scheduler cannot read it (and ignores it)."""
+        md = obj.get("metadata")
+        rv = str(md.get("resourceVersion", "")) if isinstance(md, dict) else ""
+        if self.malformed.first(f"{what}:{key}", rv):
+            self.stats["malformed"] += 1
+            log.warning("%s %s is malformed, ignoring it until it changes: %s", what, key, describe(e))
+            log.debug("%s %s traceback", what, key, exc_info=e)
 
     def _move(self, why: str) -> None:
         n = self.queue.move_all()
@@ -251,7 +283,13 @@ class Scheduler:
             info = self.queue.pop_nowait()
             if info is None:
                 info = await self.queue.pop()
-            node = self.schedule_one(info)
+            try:
+                node = self.schedule_one(info)
+            except Exception as e:  # the algorithm choked on the pod: drop it, keep scheduling
+                self.queue.delete(info.key)
+                self.binding.pop(info.key, None)
+                self._malformed("pod", info.key, info.pod, e)
+                node = None
             if node is None:
                 self._sem.release()
             else:
@@ -313,6 +351,7 @@ class Scheduler:
             f"centaurus_scheduler_bound_total {self.stats['bound']}",
             f"centaurus_scheduler_unschedulable_total {self.stats['unschedulable']}",
             f"centaurus_scheduler_bind_errors_total {self.stats['bind_errors']}",
+            f"centaurus_scheduler_malformed_objects_total {self.stats['malformed']}",
             f"centaurus_scheduler_algorithm_seconds_total {self.stats['schedule_seconds']:.6f}",
             f"centaurus_scheduler_nodes {self.cache.node_count}",
             f"centaurus_scheduler_bindings_in_flight {len(self.binding)}",

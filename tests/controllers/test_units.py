@@ -7,6 +7,7 @@ import argparse
 
 import pytest
 
+from ctl.client.informer import Informer
 from ctl.controllers.base import MAX_HASH, HashRange, WorkQueue
 from ctl.controllers.deployment import equal_ignore_hash, fenceposts, int_or_percent, template_hash
 from ctl.controllers.deployment.progress import update_progressing
@@ -163,3 +164,32 @@ def test_progress_deadline_with_an_injected_clock() -> None:
     assert (
         update_progressing(paused, untouched, "rs-1", t0) == (None, False) and untouched["conditions"] == []
     )
+
+
+async def test_a_failing_informer_handler_is_reported_once_per_object_version(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    inf = Informer(None, "pods")  # type: ignore[arg-type]  # no client: events are fed by hand
+    seen: list[str] = []
+
+    def bad(typ: str, obj: dict, old: dict | None) -> None:  # type: ignore[type-arg]
+        for c in obj["spec"]["containers"]:  # 7 is not iterable
+            seen.append(c)
+
+    inf.add_handler(bad)
+    inf.add_handler(lambda typ, obj, old: seen.append(typ))  # later handlers still run
+    pod = {
+        "metadata": {"name": "p", "namespace": "n", "tenant": "t", "resourceVersion": "5"},
+        "spec": {"containers": 7},
+    }
+    with caplog.at_level("DEBUG", logger="centaurus.informer"):
+        await inf._emit("ADDED", pod, None)
+        await inf._emit("MODIFIED", pod, pod)  # a relist shows the same version again
+        warned = [r for r in caplog.records if r.levelname == "WARNING"]
+        assert len(warned) == 1 and "t/n/p" in warned[0].getMessage() and not warned[0].exc_info
+        pod2 = {**pod, "metadata": {**pod["metadata"], "resourceVersion": "6"}}
+        await inf._emit("MODIFIED", pod2, pod)  # a new version is news
+        await inf._emit("DELETED", pod2, pod2)
+        await inf._emit("ADDED", pod, None)  # recreated after the deletion: news again
+    assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 3
+    assert seen == ["ADDED", "MODIFIED", "MODIFIED", "DELETED", "ADDED"]

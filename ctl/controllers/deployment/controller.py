@@ -29,6 +29,7 @@ class DeploymentController(RollingMixin, RecreateMixin):
 
     def setup(self, informers: SharedInformers) -> None:
         self.deploys = informers.get("deployments")
+        self.primary = self.deploys
         self.rs = informers.get("replicasets")
         self.pods = informers.get("pods")
         self.deploys.add_index("ns", by_namespace)
