@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from ctl.apiserver import discovery
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
+from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
 from ctl.apiserver.metrics import Metrics
+from ctl.apiserver.params import Params, check_delete_options, parse_params
 from ctl.apiserver.paths import RequestInfo, parse
 from ctl.apiserver.registry import Registry, scale_of
 from ctl.apiserver.status import APIError
@@ -35,20 +36,28 @@ from ctl.store import CompactedError, Store
 from ctl.types import kinds
 from ctl.types.columns import columns_for
 from ctl.types.kinds import SYSTEM_NAMESPACES, SYSTEM_TENANT, Kind
-from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError, field_supported
+from ctl.types.selectors import FieldSelector, LabelSelector, field_supported
 
 log = logging.getLogger("centaurus.apiserver")
 
-MAX_BODY = 3 * 1024 * 1024
 Hook = Callable[["APIServer", web.Request, Identity, RequestInfo], Awaitable[web.StreamResponse | None]]
+
+# The verbs each subresource accepts, as in Kubernetes (anything else is 405, before
+# authorization: ``DELETE pods/NAME/status`` must never reach the delete verb).
+SUBRESOURCE_VERBS: dict[str, frozenset[str]] = {
+    "status": frozenset({"get", "update", "patch"}),
+    "scale": frozenset({"get", "update", "patch"}),
+    "finalize": frozenset({"update"}),
+    "binding": frozenset({"create"}),
+    "log": frozenset({"get"}),
+    "exec": frozenset({"create"}),
+    "action": frozenset({"create"}),
+}
+_METHOD_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _truthy(v: str | None) -> bool:
-    return v is not None and v.lower() in ("1", "true", "yes", "")
 
 
 class APIServer:
@@ -152,9 +161,8 @@ class APIServer:
             raise
         except Exception as e:  # never a traceback to the client
             log.exception("internal error on %s %s", request.method, request.path)
-            return _json(
-                st.status_body(500, f"internal error: {type(e).__name__}: {e}", "InternalError"), 500
-            )
+            msg = st.truncate(f"internal error: {type(e).__name__}: {e}", 512)
+            return _json(st.status_body(500, msg, "InternalError"), 500)
         finally:
             verb = request.get("verb", request.method.lower())
             self.metrics.observe(verb, request.get("resource", ""), code, time.perf_counter() - t0)
@@ -255,29 +263,22 @@ class APIServer:
         if not raw.strip():
             raise st.bad_request("the request body is empty; send a JSON object")
         ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
-        try:
-            if ct in ("application/yaml", "application/x-yaml", "text/yaml", "application/apply-patch+yaml"):
-                return yaml.safe_load(raw)
-            if ct == "application/json" or ct.endswith("+json") or ct == "":
-                return orjson.loads(raw)
-            if ct == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
-                from ctl.apiserver import protobuf
+        if is_yaml(ct) or ct in ("application/json", "") or ct.endswith("+json"):
+            return decode_body(raw, ct)
+        if ct == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
+            from ctl.apiserver import protobuf
 
-                try:
-                    return protobuf.decode(raw)
-                except protobuf.ProtobufError as e:
-                    raise APIError(
-                        415,
-                        f"unsupported protobuf body: {e}; send application/json or application/yaml",
-                        "UnsupportedMediaType",
-                    ) from None
-        except (orjson.JSONDecodeError, yaml.YAMLError) as e:
-            raise st.bad_request(
-                f"the request body is not valid {'YAML' if 'yaml' in ct else 'JSON'}: {str(e).splitlines()[0]}"
-            ) from None
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as e:
+                raise APIError(
+                    415,
+                    f"unsupported protobuf body: {e}; send application/json or application/yaml",
+                    "UnsupportedMediaType",
+                ) from None
         raise APIError(
             415,
-            f"unsupported content type {ct!r}: send application/json or application/yaml",
+            f"unsupported content type {ct!r:.100}: send application/json or application/yaml",
             "UnsupportedMediaType",
         )
 
@@ -295,13 +296,15 @@ class APIServer:
         info = parse(request.path)
         ident: Identity = request["identity"]
         kind = info.kind
-        request["resource"] = kind.plural + (f"/{info.subresource}" if info.subresource else "")
+        sub = info.subresource
+        request["resource"] = kind.plural + (f"/{sub}" if sub else "")
         tenant = self._tenant_of(ident, info)
         method = request.method
-        q = request.query
-        if info.name is None and info.subresource is None:
+        params = parse_params(request.query)
+        request["params"] = params
+        if info.name is None and sub is None:
             if method == "GET":
-                verb = "watch" if _truthy(q.get("watch")) else "list"
+                verb = "watch" if params.watch else "list"
             elif method == "POST":
                 verb = "create"
             elif method == "DELETE":
@@ -309,44 +312,45 @@ class APIServer:
             else:
                 raise APIError(405, f"method {method} is not allowed on a collection", "MethodNotAllowed")
         else:
-            verb = {
-                "GET": "get",
-                "PUT": "update",
-                "PATCH": "patch",
-                "DELETE": "delete",
-                "POST": "create",
-            }.get(method, "")
+            verb = _METHOD_VERBS.get(method, "")
             if not verb:
                 raise APIError(405, f"method {method} is not allowed", "MethodNotAllowed")
+            if sub is not None and verb not in SUBRESOURCE_VERBS.get(sub, ()):
+                raise APIError(
+                    405,
+                    f"{method} is not allowed on {kind.plural}/{sub}"
+                    f" (it accepts {', '.join(sorted(SUBRESOURCE_VERBS.get(sub, ()))) or 'nothing'})",
+                    "MethodNotAllowed",
+                )
         request["verb"] = verb
         if tenant is None and not ident.is_system:
             raise st.forbidden(
                 f'{kind.plural} is forbidden: User "{ident.user}" cannot {verb} resources across tenants'
             )
         self.authorize(ident, verb, info, tenant)
-        hook = self.subresource_handlers.get((kind.plural, info.subresource or ""))
-        if hook is not None and info.subresource:
+        hook = self.subresource_handlers.get((kind.plural, sub or ""))
+        if hook is not None and sub:
             resp = await hook(self, request, ident, info)
             if resp is not None:
                 return resp
-        if info.subresource is None and info.name is None:
+        dry_run = params.dry_run
+        if sub is None and info.name is None:
             if verb in ("list", "watch"):
-                return await self._list_or_watch(request, kind, tenant, info, verb == "watch")
+                return await self._list_or_watch(request, kind, tenant, info, params, verb == "watch")
             if verb == "create":
                 if tenant is None:
                     raise st.bad_request("cannot create objects in tenant 'all'; name a tenant")
                 body = await self._object_body(request)
                 if kind.namespaced and info.namespace is None:
                     info.namespace = (body.get("metadata") or {}).get("namespace") or "default"
-                obj = await self.registry.create(kind, tenant, info.namespace, body, dry_run="dryRun" in q)
+                obj = await self.registry.create(kind, tenant, info.namespace, body, dry_run=dry_run)
                 return _json(obj, 201)
-            return await self._delete_collection(request, kind, tenant, info)
+            return await self._delete_collection(request, kind, tenant, info, params)
         assert info.name is not None
         if tenant is None:
             raise st.bad_request("tenant 'all' can only be used to list or watch")
         if kind.namespaced and info.namespace is None:
             info.namespace = "default"
-        sub = info.subresource
         if verb == "get":
             obj = await self.registry.get(kind, tenant, info.namespace, info.name)
             if sub == "scale":
@@ -355,9 +359,13 @@ class APIServer:
         if verb == "update":
             body = await self._object_body(request)
             if sub == "scale":
-                return _json(await self.registry.update_scale(kind, tenant, info.namespace, info.name, body))
+                return _json(
+                    await self.registry.update_scale(
+                        kind, tenant, info.namespace, info.name, body, dry_run=dry_run
+                    )
+                )
             obj = await self.registry.update(
-                kind, tenant, info.namespace, info.name, body, sub, dry_run="dryRun" in q
+                kind, tenant, info.namespace, info.name, body, sub, dry_run=dry_run
             )
             return _json(obj)
         if verb == "patch":
@@ -370,64 +378,53 @@ class APIServer:
                 request.headers.get("Content-Type", ""),
                 body,
                 sub,
-                dry_run="dryRun" in q,
+                dry_run=dry_run,
             )
             return _json(obj)
         if verb == "delete":
-            options: dict[str, Any] = {}
-            if request.can_read_body:
-                raw = await request.read()
-                if raw.strip():
-                    try:
-                        options = orjson.loads(raw)
-                    except orjson.JSONDecodeError as e:
-                        raise st.bad_request(f"DeleteOptions are not valid JSON: {e}") from None
-                    if not isinstance(options, dict):
-                        raise st.bad_request("DeleteOptions must be a JSON object")
-            for p in ("propagationPolicy", "gracePeriodSeconds"):
-                if p in q:
-                    options[p] = int(q[p]) if p == "gracePeriodSeconds" else q[p]
-            obj, gone = await self.registry.delete(kind, tenant, info.namespace, info.name, options)
+            options = params.delete_options(await self._delete_options_body(request))
+            obj, _gone = await self.registry.delete(kind, tenant, info.namespace, info.name, options)
             return _json(obj)
         if verb == "create" and sub == "binding":
             body = await self._object_body(request)
-            await self.registry.bind(tenant, info.namespace or "default", info.name, body)
+            await self.registry.bind(tenant, info.namespace or "default", info.name, body, dry_run=dry_run)
             return _json(st.success_status(), 201)
         raise APIError(405, f"{verb} is not supported on {kind.plural}/{sub}", "MethodNotAllowed")
 
-    def _selectors(self, request: web.Request, kind: Kind) -> tuple[LabelSelector, FieldSelector]:
-        try:
-            labels = LabelSelector.parse(request.query.get("labelSelector"))
-            fields = FieldSelector.parse(request.query.get("fieldSelector"), field_supported(kind.kind))
-        except SelectorError as e:
-            raise st.bad_request(f"{e} for {kind.plural}" if "not supported" in str(e) else str(e)) from None
-        return labels, fields
+    async def _delete_options_body(self, request: web.Request) -> dict[str, Any] | None:
+        """The DeleteOptions a DELETE may carry (None without a body), type-checked."""
+        if not request.can_read_body:
+            return None
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise APIError(413, f"DeleteOptions larger than {MAX_BODY} bytes", "RequestEntityTooLarge")
+        raw = await request.read()
+        if not raw.strip():
+            return None
+        ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+        return check_delete_options(decode_body(raw, ct if is_yaml(ct) else "application/json"))
+
+    def _selectors(self, params: Params, kind: Kind) -> tuple[LabelSelector, FieldSelector]:
+        return params.selectors(field_supported(kind.kind), kind.plural)
 
     async def _list_or_watch(
-        self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo, watch: bool
+        self,
+        request: web.Request,
+        kind: Kind,
+        tenant: str | None,
+        info: RequestInfo,
+        params: Params,
+        watch: bool,
     ) -> web.StreamResponse:
-        labels, fields = self._selectors(request, kind)
-        q = request.query
+        labels, fields = self._selectors(params, kind)
         namespace = info.namespace
         if kind.namespaced and namespace is None:
             ns_field = fields.equality_value("metadata.namespace")
             if ns_field:
                 namespace = ns_field
         if watch:
-            return await self._watch(request, kind, tenant, namespace, labels, fields)
-        try:
-            limit = int(q.get("limit", "0") or 0)
-        except ValueError:
-            raise st.bad_request(f"limit must be an integer, got {q.get('limit')!r}") from None
+            return await self._watch(request, kind, tenant, namespace, labels, fields, params)
         items, rev, cont = await self.registry.list(
-            kind,
-            tenant,
-            namespace,
-            labels,
-            fields,
-            limit,
-            q.get("continue") or None,
-            q.get("resourceVersion"),
+            kind, tenant, namespace, labels, fields, params.limit, params.cont, params.resource_version
         )
         if "as=Table" in request.headers.get("Accept", ""):
             return _json(self._table(kind, items, rev, cont))
@@ -468,17 +465,18 @@ class APIServer:
         }
 
     async def _delete_collection(
-        self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo
+        self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo, params: Params
     ) -> web.Response:
         if tenant is None:
             raise st.bad_request("cannot delete across tenants")
-        labels, fields = self._selectors(request, kind)
+        labels, fields = self._selectors(params, kind)
+        options = params.delete_options(await self._delete_options_body(request))
         items, _, _ = await self.registry.list(kind, tenant, info.namespace, labels, fields)
         deleted = []
         for o in items:
             md = o["metadata"]
             try:
-                obj, _ = await self.registry.delete(kind, tenant, md.get("namespace"), md["name"], {})
+                obj, _ = await self.registry.delete(kind, tenant, md.get("namespace"), md["name"], options)
                 deleted.append(obj)
             except APIError as e:
                 if e.code != 404:
@@ -495,22 +493,12 @@ class APIServer:
         namespace: str | None,
         labels: LabelSelector,
         fields: FieldSelector,
+        params: Params,
     ) -> web.StreamResponse:
-        q = request.query
-        rv = q.get("resourceVersion")
-        after: int | None
-        if rv in (None, "", "0"):
-            after = None
-        else:
-            try:
-                after = int(rv)
-            except ValueError:
-                raise st.bad_request(f"resourceVersion must be an integer, got {rv!r}") from None
-        try:
-            timeout = float(q.get("timeoutSeconds", "1800"))
-        except ValueError:
-            raise st.bad_request("timeoutSeconds must be a number") from None
-        bookmarks = _truthy(q.get("allowWatchBookmarks")) if "allowWatchBookmarks" in q else False
+        rv = params.resource_version
+        after = None if rv in (None, "", "0") else int(rv)
+        timeout = 1800.0 if params.timeout_seconds is None else float(params.timeout_seconds)
+        bookmarks = params.allow_watch_bookmarks
         prefix = kind.prefix(tenant, namespace)
         if after is not None:
             compacted = await self.store.compacted_revision()

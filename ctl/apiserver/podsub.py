@@ -9,7 +9,8 @@ answer back unchanged, so ``centaurusctl logs -f`` follows in real time.
 ``{"kind": "CustomAction", "operation": "reboot|snapshot|restore|stop|start", ...}``
 creates an ``Action`` object named ``{operation}-{unixtime}`` that records the node,
 the pod and the operation's parameters, and answers a Status naming it. The agent of
-that node (and only it) performs the action and writes the Action's status.
+that node (and only it) performs the action and writes the Action's status. With
+``dryRun=All`` the Action is checked but not created.
 """
 
 from __future__ import annotations
@@ -167,6 +168,7 @@ async def _action(
         )
     if not (pod.get("spec") or {}).get("virtualMachine"):
         raise st.bad_request(f'pod "{info.name}" is a container pod; actions apply to virtual machine pods')
+    dry_run = request["params"].dry_run if "params" in request else False
     params = {k: v for k, v in body.items() if k not in ("kind", "apiVersion", "operation", "metadata")}
     name = f"{op}-{int(time.time())}"
     action: dict[str, Any] = {
@@ -183,7 +185,7 @@ async def _action(
     }
     for attempt in range(5):
         try:
-            created = await server.registry.create(ak, tenant, ns, action)
+            created = await server.registry.create(ak, tenant, ns, action, dry_run=dry_run)
             break
         except APIError as e:
             if e.code == 409 and attempt < 4:

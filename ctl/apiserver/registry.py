@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 
 from ctl.apiserver import status as st
+from ctl.apiserver.params import decode_continue, encode_continue
 from ctl.apiserver.patch import apply_patch
 from ctl.apiserver.paths import self_link
 from ctl.apiserver.status import APIError
@@ -138,11 +139,12 @@ class Registry:
         rev = self.cache.revision
         start_after = None
         if cont:
-            try:
-                c = orjson.loads(bytes.fromhex(cont))
-                start_after, rev = c["k"], int(c["r"])
-            except (ValueError, KeyError, TypeError):
-                raise st.bad_request("invalid continue token; start the list again without it") from None
+            start_after, rev = decode_continue(cont)
+            if not start_after.startswith(prefix) or rev > self.cache.revision:
+                raise st.bad_request(
+                    "invalid value for the query parameter continue: the token is not for this list; "
+                    "start the list again without it"
+                )
         items: list[dict[str, Any]] = []
         more_key: str | None = None
         if cont and rev != self.cache.revision:
@@ -177,7 +179,7 @@ class Registry:
             items = items[:limit]
             last = items[-1]["metadata"]
             more_key = kind.key(last.get("tenant", ""), last.get("namespace", ""), last["name"])
-            next_token = orjson.dumps({"k": more_key, "r": rev}).hex()
+            next_token = encode_continue(more_key, rev)
         return items, rev, next_token
 
     @staticmethod
@@ -419,9 +421,9 @@ class Registry:
             base = old
             if subresource == "scale":
                 base = scale_of(kind, old)
-            patched = apply_patch(content_type, copy.deepcopy(base), patch)
+            patched = _apply(content_type, base, patch)
             if subresource == "scale":
-                return await self.update_scale(kind, tenant, namespace, name, patched, old)
+                return await self.update_scale(kind, tenant, namespace, name, patched, old, dry_run)
             pinned = (
                 isinstance(patched.get("metadata"), dict)
                 and patched["metadata"].get("resourceVersion") != old["metadata"]["resourceVersion"]
@@ -445,8 +447,13 @@ class Registry:
         name: str,
         options: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Any], bool]:
-        """Delete (or start deleting). Returns (object, gone_now)."""
+        """Delete (or start deleting). Returns (object, gone_now).
+
+        With ``options["dryRun"]`` nothing is written: the answer is what the delete would
+        return (the object marked deleting, or the object that would be gone).
+        """
         options = options or {}
+        dry_run = bool(options.get("dryRun"))
         pre = options.get("preconditions") or {}
         for attempt in range(8):
             old = self._get_cached(kind, tenant, namespace, name) if attempt == 0 and not pre else None
@@ -489,10 +496,13 @@ class Registry:
                     if plan.grace_seconds is not None:
                         nmd["deletionGracePeriodSeconds"] = plan.grace_seconds
                     nmd["finalizers"] = finalizers
+                    if dry_run:
+                        return self._finish(kind, new, tenant, namespace), False
                     kv = await self.store.update(key, encode(new), expected)
                     nmd["resourceVersion"] = str(kv.mod_revision)
                     return self._finish(kind, new, tenant, namespace), False
-                await self.store.delete(key, expected)
+                if not dry_run:
+                    await self.store.delete(key, expected)
                 return self._finish(kind, old, tenant, namespace), True
             except ConflictError:
                 await asyncio.sleep(0.005 * (attempt + 1))
@@ -502,11 +512,14 @@ class Registry:
         raise st.conflict(kind.plural, name, kind.group)
 
     # ------------------------------------------------------------------ subresources
-    async def bind(self, tenant: str, namespace: str, name: str, binding: dict[str, Any]) -> None:
+    async def bind(
+        self, tenant: str, namespace: str, name: str, binding: dict[str, Any], dry_run: bool = False
+    ) -> None:
         kind = kinds.by_resource("v1", "pods")
         assert kind is not None
-        target = (binding.get("target") or {}).get("name")
-        if not target:
+        target = binding.get("target")
+        target = target.get("name") if isinstance(target, dict) else None
+        if not target or not isinstance(target, str):
             raise st.invalid("Binding", name, [validation.Cause("target.name", "Required value")])
         old = await self.get_fresh(kind, tenant, namespace, name)
         if old is None:
@@ -526,6 +539,8 @@ class Registry:
         ]
         conds.append({"type": "PodScheduled", "status": "True", "lastTransitionTime": meta.now_rfc3339()})
         new["status"]["conditions"] = conds
+        if dry_run:
+            return
         try:
             await self.store.update(
                 self.key(kind, tenant, namespace, name), encode(new), int(old["metadata"]["resourceVersion"])
@@ -541,8 +556,10 @@ class Registry:
         name: str,
         scale: dict[str, Any],
         old: dict[str, Any] | None = None,
+        dry_run: bool = False,
     ) -> dict[str, Any]:
-        replicas = (scale.get("spec") or {}).get("replicas")
+        spec = scale.get("spec")
+        replicas = spec.get("replicas") if isinstance(spec, dict) else None
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             raise st.invalid(
                 "Scale",
@@ -558,13 +575,35 @@ class Registry:
             old = await self.get_fresh(kind, tenant, namespace, name)
             if old is None:
                 raise self._not_found(kind, name)
-        rv = (scale.get("metadata") or {}).get("resourceVersion")
+        smd = scale.get("metadata")
+        rv = smd.get("resourceVersion") if isinstance(smd, dict) else None
         if rv and rv != old["metadata"]["resourceVersion"]:
             raise st.conflict(kind.plural, name, kind.group)
         new = copy.deepcopy(old)
         new["spec"]["replicas"] = replicas
-        out = await self.update(kind, tenant, namespace, name, new, old=old)
+        out = await self.update(kind, tenant, namespace, name, new, old=old, dry_run=dry_run)
         return scale_of(kind, out)
+
+
+def _apply(content_type: str, base: dict[str, Any], patch: Any) -> dict[str, Any]:
+    """Apply a patch to a copy of ``base``; a patch that cannot apply is a 4xx, whatever it holds."""
+    if isinstance(patch, dict) and patch.get("$patch") == "delete":
+        raise st.invalid(
+            base.get("kind", ""),
+            base.get("metadata", {}).get("name", ""),
+            [
+                validation.Cause(
+                    "$patch", 'Unsupported value: "delete": a patch cannot delete the whole object'
+                )
+            ],
+        )
+    try:
+        patched = apply_patch(content_type, copy.deepcopy(base), patch)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, AssertionError) as e:
+        raise APIError(422, f"the patch could not be applied: {type(e).__name__}: {e}", "Invalid") from None
+    if not isinstance(patched, dict):
+        raise APIError(422, "the patch did not produce an object", "Invalid")
+    return patched
 
 
 def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:

@@ -88,6 +88,13 @@ def status_of(r: requests.Response) -> dict[str, Any]:
     return dict(body)
 
 
+def names(http: Http, path: str, **params: str) -> list[str]:
+    """The sorted names a list request answers (asserting a 200)."""
+    r = http.get(path, params=params)
+    assert r.status_code == 200, r.text
+    return sorted(o["metadata"]["name"] for o in r.json()["items"])
+
+
 def pod(name: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": "v1",

@@ -6,19 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Http, configmap, pod, status_of
+from tests.api.conftest import Http, configmap, names, pod, status_of
 from tests.cluster import ApiServerProcess
 
 
 @pytest.fixture(scope="module")
 def api(apiserver: ApiServerProcess) -> ApiServerProcess:
     return apiserver
-
-
-def names(http: Http, path: str, **params: str) -> list[str]:
-    r = http.get(path, params=params)
-    assert r.status_code == 200, r.text
-    return sorted(o["metadata"]["name"] for o in r.json()["items"])
 
 
 def test_label_selectors(http: Http, ns: str) -> None:
