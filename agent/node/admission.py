@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from agent.node.nodeinfo import NodeSpec
+from ctl.types.quantity import quantity_float
 from ctl.types.resources import pod_requests
-from ctl.types.validation import parse_quantity
 
 
 def has_run(pod: dict[str, Any]) -> bool:
@@ -54,7 +54,7 @@ def refusal(
 
 def _quantity(text: str) -> float:
     try:
-        return parse_quantity(text)
+        return quantity_float(text)
     except ValueError:
         return float("inf")  # an unreadable capacity refuses nothing
 

@@ -32,7 +32,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from agent.node.agent import NodeAgent, PodWorker
+from agent.node.agent import NodeAgent
+from agent.node.podworker import PodWorker
 from agent.runtime.base import RuntimeError_
 from ctl.types.status import status_body
 

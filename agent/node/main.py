@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from agent.node import nodeinfo
-from agent.node.agent import NodeAgent, Shared, StatusWriter, Timing
+from agent.node.agent import NodeAgent
 from agent.node.endpoint import AgentEndpoint
 from agent.node.nodeinfo import NodeSpec
+from agent.node.shared import Shared, Timing
 from agent.node.sources import Sources
+from agent.node.statuswriter import StatusWriter
 from agent.runtime.base import Runtime, RuntimeError_
 from ctl.client.aio import Client
 from ctl.client.kubeconfig import ClientConfig, ConfigError

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.runtime.base import ContainerState, PodRuntimeStatus, Runtime, RuntimeError_
+from ctl.util.tasks import cancel_and_wait
 
 LivenessCallback = Callable[[str, str, str], Awaitable[None] | None]
 ChangeCallback = Callable[[str], Awaitable[None] | None]
@@ -207,11 +208,8 @@ class Prober:
 
     async def close(self) -> None:
         tasks = [t for e in self._pods.values() for t in e.tasks]
-        for uid in list(self._pods):
-            self.stop(uid)
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        self._pods.clear()
+        await cancel_and_wait(tasks)
 
     def results(self, uid: str) -> dict[str, ProbeResult]:
         """Per-container probe state of ``uid`` (readiness already folded with running state)."""
