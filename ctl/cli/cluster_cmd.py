@@ -28,6 +28,7 @@ from ctl.client.kubeconfig import default_data_dir
 from ctl.cluster import bootstrap
 from ctl.cluster.supervisor import Supervisor, SupervisorError, pid_alive, read_pid
 from ctl.types.meta import parse_duration
+from ctl.util.private_files import secure_tree, set_private_umask
 
 console = Console(stderr=True)
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -268,6 +269,9 @@ def register(app: typer.Typer) -> None:
             "--restart-backoff",
             help="first crash-loop restart back-off of the node agents in seconds (default 10)",
         ),
+        encryption_key_file: Path = typer.Option(
+            None, "--encryption-key-file", help="EncryptionConfiguration: encrypt Secrets at rest (AES-GCM)"
+        ),
         supervise_child: bool = typer.Option(False, "--_supervise", hidden=True),
     ) -> None:
         """Bootstrap (or resume) a one-machine cluster and supervise it."""
@@ -291,7 +295,10 @@ def register(app: typer.Typer) -> None:
             raise CLIError(
                 f"port {s.port} on {s.bind_address} is in use; pass --port N (or --port 0 for a free one)"
             )
-        data_dir.mkdir(parents=True, exist_ok=True)
+        if encryption_key_file is not None:
+            s.extra["encryption_key_file"] = str(encryption_key_file.expanduser().resolve())
+        set_private_umask()  # what init and its children create is root's alone (ctl.util.private_files)
+        secure_tree(data_dir)
         s.save(data_dir)
         if detach and not supervise_child:
             _detach(data_dir, demo)

@@ -246,6 +246,11 @@ def components(
                 str(pki.paths(data_dir).ca_cert),
                 "--log-level",
                 log_level,
+                *(
+                    ["--encryption-key-file", s.extra["encryption_key_file"]]
+                    if s.extra.get("encryption_key_file")
+                    else []
+                ),
             ],
             health=lambda: apiserver_ready(data_dir),
             description=f"API server on {url} ({'embedded store' if s.store == 'sqlite' else store_url})",

@@ -2,8 +2,8 @@
 
 Every role does the same around its own ``serve()`` coroutine: configure logging with the
 role's name in each line, install uvloop when it is there, turn SIGTERM and SIGINT into a
-stop event the role waits on, set the private umask (``0o077``, see
-:mod:`ctl.util.private_files`: what a role creates is its owner's alone), run the event loop,
+stop event the role waits on, set the role's umask (``0o077`` - what a role creates is its
+owner's alone - except the node agent's, see :mod:`ctl.util.private_files`), run the event loop,
 and turn an ``OSError`` at start-up (a port in use, a missing socket directory) into one
 ``error: ROLE: ...`` line and exit code 1.
 :func:`run_daemon` is that frame; the role passes a coroutine function that receives the
@@ -19,7 +19,9 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
-from ctl.util.private_files import PRIVATE_UMASK
+from ctl.util.private_files import role_umask
+
+ROLE_UMASK = -1  # run_daemon's default: the role's umask (ctl.util.private_files.role_umask)
 
 
 def setup_logging(role: str, level: str = "info") -> None:
@@ -56,17 +58,20 @@ def run_daemon(
     log_level: str = "info",
     *,
     configure_logging: bool = True,
-    umask: int | None = PRIVATE_UMASK,
+    umask: int | None = ROLE_UMASK,
     use_uvloop: bool = True,
 ) -> int:
     """Run ``main(stop)`` on a fresh event loop until it returns; its int result is the exit code.
 
     ``stop`` is set on SIGTERM/SIGINT. An ``OSError`` escaping ``main`` prints one line and
     returns 1; ``KeyboardInterrupt`` before the handlers are installed returns 130. The
-    process umask becomes ``umask`` first (``None`` leaves it as inherited). ``use_uvloop=False``
+    process umask becomes ``umask`` first: by default the role's (0o077, the agent's 0o022, see
+    :func:`ctl.util.private_files.role_umask`); ``None`` leaves it as inherited. ``use_uvloop=False``
     keeps asyncio's own loop, for a role whose libraries uvloop refuses (pyroute2's netlink
     sockets: "invalid family 16").
     """
+    if umask == ROLE_UMASK:
+        umask = role_umask(role)
     if umask is not None:
         os.umask(umask)
     if configure_logging:

@@ -150,3 +150,33 @@ def test_bad_key_file_is_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="not an EncryptionConfiguration") as e:
         api.start(timeout=15)
     assert "Traceback" not in str(e.value)
+
+
+def test_secure_tree_spares_container_visible_files(tmp_path: Path) -> None:
+    """The start-up fix-up closes state files but leaves rootfs, a pod's etc and the image store alone."""
+    from ctl.util.private_files import role_umask, secure_tree
+
+    pod = tmp_path / "agent" / "n1" / "pods" / "uid1"
+    for sub in ("containers/c/0/rootfs/bin", "etc", "logs/c"):
+        (pod / sub).mkdir(parents=True)
+    (tmp_path / "images" / "busybox").mkdir(parents=True)
+    files = {
+        pod / "pod.json": 0o644,
+        pod / "logs" / "c" / "0.log": 0o644,
+        pod / "containers" / "c" / "0" / "rootfs" / "bin" / "sh": 0o755,
+        pod / "etc" / "hosts": 0o644,
+        tmp_path / "images" / "busybox" / "layer": 0o644,
+        tmp_path / "run.sh": 0o755,
+    }
+    for f, mode in files.items():
+        f.write_text("x")
+        os.chmod(f, mode)
+    os.chmod(tmp_path, 0o755)
+    secure_tree(tmp_path)
+    mode = {f: stat.S_IMODE(f.stat().st_mode) for f in files}
+    assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700
+    assert mode[pod / "pod.json"] == 0o600 and mode[pod / "logs" / "c" / "0.log"] == 0o600
+    assert mode[tmp_path / "run.sh"] == 0o700  # the owner keeps its execute bit
+    assert mode[pod / "containers" / "c" / "0" / "rootfs" / "bin" / "sh"] == 0o755
+    assert mode[pod / "etc" / "hosts"] == 0o644 and mode[tmp_path / "images" / "busybox" / "layer"] == 0o644
+    assert role_umask("apiserver") == 0o077 and role_umask("agent") == 0o022
