@@ -10,11 +10,9 @@ Helpers: :func:`wait_for` polls an async condition with a deadline, :func:`make_
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import aiohttp
 import orjson
 
 from tests.cluster import ROOT, RoleProcess
+from tests.helpers import eventually
 
 
 class AgentProcess(RoleProcess):
@@ -66,19 +65,12 @@ async def wait_for(
     what: str = "condition",
     log: Callable[[], str] | None = None,
 ) -> Any:
-    """Poll ``fn`` until it returns something truthy; fail with ``what`` (and the agent log tail) on timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await fn()
-        except Exception as e:  # noqa: BLE001 - keep polling through transient errors
-            last = e
-        if last and not isinstance(last, Exception):
-            return last
-        await asyncio.sleep(interval)
-    tail = ("\n--- agent log ---\n" + log()[-4000:]) if log else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}{tail}")
+    """Poll ``fn`` until it returns something truthy; fail with ``what`` (and the agent log tail) on timeout.
+
+    Exceptions count as "not yet" (an API server or agent that is restarting answers with errors).
+    """
+    diag = (lambda: "--- agent log ---\n" + log()[-4000:]) if log else None
+    return await eventually(fn, timeout, interval, what, diag=diag, ignore=(Exception,))
 
 
 def make_pod(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pytest
 from ctl.client import ApiError, Client
 from ctl.types import meta
 from tests.cluster import ApiServerProcess, RoleProcess
+from tests.helpers import eventually  # noqa: F401 - the controller tests import it from here
 
 
 @pytest.fixture(scope="module")
@@ -57,19 +58,6 @@ async def ns(client: Client) -> AsyncIterator[str]:
     name = f"t{_counter}-{int(time.time() * 1000) % 100000}"
     await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
-
-
-async def eventually(
-    fn: Callable[[], Awaitable[Any]], timeout: float = 20.0, interval: float = 0.1, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await fn()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
 def pod_template(labels: dict[str, str], image: str = "busybox:1", **spec: Any) -> dict[str, Any]:

@@ -7,7 +7,6 @@ namespace, so a deleted pod stays counted until the "kubelet" removes it, as in 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -39,15 +38,20 @@ async def wait_status(
     timeout: float = 8.0,
 ) -> None:
     """Wait until the quota's status is exactly {hard: spec.hard, used}; fail showing the last status."""
-    deadline = time.monotonic() + timeout
-    status: Any = None
-    while time.monotonic() < deadline:
+    last: list[Any] = [None]
+
+    async def exact() -> bool:
         q = await client.get("resourcequotas", name, namespace=namespace, tenant=tenant)
-        status = q.get("status")
-        if status == {"hard": q["spec"]["hard"], "used": used}:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"quota {namespace}/{name}: status {status!r}, want used {used!r}")
+        last[0] = q.get("status")
+        return bool(last[0] == {"hard": q["spec"]["hard"], "used": used})
+
+    await eventually(
+        exact,
+        timeout,
+        0.05,
+        f"quota {namespace}/{name} to show used {used!r}",
+        diag=lambda: f"last status: {last[0]!r}",
+    )
 
 
 async def set_phase(client: Client, namespace: str, name: str, phase: str) -> None:

@@ -31,6 +31,7 @@ import yaml
 
 from ctl.client import SyncClient
 from ctl.client.kubeconfig import load as load_kubeconfig
+from tests.helpers import eventually_sync
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 CTL = [sys.executable, "-m", "ctl"]
@@ -57,20 +58,7 @@ def wait_for(
     diag: Callable[[], str] | None = None,
 ) -> T:
     """Poll ``fn`` until it returns something truthy; fail with ``what`` (and diagnostics) after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    extra = ""
-    if diag is not None:
-        try:
-            extra = "\n" + diag()
-        except Exception as e:  # noqa: BLE001 - diagnostics must not hide the failure
-            extra = f"\n(diagnostics failed: {e})"
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}{extra}")
+    return eventually_sync(fn, timeout, interval, what, diag=diag)  # type: ignore[return-value]
 
 
 def condition(obj: dict[str, Any], typ: str) -> dict[str, Any] | None:

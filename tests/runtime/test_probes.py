@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 from agent.node.probes import Prober, http_get, tcp_connect
 from agent.runtime.base import PodRuntimeStatus
 from agent.runtime.runc import RuncRuntime
+from tests.helpers import eventually
 from tests.runtime.conftest import make_pod
 
 
@@ -22,16 +22,20 @@ class Loop:
     async def until(
         self, pred: Callable[[PodRuntimeStatus], bool], timeout: float = 10.0
     ) -> PodRuntimeStatus:
-        deadline = time.monotonic() + timeout
-        while True:
+        last: list[PodRuntimeStatus] = []
+
+        async def holds() -> PodRuntimeStatus | None:
             st = self.prober.apply(await self.rt.sync_pod(self.pod))
-            if pred(st):
-                return st
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"condition not reached in {timeout}s: {st} {self.prober.results(self.uid)}"
-                )
-            await asyncio.sleep(0.1)
+            last[:] = [st]
+            return st if pred(st) else None
+
+        return await eventually(
+            holds,
+            timeout,
+            0.1,
+            "the probe condition",
+            diag=lambda: f"{last[0] if last else None} {self.prober.results(self.uid)}",
+        )
 
 
 WEB = "mkdir -p /www && echo ok > /www/ready && exec httpd -f -p 8080 -h /www"

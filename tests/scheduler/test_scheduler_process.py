@@ -8,8 +8,6 @@ by deleting the previous test's nodes and uses its own namespace.
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -20,6 +18,7 @@ import yaml
 
 from ctl.client import ApiError, Client
 from tests.cluster import ApiServerProcess, RoleProcess, free_port
+from tests.helpers import eventually as _eventually
 from tests.scheduler.helpers import affinity, node, pod
 
 pytestmark = pytest.mark.slow  # starts API server / role / etcd processes
@@ -37,20 +36,12 @@ SCHED_ARGS = [
 def start_scheduler(args: list[str], log: Path) -> RoleProcess:
     port = free_port()
     proc = RoleProcess("scheduler", [*args, *SCHED_ARGS, "--health-port", str(port)], log).start()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert proc.proc is not None
-        if proc.proc.poll() is not None:
-            raise RuntimeError(f"scheduler exited with {proc.proc.returncode}:\n{proc.log()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            pass
-        time.sleep(0.05)
-    proc.stop()
-    raise RuntimeError(f"scheduler not healthy after 20 s:\n{proc.log()[-3000:]}")
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/healthz", 20)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +73,7 @@ async def api(
 async def eventually(
     check: Callable[[], Awaitable[Any]], timeout: float = 10.0, what: str = "condition"
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+    return await _eventually(check, timeout, 0.05, what)
 
 
 async def node_of(c: Client, name: str) -> str | None:

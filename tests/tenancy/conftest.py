@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ import pytest
 
 from ctl.apiserver.auth import SYSTEM_MASTERS, TokenFile
 from tests.cluster import ROOT, ApiServerProcess
+from tests.helpers import eventually_sync
 
 ADMIN_TOKEN = "test-system-admin-token-0123456789"
 
@@ -91,15 +91,16 @@ class Tenancy:
         return Caller(self.api.url, token)
 
     def wait_admin_token(self, tenant: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code, s = self.admin.get(
-                f"/api/v1/tenants/{tenant}/namespaces/kube-system/secrets/tenant-admin-token"
-            )
-            if code == 200:
-                return base64.b64decode(s["data"]["token"]).decode()
-            time.sleep(0.1)
-        raise AssertionError(f"the tenant controller did not issue an admin token for {tenant}")
+        path = f"/api/v1/tenants/{tenant}/namespaces/kube-system/secrets/tenant-admin-token"
+
+        def issued() -> Any:
+            code, s = self.admin.get(path)
+            return s if code == 200 else None
+
+        s = eventually_sync(
+            issued, timeout, 0.1, f"the tenant controller to issue an admin token for {tenant}"
+        )
+        return base64.b64decode(s["data"]["token"]).decode()
 
     def create_tenant(self, name: str) -> str:
         self.admin.ok("POST", "/api/v1/tenants", {"metadata": {"name": name}})
@@ -113,13 +114,7 @@ class Tenancy:
 
 
 def wait_until(fn: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    return eventually_sync(fn, timeout, 0.1, what)
 
 
 @pytest.fixture(scope="package")

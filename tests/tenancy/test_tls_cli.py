@@ -13,7 +13,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -38,19 +37,7 @@ class TLSApiServer(ApiServerProcess):
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         ctx = ssl.create_default_context(cafile=str(pki.paths(self.data_dir).ca_cert))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"apiserver exited:\n{self.log()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/readyz", timeout=1, context=ctx) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"apiserver not ready:\n{self.log()[-3000:]}")
+        self.wait_http(self.url + "/readyz", timeout, context=ctx)
 
 
 @pytest.fixture(scope="module")
