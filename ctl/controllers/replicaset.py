@@ -57,8 +57,7 @@ class ReplicaSetController(Controller):
     def _rs_for_ref(self, pod: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
         if ref is None or ref.get("kind") != "ReplicaSet":
             return None
-        md = pod["metadata"]
-        rs = self.rs.get_key(f"{md.get('tenant', '')}/{md.get('namespace', '')}/{ref['name']}")
+        rs = self.rs.get_key(meta.sibling_key(pod, ref["name"]))
         if rs is None or rs["metadata"]["uid"] != ref.get("uid"):
             return None
         return rs

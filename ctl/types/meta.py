@@ -149,3 +149,9 @@ def object_key(obj: dict[str, Any]) -> str:
     if not isinstance(md, dict):
         md = {}
     return f"{md.get('tenant') or ''}/{md.get('namespace') or ''}/{md.get('name') or ''}"
+
+
+def sibling_key(obj: dict[str, Any], name: str) -> str:
+    """:func:`object_key` of the object called ``name`` in ``obj``'s tenant and namespace (an owner, a child)."""
+    tenant, namespace, _ = object_key(obj).split("/", 2)
+    return f"{tenant}/{namespace}/{name}"

@@ -193,3 +193,11 @@ async def test_a_failing_informer_handler_is_reported_once_per_object_version(
         await inf._emit("ADDED", pod, None)  # recreated after the deletion: news again
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 3
     assert seen == ["ADDED", "MODIFIED", "MODIFIED", "DELETED", "ADDED"]
+
+
+def test_object_keys_default_missing_parts_to_empty() -> None:
+    pod = {"metadata": {"tenant": "t", "namespace": "n", "name": "p"}}
+    assert meta.object_key(pod) == "t/n/p" and meta.sibling_key(pod, "rs") == "t/n/rs"
+    assert meta.object_key({"metadata": {"name": "node-a"}}) == "//node-a"  # cluster-scoped
+    assert meta.object_key({"metadata": {"tenant": None, "namespace": None, "name": "x"}}) == "//x"
+    assert meta.object_key({"metadata": 7}) == "//"  # malformed: never raises

@@ -50,8 +50,7 @@ class DeploymentController(RollingMixin, RecreateMixin):
     def _deploy_for(self, obj: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
         if ref is None or ref.get("kind") != "Deployment":
             return None
-        md = obj["metadata"]
-        d = self.deploys.get_key(f"{md.get('tenant', '')}/{md.get('namespace', '')}/{ref['name']}")
+        d = self.deploys.get_key(meta.sibling_key(obj, ref["name"]))
         if d is None or d["metadata"]["uid"] != ref.get("uid"):
             return None
         return d
@@ -81,8 +80,7 @@ class DeploymentController(RollingMixin, RecreateMixin):
         ref = meta.controller_of(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
-        md = pod["metadata"]
-        rs = self.rs.get_key(f"{md.get('tenant', '')}/{md.get('namespace', '')}/{ref['name']}")
+        rs = self.rs.get_key(meta.sibling_key(pod, ref["name"]))
         if rs is None:
             return
         d = self._deploy_for(rs, meta.controller_of(rs))
