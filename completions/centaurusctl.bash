@@ -100,7 +100,7 @@ _centaurusctl() {
         "image import") words="--help --name -n" ;;
         "image list") words="--help --output -o" ;;
         "image remove") words="--force --help -f" ;;
-        "init") words="--bind-address --data-dir --demo --detach --disable --etcd-endpoints --help --hollow-nodes --log-level --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --vm-runtime-uri -d" ;;
+        "init") words="--bind-address --data-dir --demo --detach --disable --encryption-key-file --etcd-endpoints --help --hollow-nodes --log-level --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --vm-runtime-uri -d" ;;
         "label") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
         "logs") words="--container --context --follow --help --kubeconfig --namespace --previous --tail --tenant -c -f -n -p" ;;
         "packet") words="craft decode trace --help" ;;

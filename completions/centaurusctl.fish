@@ -129,6 +129,7 @@ complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l data-dir
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l demo
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l detach
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l disable
+complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l encryption-key-file
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l etcd-endpoints
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l help
 complete -c centaurusctl -n "__fish_seen_subcommand_from init" -l hollow-nodes

@@ -38,9 +38,17 @@ FORMATS = OBJECT_FORMATS
 
 
 def output_option(allowed: Sequence[str] = OBJECT_FORMATS, default: str | None = None) -> Any:
-    """The ``-o/--output`` option of a command that prints ``allowed`` (the first is the default)."""
+    """The ``-o/--output`` option of a command that prints ``allowed`` (the first is the default).
+
+    The value is checked while the command line is parsed, before the command does anything,
+    so an unknown format never leaves a half-done change behind (``transit update -o xml``).
+    """
     return typer.Option(
-        default if default is not None else allowed[0], "-o", "--output", help="|".join(allowed)
+        default if default is not None else allowed[0],
+        "-o",
+        "--output",
+        help="|".join(allowed),
+        callback=lambda fmt: check_format(fmt, allowed),
     )
 
 
