@@ -2,7 +2,7 @@
 
 ``create tenant NAME`` (a system administrator's command) creates the Tenant, makes
 sure its virtual cluster is set up - the same idempotent steps the tenant controller
-takes (:func:`ctl.tenancy.controller.ensure_tenant`), so the command does not depend on
+takes (:func:`ctl.tenancy.provision.ensure_tenant`), so the command does not depend on
 the controller having run yet - and adds a kubeconfig context ``NAME`` (user
 ``NAME-admin`` with the tenant administrator's token, tenant ``NAME``) pointing at the
 same API server as the current context. ``kubectl --context NAME`` and
@@ -34,7 +34,7 @@ from ctl.cli.common import ContextOpt, KubeconfigOpt, TenantOpt, connect, run, t
 from ctl.cli.errors import CLIError
 from ctl.client import ApiError, Client
 from ctl.client import kubeconfig as kc
-from ctl.tenancy.controller import ADMIN_SECRET, admin_user, ensure_tenant, issue_token
+from ctl.tenancy.provision import ADMIN_SECRET, admin_user, ensure_tenant, issue_token
 from ctl.types import columns, meta
 from ctl.types.meta import parse_duration
 
