@@ -4,7 +4,9 @@ Stopping the agent deliberately leaves containers and VMs running, so that a res
 agent adopts them (as kubelet does). When the cluster itself is being taken down for
 good (``centaurusctl down --kill-pods``) the workloads must go too: this role opens the
 node's runtimes on the same data directory, lists what they hold and kills each pod,
-removing its network namespace, veth, mounts, state and VM domain.
+removing its network namespace, veth, mounts, state and VM domain. It runs in the common role
+frame (:func:`ctl.util.daemon.run_daemon`); an error is one ``error: agent-cleanup:`` line and
+exit code 1.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 from agent.runtime.base import Runtime
+from ctl.util.daemon import run_daemon
 
 
 async def _cleanup(args: argparse.Namespace) -> int:
@@ -54,8 +57,13 @@ def run(argv: list[str]) -> int:
     p.add_argument("--vm-runtime-uri", default="")
     p.add_argument("--grace", type=float, default=5.0)
     args = p.parse_args(argv)
-    try:
-        return asyncio.run(_cleanup(args))
-    except Exception as e:  # one line, no traceback
-        print(f"error: agent-cleanup: {e}", file=sys.stderr)
-        return 1
+
+    async def main(stop: asyncio.Event) -> int:
+        try:
+            return await _cleanup(args)
+        except Exception as e:  # one line, no traceback
+            print(f"error: agent-cleanup: {e}", file=sys.stderr, flush=True)
+            return 1
+
+    # asyncio's own loop: runc and ip are run per pod, and uvloop spawns processes slower
+    return run_daemon("agent-cleanup", main, "warning", use_uvloop=False)

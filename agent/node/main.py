@@ -11,8 +11,14 @@ Partitions (DESIGN §6): Node and Lease go to every ``--rp-server`` (default ``-
 actions are watched in every ``--tp-server`` (default ``--server``) and their status is written back
 to the partition they came from.
 
+The process frame (logging, SIGTERM/SIGINT, umask, event loop, one-line start-up errors) is
+:func:`ctl.util.daemon.run_daemon`, with asyncio's own event loop for the runc runtime (it runs
+``runc`` and ``ip`` per container, and uvloop spawns processes several times slower) and uvloop for
+hollow nodes (all HTTP).
+
 Exit codes: 0 after SIGTERM/SIGINT (running containers keep running and are adopted by the next
-agent), 1 with a one-line error for bad flags or a runtime that cannot start.
+agent), 1 with a one-line error for bad flags, a runtime that cannot start or an endpoint that
+cannot listen.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import asyncio
 import ipaddress
 import logging
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -39,6 +44,8 @@ from agent.runtime.base import Runtime, RuntimeError_
 from ctl.client.aio import Client
 from ctl.client.kubeconfig import ClientConfig, ConfigError
 from ctl.client.kubeconfig import load as load_kubeconfig
+from ctl.util.daemon import run_daemon
+from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.agent")
 
@@ -266,7 +273,8 @@ async def pleg_loop(agents: dict[str, NodeAgent], period: float) -> None:
         await asyncio.sleep(max(0.05, period - (loop_time - t0)))
 
 
-async def serve(args: argparse.Namespace) -> int:
+async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    """Run the agent's nodes until ``stop`` is set; containers and VMs are left running."""
     data_dir = Path(args.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     rps, tps = _clients(args)
@@ -345,21 +353,16 @@ async def serve(args: argparse.Namespace) -> int:
     for a in agents.values():
         a.start_loops()
     sources = Sources(agents, tps, node_selector=not args.no_node_selector and not hollow)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    start_task = asyncio.create_task(sources.start())
-    await asyncio.wait([start_task, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    start_task = asyncio.create_task(sources.start(), name="sources")
+    stopped = asyncio.create_task(stop.wait(), name="stop")
+    await asyncio.wait([start_task, stopped], return_when=asyncio.FIRST_COMPLETED)
     pleg: asyncio.Task[None] | None = None
     if start_task.done() and start_task.exception() is None:
         log.info("agent ready: %d node(s), watching %d partition(s)", len(agents), len(tps))
         pleg = asyncio.create_task(pleg_loop(agents, args.pleg_seconds), name="pleg")
         await stop.wait()
     log.info("agent shutting down")
-    start_task.cancel()
-    if pleg is not None:
-        pleg.cancel()
+    await cancel_and_wait(start_task, pleg, stopped)
     await sources.stop()
     await asyncio.gather(*(a.stop() for a in agents.values()), return_exceptions=True)
     for a in agents.values():
@@ -376,11 +379,8 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def run(argv: list[str]) -> int:
+    """``centaurusctl serve agent ARGS``: 0 after SIGTERM/SIGINT, 1 with one ``error: agent:`` line."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s agent %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         _validate(args)
     except UsageError as e:
@@ -388,24 +388,19 @@ def run(argv: list[str]) -> int:
         return 1
     loop = args.event_loop
     if loop == "auto":
-        # uvloop spawns subprocesses about 3x slower than asyncio's default loop here (runc and ip
+        # uvloop spawns subprocesses about 5x slower than asyncio's default loop here (runc and ip
         # are run per container), while hollow mode is all HTTP and gains from it.
         loop = "uvloop" if args.hollow_nodes > 0 or args.runtime == "hollow" else "asyncio"
-    if loop == "uvloop":
-        try:
-            import uvloop
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
-            uvloop.install()
-        except ImportError:  # pragma: no cover
-            pass
-    try:
-        return asyncio.run(serve(args))
-    except UsageError as e:
-        print(f"error: agent: {e}", file=sys.stderr)
-        return 1
-    except OSError as e:
-        print(f"error: agent: {e}", file=sys.stderr)
-        return 1
+    async def main(stop: asyncio.Event) -> int:
+        try:
+            return await serve(args, stop)
+        except UsageError as e:
+            print(f"error: agent: {e}", file=sys.stderr, flush=True)
+            return 1
+
+    return run_daemon("agent", main, args.log_level, use_uvloop=loop == "uvloop")
 
 
 def main() -> None:  # pragma: no cover - python -m agent.node.main

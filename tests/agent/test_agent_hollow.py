@@ -337,3 +337,79 @@ def test_bad_flags_one_line_error() -> None:
         assert r.returncode == 1, (argv, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: agent:"), (argv, r.stderr)
+
+
+async def test_sigterm_exits_zero(
+    cluster: tuple[ApiServerProcess, AgentProcess], client: Client, tmp_path: Path
+) -> None:
+    """A second agent (one hollow node) registers, then stops on SIGTERM with exit code 0."""
+    api = cluster[0]
+    agent = AgentProcess(
+        [
+            "--server",
+            api.url,
+            "--hollow-nodes",
+            "1",
+            "--hollow-prefix",
+            "sigterm-node",
+            "--data-dir",
+            str(tmp_path / "agent"),
+            "--endpoint-port",
+            "-1",
+        ],
+        tmp_path / "agent.log",
+    ).start()
+    try:
+        await wait_for(
+            lambda: client.get("nodes", "sigterm-node-0"), 20, what="node registered", log=agent.log
+        )
+        await wait_for(
+            lambda: asyncio.sleep(0, "agent ready" in agent.log()), 20, what="agent ready", log=agent.log
+        )
+        assert agent.proc is not None
+        agent.proc.terminate()
+        rc = await asyncio.to_thread(agent.proc.wait, 15)
+        assert rc == 0, agent.log()[-3000:]
+        assert "agent shutting down" in agent.log()
+    finally:
+        agent.stop()
+        await client.delete("nodes", "sigterm-node-0")
+
+
+@pytest.mark.slow
+def test_start_errors_one_line(tmp_path: Path) -> None:
+    """Failures at start-up (after the flags were accepted) are one line and exit code 1; cleanup too."""
+
+    def serve(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "ctl", "serve", *argv],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
+
+    # the endpoint's Unix socket cannot be created (its directory is a file): an OSError at start
+    (tmp_path / "file").write_text("")
+    r = serve(
+        "agent",
+        "--server",
+        "http://127.0.0.1:1",
+        "--hollow-nodes",
+        "1",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--endpoint-port",
+        "-1",
+        "--endpoint-socket",
+        str(tmp_path / "file" / "agent.sock"),
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: agent:"), r.stderr
+    # agent-cleanup with nothing to clean: exit 0 and the count
+    r = serve("agent-cleanup", "--data-dir", str(tmp_path / "empty"), "--node-name", "none")
+    assert r.returncode == 0 and r.stdout.strip().splitlines()[-1] == "0 pod(s) removed", (r.stdout, r.stderr)
+    # agent-cleanup that cannot open its VM runtime: one line, exit 1
+    r = serve("agent-cleanup", "--data-dir", str(tmp_path / "empty"), "--vm-runtime-uri", "bogus:///nowhere")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: agent-cleanup:"), r.stderr
