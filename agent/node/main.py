@@ -44,6 +44,7 @@ from agent.runtime.base import Runtime, RuntimeError_
 from ctl.client.aio import Client
 from ctl.client.kubeconfig import ClientConfig, ConfigError
 from ctl.client.kubeconfig import load as load_kubeconfig
+from ctl.types.quantity import is_quantity
 from ctl.util.daemon import run_daemon
 from ctl.util.tasks import cancel_and_wait
 
@@ -210,11 +211,8 @@ def _validate(args: argparse.Namespace) -> None:
         nodeinfo.parse_taints(args.node_taints)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if args.cpu:
-        try:
-            float(args.cpu[:-1]) if args.cpu.endswith("m") else float(args.cpu)
-        except ValueError:
-            raise UsageError(f"--cpu: invalid quantity {args.cpu!r}") from None
+    if args.cpu and not is_quantity(args.cpu):
+        raise UsageError(f"--cpu: invalid quantity {args.cpu!r}")
 
 
 async def _make_runtime(args: argparse.Namespace, name: str, data_dir: Path) -> Runtime:

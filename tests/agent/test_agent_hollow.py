@@ -326,6 +326,8 @@ def test_bad_flags_one_line_error() -> None:
         ["--pod-cidr", "10.1.2.300/24"],
         ["--hollow-nodes", "-1"],
         ["--node-labels", "novalue"],
+        ["--cpu", "lots"],
+        ["--cpu", "2K"],  # not a Kubernetes suffix (k is)
     ):
         r = subprocess.run(
             [sys.executable, "-m", "ctl", "serve", "agent", "--server", "http://127.0.0.1:1", *argv],
