@@ -242,14 +242,13 @@ class Params:
     watch: bool = False
     allow_watch_bookmarks: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    labels: LabelSelector = field(default_factory=lambda: LabelSelector([]))
 
     def selectors(
         self, allowed: Callable[[str], bool] | None, resource: str = ""
     ) -> tuple[LabelSelector, FieldSelector]:
-        return (
-            parse_label_selector(self.label_selector),
-            parse_field_selector(self.field_selector, allowed, resource),
-        )
+        """The label selector (parsed already) and the field selector checked against the kind's fields."""
+        return self.labels, parse_field_selector(self.field_selector, allowed, resource)
 
     def delete_options(self, body: dict[str, Any] | None = None) -> dict[str, Any]:
         """DeleteOptions from the body (checked) with the query parameters over it."""
@@ -319,10 +318,10 @@ def parse_params(query: Mapping[str, str]) -> Params:
             p.allow_watch_bookmarks = _bool(name, value)
         else:
             p.extra[name] = value
-    # Selectors are parsed where the kind is known (field labels differ per kind), but a
+    # The field selector is parsed where the kind is known (field labels differ per kind); a
     # malformed label selector is refused here already, whatever the verb.
     if p.label_selector:
-        parse_label_selector(p.label_selector)
+        p.labels = parse_label_selector(p.label_selector)
     return p
 
 
