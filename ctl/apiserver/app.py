@@ -34,7 +34,7 @@ from ctl.apiserver.status import APIError
 from ctl.apiserver.watchcache import WatchCache
 from ctl.store import CompactedError, Store
 from ctl.types import kinds
-from ctl.types.columns import columns_for
+from ctl.types.columns import cell, columns_for
 from ctl.types.kinds import SYSTEM_NAMESPACES, SYSTEM_TENANT, Kind
 from ctl.types.selectors import FieldSelector, LabelSelector, field_supported
 
@@ -445,10 +445,10 @@ class APIServer:
         ]
         rows = []
         for o in items:
-            md = o["metadata"]
+            md = o["metadata"] if isinstance(o.get("metadata"), dict) else {}
             rows.append(
                 {
-                    "cells": [md["name"], *[f(o) for _, f in cols]],
+                    "cells": [cell(lambda x: x["metadata"]["name"], o), *[cell(f, o) for _, f in cols]],
                     "object": {
                         "kind": "PartialObjectMetadata",
                         "apiVersion": "meta.k8s.io/v1",

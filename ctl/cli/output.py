@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 import yaml
 
 from ctl.cli.errors import CLIError
-from ctl.types.columns import columns_for
+from ctl.types.columns import INVALID, cell, columns_for
 from ctl.types.kinds import Kind
-
-INVALID = "<invalid>"
 
 OBJECT_FORMATS = ("table", "wide", "yaml", "json", "name")
 DATA_FORMATS = ("table", "json", "yaml")
@@ -112,15 +110,6 @@ def pairs(value: Any, none: str = "<none>", sep: str = ",") -> str:
     if m is None:
         return INVALID
     return sep.join(f"{k}={text(v)}" for k, v in m.items()) or none
-
-
-def cell(fn: Callable[[dict[str, Any]], str], obj: dict[str, Any]) -> str:
-    """One table cell: the column function's result, or ``<invalid>`` if the object defeats it."""
-    try:
-        v = fn(obj)
-    except Exception:  # any wrong type in any field the column reads
-        return INVALID
-    return v if isinstance(v, str) else text(v)
 
 
 def name_of(kind: Kind, obj: dict[str, Any]) -> str:

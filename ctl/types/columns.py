@@ -15,6 +15,24 @@ from ctl.types.meta import parse_rfc3339
 
 Column = tuple[str, Callable[[dict[str, Any]], str]]
 
+# What a cell shows when the object's field has a wrong type (a malformed object already in the store).
+INVALID = "<invalid>"
+
+
+def cell(fn: Callable[[dict[str, Any]], str], obj: dict[str, Any]) -> str:
+    """One table cell: the column function's result, or ``<invalid>`` if the object defeats it.
+
+    Both the API server's Table responses and the CLI render through this, so a malformed
+    object (from an older version, or written into the store directly) never ends a listing.
+    """
+    try:
+        v = fn(obj)
+    except Exception:  # any wrong type in any field the column reads
+        return INVALID
+    if isinstance(v, str):
+        return v
+    return str(v) if isinstance(v, (int, float)) else INVALID
+
 
 def age(ts: str | None, now: float | None = None) -> str:
     if not ts:

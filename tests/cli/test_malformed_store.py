@@ -159,3 +159,19 @@ def test_status_counts_the_malformed_node_as_not_ready(data_dir: Path) -> None:
     assert "nodes: 1/2 ready" in out
     doc = json.loads(ctl(data_dir, "status", "--data-dir", str(data_dir), "-o", "json").stdout)
     assert doc["nodes"] == "1/2 ready" and doc["healthy"] is True
+
+
+def test_server_side_table_shows_invalid_cells(api: ApiServerProcess) -> None:
+    """kubectl asks the server for a Table; a malformed object's cells are ``<invalid>``, never a 500."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        api.url + "/api/v1/nodes",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+        table = json.loads(r.read())
+    assert table["kind"] == "Table"
+    rows = {row["cells"][0]: row["cells"] for row in table["rows"]}
+    assert "<invalid>" in rows["bad-node"] and "<invalid>" not in rows["good-node"]
