@@ -12,6 +12,7 @@ last test deletes everything, runs ``down`` and checks that nothing is left on t
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -241,27 +242,34 @@ def test_rolling_update_replaces_every_pod_within_max_unavailable(cluster: E2ECl
 def test_crashing_container_restarts_with_backoff(cluster: E2ECluster) -> None:
     c = cluster
     c.apply(pod(c, "crash", container("main", "echo crashing-now; sleep 0.3; exit 3")))
-    first: dict[int, float] = {}
+    restarts = 0
     reasons: set[str] = set()
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
+    delays: list[float] = []  # the back-off the agent reports ("back-off 2s restarting ..."), in order
+
+    def backing_off() -> bool:
+        nonlocal restarts
         cs = cstatus(c.pod(NS, "crash"))
-        n = int(cs.get("restartCount", 0))
-        first.setdefault(n, time.monotonic())
+        restarts = max(restarts, int(cs.get("restartCount", 0)))
         waiting = (cs.get("state") or {}).get("waiting") or {}
         if waiting.get("reason"):
             reasons.add(waiting["reason"])
-        if n >= 4 and "CrashLoopBackOff" in reasons:
-            break
-        time.sleep(0.1)
-    assert max(first) >= 4, f"restartCount only reached {max(first)} in 40s: {c.describe_pods(NS)}"
-    assert "CrashLoopBackOff" in reasons, reasons
-    # Back-off doubles (1 s, 2 s, 4 s ...): the last gap between restarts is clearly the longest.
-    times = [first[n] for n in sorted(first)]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert len(gaps) >= 3, first
-    print(f"\nrestart gaps: {[round(g, 1) for g in gaps]}")
-    assert gaps[-1] > min(gaps[:-1]) + 1.0, f"back-off did not grow: {[round(g, 2) for g in gaps]}"
+        m = re.match(r"back-off (\d+(?:\.\d+)?)s ", waiting.get("message") or "")
+        if m and (not delays or float(m[1]) != delays[-1]):
+            delays.append(float(m[1]))
+        return restarts >= 4 and "CrashLoopBackOff" in reasons and len(delays) >= 2
+
+    wait_for(
+        backing_off,
+        40,
+        "4 restarts and two back-off delays",
+        interval=0.1,
+        diag=lambda: f"restarts {restarts}, reasons {reasons}, delays {delays}\n{c.describe_pods(NS)}",
+    )
+    # The schedule, not the stopwatch: each reported delay is the 1 s initial back-off doubled
+    # (kubelet's rule), and they grow. The wall-clock gaps are for benchmarks, not for a loaded CI host.
+    print(f"\nreported back-off delays: {delays}")
+    assert all(d >= 1 and math.log2(d).is_integer() for d in delays), delays
+    assert delays == sorted(set(delays)), f"back-off did not grow: {delays}"
     cs = cstatus(c.pod(NS, "crash"))
     term = (cs.get("lastState") or {}).get("terminated") or {}
     assert term.get("exitCode") == 3, cs
@@ -389,9 +397,22 @@ def test_agent_failure_makes_node_not_ready_and_pods_move_to_hollow_nodes(cluste
             n = c.api.get("nodes", c.node)
             return n if (condition(n, "Ready") or {}).get("status") == "Unknown" else None
 
-        node = wait_for(not_ready, 30, "the node to become NotReady (Unknown)")
+        wait_for(not_ready, 30, "the node to become NotReady (Unknown)")
         t_notready = time.monotonic() - t0
-        assert {t["key"] for t in node["spec"].get("taints") or []} >= {"node.kubernetes.io/unreachable"}
+
+        # The node lifecycle controller writes the Unknown condition and the taint in separate
+        # updates: the first read that shows Unknown need not show the taint yet.
+        def tainted() -> dict[str, Any] | None:
+            n = c.api.get("nodes", c.node)
+            keys = {t.get("key") for t in n["spec"].get("taints") or []}
+            return n if "node.kubernetes.io/unreachable" in keys else None
+
+        wait_for(
+            tainted,
+            30,
+            "the unreachable taint on the NotReady node",
+            diag=lambda: repr(c.api.get("nodes", c.node).get("spec")),
+        )
         got = c.ctl("get", "nodes").stdout
         assert re.search(rf"^{re.escape(c.node)}\s+NotReady", got, re.M), got
 
@@ -431,8 +452,18 @@ def test_agent_failure_makes_node_not_ready_and_pods_move_to_hollow_nodes(cluste
         "the returning agent to remove the evicted pods' containers",
         diag=lambda: repr(c.runc_containers()),
     )
-    node = c.api.get("nodes", c.node)
-    assert not [t for t in node["spec"].get("taints") or [] if t["key"].startswith("node.kubernetes.io/")]
+
+    def node_taints() -> list[dict[str, Any]]:
+        taints = c.api.get("nodes", c.node)["spec"].get("taints") or []
+        return [t for t in taints if t["key"].startswith("node.kubernetes.io/")]
+
+    # as on the way down, the condition and the taints are separate updates: wait for both
+    wait_for(
+        lambda: not node_taints(),
+        30,
+        "the node's unreachable taints to be removed",
+        diag=lambda: repr(node_taints()),
+    )
     c.ctl("delete", "deployment", "survivor", "-n", NS)
 
 

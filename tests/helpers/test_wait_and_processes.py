@@ -35,13 +35,13 @@ async def test_eventually_times_out_with_what_and_last_value_and_diag() -> None:
     t0 = time.monotonic()
     with pytest.raises(AssertionError) as e:
         await eventually(
-            lambda: [], timeout=0.2, interval=0.05, what="the list to fill", diag=lambda: "LOGTAIL"
+            lambda: [], timeout=0.05, interval=0.01, what="the list to fill", diag=lambda: "LOGTAIL"
         )
     took = time.monotonic() - t0
     msg = str(e.value)
-    assert "timed out after 0.2s waiting for the list to fill; last value: []" in msg
+    assert "timed out after 0.05s waiting for the list to fill; last value: []" in msg
     assert msg.endswith("\nLOGTAIL")
-    assert took >= 0.2
+    assert took >= 0.05
 
 
 async def test_eventually_ignores_only_the_given_exceptions() -> None:
@@ -57,13 +57,13 @@ async def test_eventually_ignores_only_the_given_exceptions() -> None:
     with pytest.raises(ZeroDivisionError):
         await eventually(lambda: 1 / 0, timeout=5, ignore=(KeyError,))
     with pytest.raises(AssertionError, match="last value: KeyError: 'gone'"):
-        await eventually(lambda: {}["gone"], timeout=0.1, interval=0.02, ignore=(KeyError,))
+        await eventually(lambda: {}["gone"], timeout=0.03, interval=0.01, ignore=(KeyError,))
 
 
 def test_eventually_sync_checks_once_more_at_the_deadline() -> None:
     start = time.monotonic()
-    # true only after 0.15 s, with an interval longer than the timeout: found by the final attempt
-    assert eventually_sync(lambda: time.monotonic() - start > 0.15, timeout=0.2, interval=10) is True
+    # true only after 0.04 s, with an interval longer than the timeout: found by the final attempt
+    assert eventually_sync(lambda: time.monotonic() - start > 0.04, timeout=0.05, interval=10) is True
     with pytest.raises(AssertionError, match="waiting for never; last value: 0"):
         eventually_sync(lambda: 0, timeout=0.05, interval=0.01, what="never")
 
