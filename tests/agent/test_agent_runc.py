@@ -104,10 +104,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     netns = "cagt-" + uuid.uuid4().hex[:8]
     subprocess.run(["ip", "netns", "add", netns], check=True)
     subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
-    api = ApiServerProcess(d / "api").start()
-    e = Env(d, api, netns)
-    e.start_agent()
     try:
+        api = ApiServerProcess(d / "api").start()
+    except BaseException:  # the server never came up: do not leave the namespace behind
+        subprocess.run(["ip", "netns", "delete", netns], check=False)
+        raise
+    e = Env(d, api, netns)
+    try:
+        e.start_agent()
         yield e
     finally:
         # delete every pod through the API so the agent tears the containers down, then stop

@@ -19,6 +19,7 @@ import requests
 
 from tests.api.conftest import BACKENDS, Http, WatchStream, configmap, start_api
 from tests.cluster import ApiServerProcess
+from tests.helpers import eventually_sync
 
 pytestmark = pytest.mark.slow  # starts API server / role / etcd processes
 
@@ -106,8 +107,9 @@ def test_sigterm_is_graceful(tmp_path: Path) -> None:
     watch = WatchStream(http, f"/api/v1/namespaces/{ns}/configmaps", {"resourceVersion": rv})
     try:
         w = Writers(srv.url, ns).start()
-        while len(w.acked) < 40:
-            time.sleep(0.02)
+        eventually_sync(
+            lambda: len(w.acked) >= 40, 20, 0.02, "40 acknowledged writes", diag=lambda: repr(w.errors[:3])
+        )
         assert srv.proc is not None
         t0 = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
