@@ -29,7 +29,7 @@ from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
 from ctl.apiserver.metrics import Metrics
 from ctl.apiserver.params import Params, check_delete_options, parse_params
 from ctl.apiserver.paths import RequestInfo, parse
-from ctl.apiserver.registry import Registry, scale_of
+from ctl.apiserver.registry import FIELD_VALIDATION, Registry, scale_of
 from ctl.apiserver.status import APIError
 from ctl.apiserver.watchcache import WatchCache
 from ctl.store import CompactedError, Store
@@ -148,6 +148,9 @@ class APIServer:
                 current_identity.set(ident)
             resp = await handler(request)
             code = resp.status
+            for w in request.get("warnings") or ():
+                if not resp.prepared:
+                    resp.headers.add("Warning", _warning_header(w))
             return resp
         except APIError as e:
             code = e.code
@@ -334,6 +337,12 @@ class APIServer:
             if resp is not None:
                 return resp
         dry_run = params.dry_run
+        if verb in ("create", "update", "patch"):
+            # fieldValidation (Ignore|Warn|Strict) reaches the schema check through the registry;
+            # Warn's findings come back as Warning headers (added by the middleware).
+            warnings: list[str] = []
+            request["warnings"] = warnings
+            FIELD_VALIDATION.set((params.field_validation, warnings))
         if sub is None and info.name is None:
             if verb in ("list", "watch"):
                 return await self._list_or_watch(request, kind, tenant, info, params, verb == "watch")
@@ -585,6 +594,12 @@ class APIServer:
         except (ConnectionResetError, RuntimeError):
             pass
         return resp
+
+
+def _warning_header(text: str) -> str:
+    """An RFC 7234 warning as the Kubernetes API server sends it (code 299, agent ``-``)."""
+    text = st.truncate(text.replace('"', "'").replace("\n", " "), 256)
+    return f'299 - "{text}"'
 
 
 def _peercert(request: web.Request) -> dict[str, Any] | None:

@@ -27,6 +27,7 @@ import copy
 import random
 import string
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -54,6 +55,32 @@ def encode(obj: dict[str, Any]) -> bytes:
     finally:
         if rv is not None:
             md["resourceVersion"] = rv
+
+
+# The request's ``fieldValidation`` mode and the list its warnings go to, set by the HTTP layer
+# for create/update/patch (None: unknown fields are kept, this server's behaviour before the
+# parameter existed). A context variable, so every internal write keeps the default.
+FIELD_VALIDATION: ContextVar[tuple[str | None, list[str] | None]] = ContextVar(
+    "field_validation", default=(None, None)
+)
+_UNKNOWN_FIELD = "Invalid value: unknown field "
+
+
+def _validate(kind: Kind, obj: dict[str, Any]) -> list[validation.Cause]:
+    """Schema and per-kind validation in the request's fieldValidation mode.
+
+    Strict refuses unknown fields as Kubernetes does: 400 BadRequest, "strict decoding error".
+    """
+    mode, warnings = FIELD_VALIDATION.get()
+    if warnings is not None and len(warnings) >= 50:
+        warnings = None  # enough said
+    causes = validation.validate(kind, obj, mode, warnings)
+    if mode == "Strict":
+        unknown = [c for c in causes if c.message.startswith(_UNKNOWN_FIELD)]
+        if unknown:
+            fields = ", ".join(c.message[len("Invalid value: ") :] for c in unknown[:20])
+            raise st.bad_request(f"strict decoding error: {fields}")
+    return causes
 
 
 class Registry:
@@ -256,7 +283,7 @@ class Registry:
         if kind.namespaced:
             await self.check_namespace(tenant, namespace or "")
         validation.default(kind, obj)
-        causes = validation.validate(kind, obj)
+        causes = _validate(kind, obj)
         if causes:
             raise st.invalid(kind.kind, md.get("name", ""), causes, kind.group)
         for f in ("resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -320,7 +347,7 @@ class Registry:
         nmd = new["metadata"]
         nmd["selfLink"] = self_link(kind, tenant, namespace or "", name)
         validation.default(kind, new)
-        causes = validation.validate(kind, new)
+        causes = _validate(kind, new)
         if causes:
             raise st.invalid(kind.kind, name, causes, kind.group)
         causes = strategy_for(kind).validate_update(old, new)

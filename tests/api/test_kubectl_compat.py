@@ -177,3 +177,19 @@ def test_kubectl_imperative_generators(init_cluster: InitCluster) -> None:
     r = kubectl(c, "create", "role", "r", "--verb=get", "--resource=pods", "-n", "kc-proto", check=False)
     assert r.returncode != 0 and "protobuf" in r.stderr
     kubectl(c, "delete", "namespace", "kc-proto", "--wait=false")
+
+
+def test_kubectl_validate_modes(init_cluster: InitCluster, tmp_path: Path) -> None:
+    """kubectl sends fieldValidation=Strict by default: an unknown field is refused by the server."""
+    f = tmp_path / "bogus.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kc-bogus, namespace: default}\n"
+        "data: {a: b}\nbogus: 1\n"
+    )
+    r = kubectl(init_cluster, "create", "-f", str(f), check=False)
+    assert r.returncode != 0 and "strict decoding error" in r.stderr and "bogus" in r.stderr, r.stderr
+    r = kubectl(init_cluster, "create", "--validate=warn", "-f", str(f))
+    assert "unknown field" in r.stderr and "bogus" in r.stderr, r.stderr
+    kubectl(init_cluster, "delete", "configmap", "kc-bogus", "-n", "default")
+    kubectl(init_cluster, "create", "--validate=false", "-f", str(f))
+    kubectl(init_cluster, "delete", "configmap", "kc-bogus", "-n", "default")
