@@ -46,6 +46,7 @@ from ctl.client.kubeconfig import ClientConfig, ConfigError
 from ctl.client.kubeconfig import load as load_kubeconfig
 from ctl.types.quantity import is_quantity
 from ctl.util.daemon import run_daemon
+from ctl.util.private_files import secure_tree
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.agent")
@@ -274,7 +275,7 @@ async def pleg_loop(agents: dict[str, NodeAgent], period: float) -> None:
 async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     """Run the agent's nodes until ``stop`` is set; containers and VMs are left running."""
     data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    secure_tree(data_dir)  # 0700, and an older data dir's group/other bits removed (pod logs, pod.json)
     rps, tps = _clients(args)
     hollow = args.hollow_nodes > 0
     if hollow:

@@ -693,12 +693,12 @@ def apply_layer(root: Path, layer: Path) -> None:
             if base.startswith(".wh."):
                 _remove(parent / base[4:])
                 continue
-            parent.mkdir(parents=True, exist_ok=True)
+            _mkdirs(parent)
             target = parent / base
             if m.isdir():
                 if target.exists() and not target.is_dir():
                     _remove(target)
-                target.mkdir(exist_ok=True)
+                _mkdirs(target)
                 dirs.append((target, m))
                 continue
             if target.is_dir() and not target.is_symlink():
@@ -729,6 +729,25 @@ def apply_layer(root: Path, layer: Path) -> None:
             _set_meta(target, m)
         for d, m in reversed(dirs):
             _set_meta(d, m)
+
+
+def _mkdirs(path: Path) -> None:
+    """Create ``path`` and missing parents as ``0755`` whatever the process umask.
+
+    A layer may list a file before (or without) its directories; the directories made for
+    it must be readable by a container's non-root user even though the agent and the image
+    tools run under the private umask (``ctl.util.private_files``). Directories the layer
+    does list get their own mode afterwards from :func:`_set_meta`.
+    """
+    missing: list[Path] = []
+    cur = path
+    while not cur.exists():
+        missing.append(cur)
+        cur = cur.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir()
+            os.chmod(d, 0o755)
 
 
 def _set_meta(path: Path, m: tarfile.TarInfo) -> None:

@@ -9,13 +9,12 @@ Two measures keep it so:
 
 * :data:`PRIVATE_UMASK` (``0o077``) is the process umask of every role
   (:func:`ctl.util.daemon.run_daemon` sets :func:`role_umask`) and of ``centaurusctl init``,
-  so whatever a role creates is born ``0600``/``0700``. The node agent is the exception
-  (``0o022``): the container runtime creates files that containers see - a root
-  filesystem's upper directory, the ``/etc/hosts`` it bind-mounts - and a container running
-  as a non-root user needs to read them. Its data directory is still ``0700`` (the agent's
-  start and ``init`` run :func:`secure_tree`), so no other local user reaches its files;
-  once the runtime gives container-visible files explicit modes, the agent can take the
-  private umask too.
+  so whatever a role creates is born ``0600``/``0700``. The node agent runs under it too:
+  the files containers see (a root filesystem's upper directory, the ``/etc/hosts`` it
+  bind-mounts, directories unpacked from image layers) are given explicit modes by the
+  runtime and the image store, so a container's non-root user can still read them.
+  :data:`CONTAINER_HOST_ROLES` lists roles that would need the looser
+  :data:`CONTAINER_HOST_UMASK` instead (none today).
 * :func:`secure_tree` runs when a role starts on an existing data directory (one created
   by an older version, or by hand): the directory becomes ``0700`` and every file and
   directory below loses its group and other bits.
@@ -36,7 +35,7 @@ from pathlib import Path
 PRIVATE_UMASK = 0o077
 CONTAINER_HOST_UMASK = 0o022
 # Roles whose processes create files that containers (with their own non-root users) read.
-CONTAINER_HOST_ROLES = frozenset({"agent"})
+CONTAINER_HOST_ROLES: frozenset[str] = frozenset()
 # Directory names whose contents are container-visible: their modes matter inside the container.
 CONTAINER_VISIBLE = frozenset({"rootfs", "upper", "work", "etc", "images"})
 

@@ -248,3 +248,24 @@ def test_cli_build_defaults(tmp_path: Path) -> None:
         assert "built busybox:latest" in r.stdout
     names = [i["name"] for i in json.loads(_ctl(d, "list", "-o", "json").stdout)]
     assert names.count("busybox:latest") == 1
+
+
+def test_layer_directories_readable_under_private_umask(tmp_path: Path) -> None:
+    """Roles run under umask 0o077; directories a layer implies (a file listed without its
+    directory) must still be 0755, or a container's non-root user cannot reach the file."""
+    from ctl.images.store import apply_layer, tar_bytes
+
+    f = tarfile.TarInfo("usr/share/app/data.txt")
+    f.size, f.mode = 3, 0o644
+    layer = tmp_path / "layer.tar"
+    layer.write_bytes(tar_bytes([f], {"usr/share/app/data.txt": b"abc"}))
+    root = tmp_path / "fs"
+    root.mkdir()
+    old = os.umask(0o077)
+    try:
+        apply_layer(root, layer)
+    finally:
+        os.umask(old)
+    for d in ("usr", "usr/share", "usr/share/app"):
+        assert (root / d).stat().st_mode & 0o777 == 0o755, d
+    assert (root / "usr/share/app/data.txt").stat().st_mode & 0o777 == 0o644

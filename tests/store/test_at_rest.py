@@ -179,4 +179,4 @@ def test_secure_tree_spares_container_visible_files(tmp_path: Path) -> None:
     assert mode[tmp_path / "run.sh"] == 0o700  # the owner keeps its execute bit
     assert mode[pod / "containers" / "c" / "0" / "rootfs" / "bin" / "sh"] == 0o755
     assert mode[pod / "etc" / "hosts"] == 0o644 and mode[tmp_path / "images" / "busybox" / "layer"] == 0o644
-    assert role_umask("apiserver") == 0o077 and role_umask("agent") == 0o022
+    assert role_umask("apiserver") == 0o077 and role_umask("agent") == 0o077
