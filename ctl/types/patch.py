@@ -146,5 +146,6 @@ def apply_patch(content_type: str, obj: dict[str, Any], patch: Any) -> dict[str,
             f"the patch content type {ct!r} is not supported; use {MERGE_PATCH}, {JSON_PATCH} or {STRATEGIC}",
             "UnsupportedMediaType",
         )
-    assert isinstance(out, dict)
+    if not isinstance(out, dict):  # e.g. {"$patch": "delete"} at the root
+        raise PatchError(422, "the patch did not produce an object", "Invalid")
     return out
