@@ -347,21 +347,29 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
             spec, rt, shared, vm_runtime=vm_rt, vm_runtime_error=vm_err, data_dir=None if hollow else data_dir
         )
     # Register (bounded concurrency through the shared write limit), then start the loops.
-    await asyncio.gather(*(a.register() for a in agents.values()))
-    log.info("%d node(s) registered", len(agents))
-    for a in agents.values():
-        a.start_loops()
-    sources = Sources(agents, tps, node_selector=not args.no_node_selector and not hollow)
-    start_task = asyncio.create_task(sources.start(), name="sources")
+    # A SIGTERM while registration still retries (API server unreachable) stops the agent too.
     stopped = asyncio.create_task(stop.wait(), name="stop")
-    await asyncio.wait([start_task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    registering: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(*(a.register() for a in agents.values()))
+    )
+    first: list[asyncio.Future[Any]] = [registering, stopped]
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    sources = Sources(agents, tps, node_selector=not args.no_node_selector and not hollow)
+    start_task: asyncio.Task[None] | None = None
+    if registering.done() and not stop.is_set():
+        registering.result()
+        log.info("%d node(s) registered", len(agents))
+        for a in agents.values():
+            a.start_loops()
+        start_task = asyncio.create_task(sources.start(), name="sources")
+        await asyncio.wait([start_task, stopped], return_when=asyncio.FIRST_COMPLETED)
     pleg: asyncio.Task[None] | None = None
-    if start_task.done() and start_task.exception() is None:
+    if start_task is not None and start_task.done() and start_task.exception() is None:
         log.info("agent ready: %d node(s), watching %d partition(s)", len(agents), len(tps))
         pleg = asyncio.create_task(pleg_loop(agents, args.pleg_seconds), name="pleg")
         await stop.wait()
     log.info("agent shutting down")
-    await cancel_and_wait(start_task, pleg, stopped)
+    await cancel_and_wait(registering, start_task, pleg, stopped)
     await sources.stop()
     await asyncio.gather(*(a.stop() for a in agents.values()), return_exceptions=True)
     for a in agents.values():

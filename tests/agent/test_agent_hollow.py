@@ -415,3 +415,35 @@ def test_start_errors_one_line(tmp_path: Path) -> None:
     r = serve("agent-cleanup", "--data-dir", str(tmp_path / "empty"), "--vm-runtime-uri", "bogus:///nowhere")
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: agent-cleanup:"), r.stderr
+
+
+@pytest.mark.slow
+async def test_sigterm_while_registration_retries(tmp_path: Path) -> None:
+    """An agent whose API server never answers keeps retrying registration; SIGTERM still stops it (exit 0)."""
+    from tests.cluster import free_port
+
+    agent = AgentProcess(
+        [
+            "--server",
+            f"http://127.0.0.1:{free_port()}",  # nothing listens there
+            "--hollow-nodes",
+            "1",
+            "--hollow-prefix",
+            "unreachable-node",
+            "--data-dir",
+            str(tmp_path / "agent"),
+            "--endpoint-port",
+            "-1",
+        ],
+        tmp_path / "agent.log",
+    ).start()
+    try:
+        await wait_for(
+            lambda: asyncio.sleep(0, "retrying" in agent.log()), 20, what="registration retry", log=agent.log
+        )
+        assert agent.proc is not None
+        agent.proc.terminate()
+        rc = await asyncio.to_thread(agent.proc.wait, 15)
+        assert rc == 0, agent.log()[-3000:]
+    finally:
+        agent.stop()
