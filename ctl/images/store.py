@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
-import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +34,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from ctl.images import reference
+from ctl.images.errors import ImageError, ImageNotFound, InvalidImage
+from ctl.images.layers import apply_layer, tar_bytes
+from ctl.images.sources import DirSource, Source, TarSource
 from ctl.types import meta
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -48,18 +48,6 @@ MT_DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MT_DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 ANN_NAME = "io.containerd.image.name"
 ANN_REF = "org.opencontainers.image.ref.name"
-
-
-class ImageError(Exception):
-    """Any image store failure; the message is one line suitable for the user."""
-
-
-class ImageNotFound(ImageError):
-    pass
-
-
-class InvalidImage(ImageError):
-    pass
 
 
 def default_data_dir() -> Path:
@@ -345,10 +333,10 @@ class ImageStore:
         if not p.exists():
             raise ImageError(f"{p}: no such file or directory")
         if p.is_dir():
-            src: _Source = _DirSource(p)
+            src: Source = DirSource(p)
         else:
             try:
-                src = _TarSource(p)
+                src = TarSource(p)
             except (tarfile.TarError, OSError, EOFError) as e:
                 raise InvalidImage(f"{p}: not a tar archive or OCI layout directory ({e})") from None
         try:
@@ -381,7 +369,7 @@ class ImageStore:
             src.close()
         return [self.resolve(n) for n in names]
 
-    def _copy_blob(self, src: _Source, digest: str) -> int:
+    def _copy_blob(self, src: Source, digest: str) -> int:
         if self.blob_path(digest).exists():
             return self.blob_path(digest).stat().st_size
         rel = "blobs/" + digest.replace(":", "/")
@@ -391,7 +379,7 @@ class ImageStore:
             _, size = self._put_blob_file(fh, expected=digest)
         return size
 
-    def _import_oci(self, src: _Source) -> list[tuple[dict[str, Any], list[str]]]:
+    def _import_oci(self, src: Source) -> list[tuple[dict[str, Any], list[str]]]:
         try:
             idx = json.loads(src.read("index.json"))
         except ValueError as e:
@@ -416,7 +404,7 @@ class ImageStore:
                     out = [(d, list(e.get("RepoTags") or [])) for (d, _), e in zip(out, dm, strict=True)]
         return out
 
-    def _import_manifest(self, src: _Source, desc: dict[str, Any]) -> dict[str, Any]:
+    def _import_manifest(self, src: Source, desc: dict[str, Any]) -> dict[str, Any]:
         """Copy one manifest (choosing linux/amd64 from an index) and its blobs; return its descriptor."""
         mt = desc.get("mediaType", MT_OCI_MANIFEST)
         self._copy_blob(src, desc["digest"])
@@ -440,7 +428,7 @@ class ImageStore:
         size = self.blob_path(desc["digest"]).stat().st_size
         return {"mediaType": mt, "digest": desc["digest"], "size": size}
 
-    def _import_docker(self, src: _Source) -> list[tuple[dict[str, Any], list[str]]]:
+    def _import_docker(self, src: Source) -> list[tuple[dict[str, Any], list[str]]]:
         try:
             entries = json.loads(src.read("manifest.json"))
         except ValueError as e:
@@ -565,207 +553,13 @@ class ImageStore:
         return target / "fs"
 
 
-# -------------------------------------------------------------------- sources
-
-
-class _Source:
-    def exists(self, rel: str) -> bool:
-        raise NotImplementedError
-
-    def open(self, rel: str) -> IO[bytes]:
-        raise NotImplementedError
-
-    def read(self, rel: str) -> bytes:
-        with self.open(rel) as fh:
-            return fh.read()
-
-    def close(self) -> None:
-        pass
-
-
-class _DirSource(_Source):
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _p(self, rel: str) -> Path:
-        p = (self.root / rel).resolve()
-        if not str(p).startswith(str(self.root.resolve())):
-            raise InvalidImage(f"path {rel!r} escapes the image directory")
-        return p
-
-    def exists(self, rel: str) -> bool:
-        return self._p(rel).is_file()
-
-    def open(self, rel: str) -> IO[bytes]:
-        try:
-            return open(self._p(rel), "rb")
-        except FileNotFoundError:
-            raise InvalidImage(f"image directory is missing {rel}") from None
-
-
-class _TarSource(_Source):
-    def __init__(self, path: Path) -> None:
-        self.tf = tarfile.open(path, "r:*")
-        self.members: dict[str, tarfile.TarInfo] = {}
-        for m in self.tf.getmembers():
-            self.members[os.path.normpath(m.name.lstrip("/")).removeprefix("./")] = m
-
-    def _m(self, rel: str) -> tarfile.TarInfo | None:
-        m = self.members.get(os.path.normpath(rel))
-        seen = 0
-        while m is not None and (m.issym() or m.islnk()) and seen < 10:
-            seen += 1
-            base = os.path.dirname(m.name) if m.issym() else ""
-            m = self.members.get(os.path.normpath(os.path.join(base, m.linkname)).removeprefix("./"))
-        return m
-
-    def exists(self, rel: str) -> bool:
-        m = self._m(rel)
-        return m is not None and m.isfile()
-
-    def open(self, rel: str) -> IO[bytes]:
-        m = self._m(rel)
-        fh = self.tf.extractfile(m) if m is not None else None
-        if fh is None:
-            raise InvalidImage(f"archive is missing {rel}")
-        return fh
-
-    def close(self) -> None:
-        self.tf.close()
-
-
-# -------------------------------------------------------------------- layer application
-
-
-def _scoped(root: Path, rel: str, follow_last: bool = False) -> Path:
-    """Resolve ``rel`` inside ``root``, following symlinks as if ``root`` were ``/``."""
-    parts = [p for p in rel.split("/") if p not in ("", ".")]
-    cur: list[str] = []
-    hops = 0
-    while parts:
-        p = parts.pop(0)
-        if p == "..":
-            if cur:
-                cur.pop()
-            continue
-        candidate = root.joinpath(*cur, p)
-        if (parts or follow_last) and candidate.is_symlink():
-            hops += 1
-            if hops > 40:
-                raise InvalidImage(f"too many symlinks resolving {rel!r}")
-            target = os.readlink(candidate)
-            if target.startswith("/"):
-                cur = []
-            parts = [x for x in target.split("/") if x not in ("", ".")] + parts
-            continue
-        cur.append(p)
-    return root.joinpath(*cur)
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or not path.is_dir():
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    else:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def apply_layer(root: Path, layer: Path) -> None:
-    """Apply one (possibly gzip-compressed) layer tarball to ``root``, honouring OCI whiteouts."""
-    with open(layer, "rb") as raw:
-        magic = raw.read(2)
-    opener: Any = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(layer, "rb") as fh, tarfile.open(fileobj=fh, mode="r|") as tf:
-        dirs: list[tuple[Path, tarfile.TarInfo]] = []
-        for m in tf:
-            name = os.path.normpath("/" + m.name).lstrip("/")
-            if not name or name == ".":
-                continue
-            parent_rel, base = os.path.split(name)
-            parent = _scoped(root, parent_rel, follow_last=True)
-            if not str(parent).startswith(str(root)):
-                raise InvalidImage(f"layer entry {m.name!r} escapes the rootfs")
-            if base == ".wh..wh..opq":
-                if parent.is_dir():
-                    for child in parent.iterdir():
-                        _remove(child)
-                continue
-            if base.startswith(".wh."):
-                _remove(parent / base[4:])
-                continue
-            _mkdirs(parent)
-            target = parent / base
-            if m.isdir():
-                if target.exists() and not target.is_dir():
-                    _remove(target)
-                _mkdirs(target)
-                dirs.append((target, m))
-                continue
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            if m.isreg():
-                src = tf.extractfile(m)
-                assert src is not None
-                with open(target, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            elif m.issym():
-                os.symlink(m.linkname, target)
-            elif m.islnk():
-                link_src = _scoped(root, os.path.normpath("/" + m.linkname).lstrip("/"))
-                os.link(link_src, target)
-                continue
-            elif m.isfifo():
-                os.mkfifo(target)
-            elif m.ischr() or m.isblk():
-                kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK
-                try:
-                    os.mknod(target, kind | 0o600, os.makedev(m.devmajor, m.devminor))
-                except PermissionError:
-                    continue
-            else:
-                continue
-            _set_meta(target, m)
-        for d, m in reversed(dirs):
-            _set_meta(d, m)
-
-
-def _mkdirs(path: Path) -> None:
-    """Create ``path`` and missing parents as ``0755`` whatever the process umask.
-
-    A layer may list a file before (or without) its directories; the directories made for
-    it must be readable by a container's non-root user even though the agent and the image
-    tools run under the private umask (``ctl.util.private_files``). Directories the layer
-    does list get their own mode afterwards from :func:`_set_meta`.
-    """
-    missing: list[Path] = []
-    cur = path
-    while not cur.exists():
-        missing.append(cur)
-        cur = cur.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir()
-            os.chmod(d, 0o755)
-
-
-def _set_meta(path: Path, m: tarfile.TarInfo) -> None:
-    if os.geteuid() == 0:
-        with contextlib.suppress(OSError):
-            os.lchown(path, m.uid, m.gid)
-    if not m.issym():
-        with contextlib.suppress(OSError):
-            os.chmod(path, m.mode & 0o7777)
-    with contextlib.suppress(OSError, NotImplementedError):
-        os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
-
-
-def tar_bytes(entries: list[tarfile.TarInfo], contents: dict[str, bytes]) -> bytes:
-    """A deterministic uncompressed tarball from ``entries`` (file data looked up in ``contents``)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
-        for ti in entries:
-            data = contents.get(ti.name)
-            tf.addfile(ti, io.BytesIO(data) if data is not None else None)
-    return buf.getvalue()
+__all__ = [
+    "ImageError",
+    "ImageNotFound",
+    "ImageRecord",
+    "ImageStore",
+    "InvalidImage",
+    "apply_layer",
+    "default_data_dir",
+    "tar_bytes",
+]
