@@ -26,15 +26,18 @@ from ctl.apiserver import discovery
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
 from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
+from ctl.apiserver.fieldvalidation import FIELD_VALIDATION
 from ctl.apiserver.metrics import Metrics
 from ctl.apiserver.params import Params, check_delete_options, parse_params
 from ctl.apiserver.paths import RequestInfo, parse
-from ctl.apiserver.registry import FIELD_VALIDATION, Registry, scale_of
+from ctl.apiserver.registry import Registry
+from ctl.apiserver.scale import scale_of
 from ctl.apiserver.status import APIError
+from ctl.apiserver.tables import table
 from ctl.apiserver.watchcache import WatchCache
-from ctl.store import CompactedError, Store
+from ctl.apiserver.watchstream import serve_watch
+from ctl.store import Store
 from ctl.types import kinds
-from ctl.types.columns import cell, columns_for
 from ctl.types.kinds import SYSTEM_NAMESPACES, SYSTEM_TENANT, Kind
 from ctl.types.selectors import FieldSelector, LabelSelector, field_supported
 
@@ -431,12 +434,12 @@ class APIServer:
             if ns_field:
                 namespace = ns_field
         if watch:
-            return await self._watch(request, kind, tenant, namespace, labels, fields, params)
+            return await serve_watch(self, request, kind, tenant, namespace, labels, fields, params)
         items, rev, cont = await self.registry.list(
             kind, tenant, namespace, labels, fields, params.limit, params.cont, params.resource_version
         )
         if "as=Table" in request.headers.get("Accept", ""):
-            return _json(self._table(kind, items, rev, cont))
+            return _json(table(kind, items, rev, cont))
         body: dict[str, Any] = {
             "kind": kind.list_kind,
             "apiVersion": kind.api_version,
@@ -444,34 +447,6 @@ class APIServer:
             "items": items,
         }
         return _json(body)
-
-    def _table(self, kind: Kind, items: list[dict[str, Any]], rev: int, cont: str | None) -> dict[str, Any]:
-        cols = columns_for(kind.kind, wide=True)
-        defs = [{"name": "Name", "type": "string", "format": "name", "description": "name", "priority": 0}]
-        defs += [
-            {"name": h.title(), "type": "string", "format": "", "description": h, "priority": 0}
-            for h, _ in cols
-        ]
-        rows = []
-        for o in items:
-            md = o["metadata"] if isinstance(o.get("metadata"), dict) else {}
-            rows.append(
-                {
-                    "cells": [cell(lambda x: x["metadata"]["name"], o), *[cell(f, o) for _, f in cols]],
-                    "object": {
-                        "kind": "PartialObjectMetadata",
-                        "apiVersion": "meta.k8s.io/v1",
-                        "metadata": md,
-                    },
-                }
-            )
-        return {
-            "kind": "Table",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": {"resourceVersion": str(rev), **({"continue": cont} if cont else {})},
-            "columnDefinitions": defs,
-            "rows": rows,
-        }
 
     async def _delete_collection(
         self, request: web.Request, kind: Kind, tenant: str | None, info: RequestInfo, params: Params
@@ -493,107 +468,6 @@ class APIServer:
         return _json(
             {"kind": kind.list_kind, "apiVersion": kind.api_version, "metadata": {}, "items": deleted}
         )
-
-    async def _watch(
-        self,
-        request: web.Request,
-        kind: Kind,
-        tenant: str | None,
-        namespace: str | None,
-        labels: LabelSelector,
-        fields: FieldSelector,
-        params: Params,
-    ) -> web.StreamResponse:
-        rv = params.resource_version
-        after = None if rv in (None, "", "0") else int(rv)
-        timeout = 1800.0 if params.timeout_seconds is None else float(params.timeout_seconds)
-        bookmarks = params.allow_watch_bookmarks
-        prefix = kind.prefix(tenant, namespace)
-        if after is not None:
-            compacted = await self.store.compacted_revision()
-            if after < compacted:
-                raise st.gone(f"too old resource version: {after} ({compacted})")
-        resp = web.StreamResponse(
-            headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}
-        )
-        await resp.prepare(request)
-        queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-        gen = self.cache.watch(kind, prefix, after, labels, fields)
-
-        as_table = "as=Table" in request.headers.get("Accept", "")
-
-        async def pump() -> None:
-            first = True
-            try:
-                async for typ, obj in gen:
-                    if as_table:  # kubectl get -w: one Table row per event, column definitions once
-                        rv = int(obj.get("metadata", {}).get("resourceVersion") or 0)
-                        obj = self._table(kind, [obj], rv, None)
-                        if not first:
-                            obj["columnDefinitions"] = []
-                        first = False
-                    queue.put_nowait(orjson.dumps({"type": typ, "object": obj}) + b"\n")
-            except CompactedError as e:
-                err = st.gone(f"too old resource version: {e.requested} ({e.compacted})").body()
-                queue.put_nowait(orjson.dumps({"type": "ERROR", "object": err}) + b"\n")
-            finally:
-                queue.put_nowait(None)
-
-        task = asyncio.create_task(pump())
-        stop = asyncio.create_task(self.shutting_down.wait())
-        self.metrics.watchers += 1
-        deadline = time.monotonic() + timeout
-        try:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                get = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait(
-                    {get, stop}, timeout=min(remaining, 30.0), return_when=asyncio.FIRST_COMPLETED
-                )
-                if get not in done:
-                    get.cancel()
-                    if stop in done:
-                        break
-                    if bookmarks:
-                        bm = {
-                            "type": "BOOKMARK",
-                            "object": {
-                                "kind": kind.kind,
-                                "apiVersion": kind.api_version,
-                                "metadata": {"resourceVersion": str(self.cache.revision)},
-                            },
-                        }
-                        await resp.write(orjson.dumps(bm) + b"\n")
-                    continue
-                line = get.result()
-                if line is None:
-                    break
-                chunk = [line]
-                while not queue.empty():
-                    nxt = queue.get_nowait()
-                    if nxt is None:
-                        queue.put_nowait(None)
-                        break
-                    chunk.append(nxt)
-                await resp.write(b"".join(chunk))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.metrics.watchers -= 1
-            stop.cancel()
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
-            await gen.aclose()  # type: ignore[attr-defined]
-        try:
-            await resp.write_eof()
-        except (ConnectionResetError, RuntimeError):
-            pass
-        return resp
 
 
 def _warning_header(text: str) -> str:

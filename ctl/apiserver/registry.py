@@ -27,15 +27,16 @@ import copy
 import random
 import string
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any
 
 import orjson
 
 from ctl.apiserver import status as st
+from ctl.apiserver.fieldvalidation import validate_object
 from ctl.apiserver.params import decode_continue, encode_continue
 from ctl.apiserver.patch import apply_patch
 from ctl.apiserver.paths import self_link
+from ctl.apiserver.scale import scale_of
 from ctl.apiserver.status import APIError
 from ctl.apiserver.strategies import strategy_for
 from ctl.apiserver.watchcache import WatchCache, decode
@@ -55,32 +56,6 @@ def encode(obj: dict[str, Any]) -> bytes:
     finally:
         if rv is not None:
             md["resourceVersion"] = rv
-
-
-# The request's ``fieldValidation`` mode and the list its warnings go to, set by the HTTP layer
-# for create/update/patch (None: unknown fields are kept, this server's behaviour before the
-# parameter existed). A context variable, so every internal write keeps the default.
-FIELD_VALIDATION: ContextVar[tuple[str | None, list[str] | None]] = ContextVar(
-    "field_validation", default=(None, None)
-)
-_UNKNOWN_FIELD = "Invalid value: unknown field "
-
-
-def _validate(kind: Kind, obj: dict[str, Any]) -> list[validation.Cause]:
-    """Schema and per-kind validation in the request's fieldValidation mode.
-
-    Strict refuses unknown fields as Kubernetes does: 400 BadRequest, "strict decoding error".
-    """
-    mode, warnings = FIELD_VALIDATION.get()
-    if warnings is not None and len(warnings) >= 50:
-        warnings = None  # enough said
-    causes = validation.validate(kind, obj, mode, warnings)
-    if mode == "Strict":
-        unknown = [c for c in causes if c.message.startswith(_UNKNOWN_FIELD)]
-        if unknown:
-            fields = ", ".join(c.message[len("Invalid value: ") :] for c in unknown[:20])
-            raise st.bad_request(f"strict decoding error: {fields}")
-    return causes
 
 
 class Registry:
@@ -283,7 +258,7 @@ class Registry:
         if kind.namespaced:
             await self.check_namespace(tenant, namespace or "")
         validation.default(kind, obj)
-        causes = _validate(kind, obj)
+        causes = validate_object(kind, obj)
         if causes:
             raise st.invalid(kind.kind, md.get("name", ""), causes, kind.group)
         for f in ("resourceVersion", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -347,7 +322,7 @@ class Registry:
         nmd = new["metadata"]
         nmd["selfLink"] = self_link(kind, tenant, namespace or "", name)
         validation.default(kind, new)
-        causes = _validate(kind, new)
+        causes = validate_object(kind, new)
         if causes:
             raise st.invalid(kind.kind, name, causes, kind.group)
         causes = strategy_for(kind).validate_update(old, new)
@@ -631,26 +606,3 @@ def _apply(content_type: str, base: dict[str, Any], patch: Any) -> dict[str, Any
     if not isinstance(patched, dict):
         raise APIError(422, "the patch did not produce an object", "Invalid")
     return patched
-
-
-def scale_of(kind: Kind, obj: dict[str, Any]) -> dict[str, Any]:
-    md = obj["metadata"]
-    sel = (obj.get("spec") or {}).get("selector") or {}
-
-    return {
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": md["name"],
-            "namespace": md.get("namespace"),
-            "tenant": md.get("tenant"),
-            "uid": md["uid"],
-            "resourceVersion": md["resourceVersion"],
-            "creationTimestamp": md.get("creationTimestamp"),
-        },
-        "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-        "status": {
-            "replicas": (obj.get("status") or {}).get("replicas", 0),
-            "selector": str(LabelSelector.from_spec(sel)),
-        },
-    }
