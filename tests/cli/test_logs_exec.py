@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.cluster import ROOT, ApiServerProcess, RoleProcess
+from tests.helpers import eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -54,16 +54,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServe
     )
     try:
         with api.sync_client() as c:
-            deadline = time.monotonic() + 30
-            while not c.list("nodes")["items"]:
-                assert time.monotonic() < deadline, agent.log()[-2000:]
-                time.sleep(0.2)
+            tail = lambda: agent.log()[-2000:]  # noqa: E731
+            eventually_sync(lambda: c.list("nodes")["items"], 30, 0.2, "the agent's node", diag=tail)
             node = c.list("nodes")["items"][0]["metadata"]["name"]
             pod = c.create(POD)
             c.bind(pod, node)
-            while (c.get("pods", "talk").get("status") or {}).get("phase") != "Running":
-                assert time.monotonic() < deadline, agent.log()[-2000:]
-                time.sleep(0.2)
+            eventually_sync(
+                lambda: (c.get("pods", "talk").get("status") or {}).get("phase") == "Running",
+                30,
+                0.2,
+                "pod talk Running",
+                diag=tail,
+            )
         yield api, kc
     finally:
         agent.stop()

@@ -13,13 +13,13 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from agent.testbed.dataplane import transitd_command
 from tests.dataplane.conftest import need_dataplane
+from tests.helpers import eventually_sync
 
 
 def transitd(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -61,11 +61,12 @@ def test_serves_until_sigterm_then_exits_0(tmp_path: Path) -> None:
         cmd += ["--socket", str(sock), "--state-dir", str(tmp_path / "state")]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         client = TransitClient(str(sock), timeout=5)
-        deadline = time.monotonic() + 60
-        while not (sock.exists() and client.healthy()):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "transitd not ready after 60 s"
-            time.sleep(0.1)
+
+        def ready() -> bool:
+            assert proc is not None and proc.poll() is None, proc and proc.communicate()
+            return sock.exists() and client.healthy()
+
+        eventually_sync(ready, 60, 0.1, "transitd ready")
         st = client.status()
         assert st["loaded"] is False and st["substrate"]["ip"] == "127.0.0.1"
         proc.send_signal(signal.SIGTERM)
