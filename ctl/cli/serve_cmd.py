@@ -20,6 +20,7 @@ CTL_ROLES = {
     "apiserver": "ctl.apiserver.main:run",
     "scheduler": "ctl.scheduler.main:run",
     "controllers": "ctl.controllers.main:run",
+    "netoperator": "ctl.network.main:run",
 }
 
 

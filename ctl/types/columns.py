@@ -157,6 +157,76 @@ COLUMNS: dict[str, list[Column]] = {
     ],
 }
 
+
+# The network kinds (ctl/network): what an operator reads at a glance - addresses, VNI,
+# placement (placed/wanted) and the phase the operator wrote (Failed shows its reason).
+def _net_status(o: dict[str, Any]) -> str:
+    phase = str(_g(o, "status", "phase", default="Init"))
+    reason = _g(o, "status", "reason")
+    return f"{phase}({reason})" if phase == "Failed" and reason else phase
+
+
+def _placed(o: dict[str, Any], field: str) -> str:
+    return f"{len(_g(o, 'status', field, default=[]) or [])}/{_g(o, 'spec', field, default=1)}"
+
+
+def _either(o: dict[str, Any], field: str) -> str:
+    return str(_g(o, "status", field) or _g(o, "spec", field) or "<none>")
+
+
+COLUMNS.update(
+    {
+        "Network": [
+            ("TYPE", lambda o: str(_g(o, "spec", "type"))),
+            ("CIDR", lambda o: str(_g(o, "status", "cidr") or _g(o, "spec", "cidr") or "<default>")),
+            ("VPC", lambda o: str(_g(o, "status", "vpc", default="<none>"))),
+            ("STATUS", _net_status),
+            _AGE,
+        ],
+        "VPC": [
+            ("CIDR", lambda o: str(_g(o, "spec", "cidr"))),
+            ("VNI", lambda o: _either(o, "vni")),
+            ("DIVIDERS", lambda o: _placed(o, "dividers")),
+            ("STATUS", _net_status),
+            _AGE,
+        ],
+        "Subnet": [
+            ("VPC", lambda o: str(_g(o, "spec", "vpc"))),
+            ("CIDR", lambda o: str(_g(o, "spec", "cidr"))),
+            ("VNI", lambda o: _either(o, "vni")),
+            ("BOUNCERS", lambda o: _placed(o, "bouncers")),
+            ("STATUS", _net_status),
+            _AGE,
+        ],
+        "Endpoint": [
+            ("IP", lambda o: _either(o, "ip")),
+            ("SUBNET", lambda o: str(_g(o, "spec", "subnet"))),
+            ("DROPLET", lambda o: str(_g(o, "spec", "droplet", default="<none>"))),
+            ("STATUS", _net_status),
+            _AGE,
+        ],
+        "Droplet": [
+            ("IP", lambda o: str(_g(o, "spec", "ip"))),
+            ("MAC", lambda o: str(_g(o, "spec", "mac"))),
+            ("ITF", lambda o: str(_g(o, "spec", "itf"))),
+            ("STATUS", lambda o: str(_g(o, "status", "phase", default="Unknown"))),
+            _AGE,
+        ],
+        "Bouncer": [
+            ("SUBNET", lambda o: str(_g(o, "spec", "subnet"))),
+            ("DROPLET", lambda o: str(_g(o, "spec", "droplet"))),
+            ("IP", lambda o: str(_g(o, "spec", "ip"))),
+            _AGE,
+        ],
+        "Divider": [
+            ("VPC", lambda o: str(_g(o, "spec", "vpc"))),
+            ("DROPLET", lambda o: str(_g(o, "spec", "droplet"))),
+            ("IP", lambda o: str(_g(o, "spec", "ip"))),
+            _AGE,
+        ],
+    }
+)
+
 WIDE: dict[str, list[Column]] = {
     "Pod": [
         ("IP", lambda o: str(_g(o, "status", "podIP", default="<none>"))),
@@ -192,6 +262,24 @@ WIDE: dict[str, list[Column]] = {
         ),
     ],
 }
+
+
+WIDE.update(
+    {
+        "Endpoint": [
+            ("MAC", lambda o: _either(o, "mac")),
+            ("VNI", lambda o: _either(o, "vni")),
+            ("POD", lambda o: str(_g(o, "spec", "pod", default="<none>"))),
+            ("PROGRAMMED", lambda o: ",".join(_g(o, "status", "programmed", default=[]) or []) or "<none>"),
+        ],
+        "Subnet": [
+            ("GATEWAY", lambda o: str(_g(o, "status", "gateway", default="<none>"))),
+            ("ON", lambda o: ",".join(_g(o, "status", "bouncers", default=[]) or []) or "<none>"),
+        ],
+        "VPC": [("ON", lambda o: ",".join(_g(o, "status", "dividers", default=[]) or []) or "<none>")],
+        "Droplet": [("TRANSITD", lambda o: str(_g(o, "spec", "transitd", default="<none>")))],
+    }
+)
 
 
 def columns_for(kind: str, wide: bool = False) -> list[Column]:

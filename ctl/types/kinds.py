@@ -193,11 +193,17 @@ declare(
         subresources=(),
     )
 )
-declare(Kind("Network", "arktos.centaurus.io", "v1", "networks", "network", TENANT, ("net",)))
+# The network kinds (issue #18, DESIGN.md §7): the operator (ctl/network) writes their
+# status through the status subresource. The Mizar Endpoint's short name is ``mep``:
+# ``ep`` stays the core v1 Endpoints' short name.
+_NET = ("network",)
+declare(
+    Kind("Network", "arktos.centaurus.io", "v1", "networks", "network", TENANT, ("net",), categories=_NET)
+)
 _MIZAR = "mizar.centaurus.io"
-declare(Kind("VPC", _MIZAR, "v1", "vpcs", "vpc", TENANT, ()))
-declare(Kind("Subnet", _MIZAR, "v1", "subnets", "subnet", TENANT, ()))
-declare(Kind("Endpoint", _MIZAR, "v1", "endpoints", "endpoint", NAMESPACE, ("ep",)))
-declare(Kind("Droplet", _MIZAR, "v1", "droplets", "droplet", CLUSTER, ()))
-declare(Kind("Bouncer", _MIZAR, "v1", "bouncers", "bouncer", TENANT, ()))
-declare(Kind("Divider", _MIZAR, "v1", "dividers", "divider", TENANT, ()))
+declare(Kind("VPC", _MIZAR, "v1", "vpcs", "vpc", TENANT, (), categories=_NET))
+declare(Kind("Subnet", _MIZAR, "v1", "subnets", "subnet", TENANT, ("sn",), categories=_NET))
+declare(Kind("Endpoint", _MIZAR, "v1", "endpoints", "endpoint", NAMESPACE, ("mep",), categories=_NET))
+declare(Kind("Droplet", _MIZAR, "v1", "droplets", "droplet", CLUSTER, ("drop",), categories=_NET))
+declare(Kind("Bouncer", _MIZAR, "v1", "bouncers", "bouncer", TENANT, ("bnc",), categories=_NET))
+declare(Kind("Divider", _MIZAR, "v1", "dividers", "divider", TENANT, ("div",), categories=_NET))

@@ -454,3 +454,7 @@ def _action(obj: dict[str, Any], causes: list[Cause]) -> None:
                 f"Unsupported value: {op!r}: supported values: {', '.join(ACTION_OPERATIONS)}",
             )
         )
+
+
+# The network kinds' rules register themselves with the decorators above.
+from ctl.types import network_validation as _network_validation  # noqa: E402, F401

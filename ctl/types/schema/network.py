@@ -12,7 +12,15 @@ from __future__ import annotations
 from ctl.types.schema.build import Schema, integer, obj, resource, string
 
 MIZAR = "mizar.centaurus.io/v1"
-PHASE = obj({"phase": string("Init or Provisioned."), "message": string()}, preserve=True)
+PHASE = obj(
+    {
+        "phase": string("Init, Provisioned or Failed (Network: Pending or Ready)."),
+        "message": string(),
+        "reason": string("Why the phase is Failed, in one CamelCase word."),
+        "observedGeneration": integer("The spec generation the status describes.", fmt="int64"),
+    },
+    preserve=True,
+)
 
 
 def _kind(api_version: str, kind: str, spec: dict[str, Schema], description: str) -> None:
@@ -25,7 +33,11 @@ def _kind(api_version: str, kind: str, spec: dict[str, Schema], description: str
 _kind(
     "arktos.centaurus.io/v1",
     "Network",
-    {"type": string("Network provider (mizar)."), "vpcID": string("The VPC backing this network.")},
+    {
+        "type": string("Network provider (mizar)."),
+        "vpcID": string("The VPC backing this network."),
+        "cidr": string("Address range of the network's VPC and subnet (default 10.0.0.0/16)."),
+    },
     "A tenant's network (Arktos).",
 )
 _kind(
@@ -62,11 +74,22 @@ _kind(
         "droplet": string(),
         "veth": string(),
         "pod": string("The pod the endpoint belongs to."),
-        "type": string(),
+        "type": string("simple, gateway or host."),
+        "netns": string("The network namespace of the pod side."),
     },
     "A network endpoint of a pod (Mizar; not core v1 Endpoints).",
 )
-_kind(MIZAR, "Droplet", {"ip": string(), "mac": string(), "itf": string()}, "A host's substrate interface.")
+_kind(
+    MIZAR,
+    "Droplet",
+    {
+        "ip": string(),
+        "mac": string(),
+        "itf": string(),
+        "transitd": string("The host's transit daemon: a Unix socket path or host:port."),
+    },
+    "A host's substrate interface.",
+)
 _kind(
     MIZAR,
     "Bouncer",
