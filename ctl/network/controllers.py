@@ -373,8 +373,17 @@ class SubnetController(NetController):
                 overlaps = ipaddress.IPv4Network(str(ob.spec(o).get("cidr"))).overlaps(net)
             except ValueError:
                 continue
-            mine = (ob.md(obj).get("creationTimestamp") or "", ob.name(obj))
-            theirs = (ob.md(o).get("creationTimestamp") or "", ob.name(o))
+            # the provisioned one wins, then the older one, then the name
+            mine = (
+                ob.status(obj).get("phase") != ob.PROVISIONED,
+                ob.md(obj).get("creationTimestamp") or "",
+                ob.name(obj),
+            )
+            theirs = (
+                ob.status(o).get("phase") != ob.PROVISIONED,
+                ob.md(o).get("creationTimestamp") or "",
+                ob.name(o),
+            )
             if overlaps and theirs < mine:
                 await st.fail(
                     obj,

@@ -88,8 +88,9 @@ def operator(api: ApiServerProcess, log: Path, *extra: str) -> RoleProcess:
     ).start()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
+    """A fresh API server per test: droplets are cluster-wide, so tests must not share them."""
     d = tmp_path_factory.mktemp("net")
     a = ApiServerProcess(d).start()
     try:
@@ -140,9 +141,6 @@ async def phase(
             kind + ".mizar.centaurus.io" if kind != "networks" else kind, name, namespace, tenant
         )
         return o if (o.get("status") or {}).get("phase") == want else None
-
-    async def diag_obj() -> str:
-        return ""
 
     try:
         return await eventually(get, timeout, 0.05, f"{kind}/{name} {want}")

@@ -102,3 +102,184 @@ async def test_provision_program_delete(api: ApiServerProcess, tmp_path: Path) -
         op.stop()
         hollow.stop()
         assert "Traceback" not in op.log(), op.log()[-4000:]
+
+
+async def _rpcs_for_endpoints(api: ApiServerProcess, tmp: Path, n_droplets: int) -> tuple[int, int, int]:
+    """Mutating RPCs for 8 endpoints (created one by one) on two fixed non-bouncer droplets."""
+    names = [f"d{i}" for i in range(n_droplets)]
+    hollow = Hollow(tmp / f"h{n_droplets}", names)
+    op = operator(api, tmp / f"op{n_droplets}.log")
+    client = api.client()
+    try:
+        await _ns(client, "n1")
+        await droplets(client, hollow)
+        await make(client, "VPC", "v", {"cidr": "10.2.0.0/16"})
+        await make(client, "Subnet", "s", {"vpc": "v", "cidr": "10.2.0.0/24"})
+        await phase(client, "vpcs", "v")
+        sub = await phase(client, "subnets", "s")
+        hosts = [d for d in names if d not in sub["status"]["bouncers"]][:2]
+        await eventually(
+            lambda: all(hollow.client(d).status()["objects"]["substrates"] == n_droplets - 1 for d in names),
+            20,
+            0.1,
+            "substrates everywhere",
+        )
+        before = hollow.mutations()
+        touched_before = {
+            d: sum(v for k, v in hollow.rpcs(d).items() if not k.startswith("GET")) for d in names
+        }
+        for i in range(8):
+            await make(
+                client,
+                "Endpoint",
+                f"e{i}",
+                {"subnet": "s", "droplet": hosts[i % 2], "veth": f"ve{i}"},
+                namespace="n1",
+            )
+            await phase(client, "endpoints", f"e{i}", namespace="n1")
+        touched = [
+            d
+            for d in names
+            if sum(v for k, v in hollow.rpcs(d).items() if not k.startswith("GET")) != touched_before[d]
+        ]
+        return hollow.mutations() - before, len(touched), len(sub["status"]["bouncers"])
+    finally:
+        await client.close()
+        op.stop()
+        hollow.stop()
+
+
+async def test_rpcs_per_endpoint_do_not_grow_with_droplets(tmp_path: Path) -> None:
+    got = {}
+    for n in (3, 12):
+        a = ApiServerProcess(tmp_path / f"api{n}").start()
+        try:
+            got[n] = await _rpcs_for_endpoints(a, tmp_path, n)
+        finally:
+            a.stop()
+    (small, touched_small, _), (large, touched_large, _) = got[3], got[12]
+    assert small == large, got  # the same RPCs for the same endpoints, 3 or 12 droplets
+    assert touched_small == touched_large == 3, got  # two hosts and the bouncer, never every droplet
+    assert small <= 8 * 4, (
+        got
+    )  # per endpoint: endpoint+agent on its host, endpoint on the bouncer (+nets once per host)
+
+
+async def test_restarted_empty_daemon_resynced_and_operator_restart_reprograms_nothing(
+    api: ApiServerProcess, tmp_path: Path
+) -> None:
+    hollow = Hollow(tmp_path / "h", ["d1", "d2", "d3"])
+    op = operator(api, tmp_path / "op.log")
+    client = api.client()
+    try:
+        await _ns(client, "n1")
+        await droplets(client, hollow)
+        await make(client, "VPC", "v", {"cidr": "10.3.0.0/16"})
+        await make(client, "Subnet", "s", {"vpc": "v", "cidr": "10.3.0.0/24"})
+        await _endpoints(client, "n1", "s", ["d1", "d2", "d3"], 6)
+        for i in range(6):
+            await phase(client, "endpoints", f"ep{i}", namespace="n1")
+        snapshot = {
+            d: {
+                k: sorted(map(str, hollow.objects(d, k)))
+                for k in ("substrates", "vpcs", "nets", "endpoints", "agents")
+            }
+            for d in ("d1", "d2", "d3")
+        }
+        # d2 restarts empty: resynced in full
+        hollow.wipe("d2")
+        await eventually(
+            lambda: {k: sorted(map(str, hollow.objects("d2", k))) for k in snapshot["d2"]} == snapshot["d2"],
+            20,
+            0.1,
+            "d2 resynced",
+        )
+        # the operator restarts: nothing is re-programmed
+        op.stop()
+        before = hollow.mutations()
+        op = operator(api, tmp_path / "op2.log")
+        await eventually(lambda: "netoperator running" in op.log(), 20, 0.1, "operator running")
+        await eventually(
+            lambda: all(
+                sum(v for k, v in hollow.rpcs(d).items() if k.startswith("GET ")) >= 6
+                for d in ("d1", "d2", "d3")
+            ),
+            20,
+            0.1,
+            "daemons listed",
+        )
+        import asyncio
+
+        await asyncio.sleep(1.5)
+        assert hollow.mutations() == before
+        # and it still works: a new endpoint is programmed
+        await make(
+            client, "Endpoint", "late", {"subnet": "s", "droplet": "d1", "veth": "vlate"}, namespace="n1"
+        )
+        e = await phase(client, "endpoints", "late", namespace="n1")
+        assert e["status"]["ip"] in {o["ip"] for o in hollow.objects("d1", "endpoints")}
+    finally:
+        await client.close()
+        op.stop()
+        hollow.stop()
+        assert "Traceback" not in op.log(), op.log()[-4000:]
+
+
+async def test_validation_and_collisions(api: ApiServerProcess, tmp_path: Path) -> None:
+    hollow = Hollow(tmp_path / "h", ["d1"])
+    op = operator(api, tmp_path / "op.log")
+    client = api.client()
+    try:
+        await _ns(client, "n1")
+        await droplets(client, hollow)
+        for spec, field in (
+            ({"cidr": "10.0.0.1/16"}, "spec.cidr"),
+            ({"cidr": "10.9.0.0/16", "vni": 1 << 24}, "spec.vni"),
+            ({"cidr": "10.9.0.0/16", "dividers": 0}, "spec.dividers"),
+        ):
+            with pytest.raises(ApiError) as ei:
+                await make(client, "VPC", "bad", spec)
+            assert ei.value.code == 422 and field in str(ei.value)
+        await make(client, "VPC", "v", {"cidr": "10.4.0.0/16", "vni": 4242})
+        assert (await phase(client, "vpcs", "v"))["status"]["vni"] == 4242
+        await make(client, "VPC", "w", {"cidr": "10.4.0.0/16", "vni": 4242})
+        w = await phase(client, "vpcs", "w", want="Failed")
+        assert w["status"]["reason"] == "VNIInUse"
+        await make(client, "Subnet", "s", {"vpc": "v", "cidr": "10.4.1.0/24"})
+        await make(client, "Subnet", "out", {"vpc": "v", "cidr": "10.5.1.0/24"})
+        await phase(client, "subnets", "s")
+        assert (await phase(client, "subnets", "out", want="Failed"))["status"]["reason"] == "OutsideVPC"
+        await make(client, "Subnet", "over", {"vpc": "v", "cidr": "10.4.1.128/25"})
+        assert (await phase(client, "subnets", "over", want="Failed"))["status"]["reason"] == "SubnetOverlap"
+        await make(
+            client,
+            "Endpoint",
+            "a",
+            {"subnet": "s", "droplet": "d1", "veth": "va", "ip": "10.4.1.9"},
+            namespace="n1",
+        )
+        assert (await phase(client, "endpoints", "a", namespace="n1"))["status"]["ip"] == "10.4.1.9"
+        await make(
+            client,
+            "Endpoint",
+            "b",
+            {"subnet": "s", "droplet": "d1", "veth": "vb", "ip": "10.4.1.9"},
+            namespace="n1",
+        )
+        assert (await phase(client, "endpoints", "b", namespace="n1", want="Failed"))["status"][
+            "reason"
+        ] == "IPInUse"
+        await make(
+            client,
+            "Endpoint",
+            "g",
+            {"subnet": "s", "droplet": "d1", "veth": "vg", "ip": "10.4.1.1"},
+            namespace="n1",
+        )
+        assert (await phase(client, "endpoints", "g", namespace="n1", want="Failed"))["status"][
+            "reason"
+        ] == "InvalidIP"
+    finally:
+        await client.close()
+        op.stop()
+        hollow.stop()
