@@ -26,9 +26,10 @@ from ctl.cli import output
 from ctl.cli.errors import CLIError
 from ctl.client.kubeconfig import default_data_dir
 from ctl.cluster import bootstrap
-from ctl.cluster.supervisor import Supervisor, SupervisorError, pid_alive, read_pid
+from ctl.cluster.supervisor import Supervisor, SupervisorError
 from ctl.types.meta import parse_duration
 from ctl.util.private_files import secure_tree, set_private_umask
+from ctl.util.procs import pid_alive, read_pid
 
 console = Console(stderr=True)
 REPO = Path(__file__).resolve().parent.parent.parent
