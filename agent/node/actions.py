@@ -22,7 +22,7 @@ from agent.runtime.base import Runtime, RuntimeError_
 from ctl.client.aio import ApiError, Client
 from ctl.types.actions import ACTION_OPERATIONS
 from ctl.types.kinds import SYSTEM_TENANT
-from ctl.types.meta import now_rfc3339
+from ctl.types.meta import now_rfc3339, sibling_key
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.agent")
@@ -83,7 +83,7 @@ class ActionRunner:
         spec = action.get("spec") or {}
         op = spec.get("operation") or spec.get("action") or ""
         pod_name = spec.get("podName") or spec.get("pod") or ""
-        key = f"{md.get('tenant') or SYSTEM_TENANT}/{md.get('namespace') or 'default'}/{pod_name}"
+        key = sibling_key(action, pod_name)  # the pod lives beside its Action
         params = dict(spec.get("params") or {})
         params.update({k: v for k, v in spec.items() if k not in _NOT_PARAMS})
         w = self.find_pod(key)

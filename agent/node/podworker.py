@@ -19,7 +19,7 @@ from typing import Any
 
 from agent.runtime.base import PodRuntimeStatus
 from ctl.client.aio import Client
-from ctl.types.kinds import SYSTEM_TENANT
+from ctl.types.meta import object_key
 
 
 @dataclass(eq=False)
@@ -48,9 +48,12 @@ def pod_rv(obj: dict[str, Any]) -> int:
 
 
 def pod_key(pod: dict[str, Any]) -> str:
-    """``tenant/namespace/name`` of a pod (the agent endpoint's and the actions' lookup key)."""
-    md = pod.get("metadata") or {}
-    return f"{md.get('tenant') or SYSTEM_TENANT}/{md.get('namespace') or 'default'}/{md.get('name')}"
+    """``tenant/namespace/name`` of a pod (the agent endpoint's and the actions' lookup key).
+
+    The API server always stores a pod's tenant and namespace, so this is the informers'
+    :func:`ctl.types.meta.object_key`.
+    """
+    return object_key(pod)
 
 
 def runtime_signature(rs: PodRuntimeStatus) -> tuple[Any, ...]:
