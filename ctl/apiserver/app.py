@@ -27,6 +27,7 @@ from ctl.apiserver import status as st
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
 from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
 from ctl.apiserver.fieldvalidation import FIELD_VALIDATION
+from ctl.apiserver.impersonation import refuse as refuse_impersonation
 from ctl.apiserver.metrics import Metrics
 from ctl.apiserver.params import Params, check_delete_options, parse_params
 from ctl.apiserver.paths import RequestInfo, parse
@@ -79,6 +80,8 @@ class APIServer:
         # Extension points for later layers (tenancy, RBAC, subresources like pod log/exec/action).
         self.authorizers: list[Callable[[Identity, str, RequestInfo, str], None]] = []
         self.subresource_handlers: dict[tuple[str, str], Hook] = {}
+        # Impersonation headers -> the identity to serve as (ctl.apiserver.impersonation).
+        self.impersonate: Callable[[Any, Identity], Identity] = refuse_impersonation
         self.app = self._make_app()
 
     # ------------------------------------------------------------------ lifecycle
@@ -147,6 +150,7 @@ class APIServer:
                         "Unauthorized: a valid bearer token or client certificate is required",
                         "Unauthorized",
                     )
+                ident = self.impersonate(request.headers, ident)
                 request["identity"] = ident
                 current_identity.set(ident)
             resp = await handler(request)

@@ -7,7 +7,11 @@ system administrator's token there and into the kubeconfig. With ``--anonymous``
 system administrator.
 
 The multi-tenancy layer (tenant isolation, RBAC) builds on the Identity: a request's
-short path resolves to ``identity.tenant``.
+short path resolves to ``identity.tenant``. An Identity may also carry a ``uid`` and
+``extra`` attributes (what Kubernetes' ``UserInfo`` has); impersonation
+(:mod:`ctl.apiserver.impersonation`) fills them in and records who impersonates in
+``impersonator``. :meth:`Authenticator.token_identity` looks a bearer token up without
+any fallback (what a ``TokenReview`` asks).
 """
 
 from __future__ import annotations
@@ -40,6 +44,21 @@ class Identity:
     user: str
     tenant: str
     groups: tuple[str, ...] = field(default=())
+    uid: str = ""
+    # Extra attributes as (key, values) pairs, sorted by key (hashable, like the rest).
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    # The user who impersonates this identity (empty when nobody does).
+    impersonator: str = ""
+
+    def user_info(self) -> dict[str, Any]:
+        """The identity as a Kubernetes ``UserInfo`` (reviews answer it)."""
+        info: dict[str, Any] = {"username": self.user, "groups": list(self.groups)}
+        if self.uid:
+            info["uid"] = self.uid
+        extra = {k: list(v) for k, v in self.extra}
+        extra.setdefault("centaurus.io/tenant", [self.tenant])
+        info["extra"] = extra
+        return info
 
     @property
     def is_system(self) -> bool:
@@ -71,6 +90,10 @@ class Authenticator:
     def __init__(self, tokens: TokenFile | None, anonymous: bool) -> None:
         self.tokens = tokens
         self.anonymous = anonymous
+
+    def token_identity(self, token: str) -> Identity | None:
+        """Who a bearer token belongs to, or None; never the anonymous fallback."""
+        return self.tokens.lookup(token) if self.tokens is not None else None
 
     def authenticate(self, headers: Any, peercert: dict[str, Any] | None = None) -> Identity | None:
         auth = headers.get("Authorization", "")

@@ -1,6 +1,6 @@
 """Hard multi-tenancy in the API server: who may reach which tenant, and with what.
 
-:func:`install` (called by ``ctl.apiserver.main.build_server``) adds five things
+:func:`install` (called by ``ctl.apiserver.main.build_server``) adds six things
 to the server:
 
 * **Authentication of issued tokens.** Besides the bootstrap tokens in
@@ -20,6 +20,10 @@ to the server:
   Roles/ClusterRoles and bindings decide (:mod:`ctl.apiserver.rbac`). ``system:masters``
   in the system tenant is the cluster administrator; other system-tenant users are
   judged by the system tenant's roles, which then apply to every tenant.
+
+* **Impersonation** judged by the same RBAC (:mod:`ctl.apiserver.impersonation`):
+  ``Impersonate-*`` headers need the ``impersonate`` verb, never across tenants unless
+  the caller is of the system tenant.
 
 * **Admission.** The ``system`` tenant cannot be deleted; a tenant's ``default`` and
   ``kube-system`` namespaces cannot be deleted while the tenant is Active; a tenant
@@ -59,6 +63,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from ctl.apiserver import impersonation
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_token, new_token
 from ctl.apiserver.paths import RequestInfo
@@ -129,6 +134,9 @@ class TenantAuthenticator(Authenticator):
     def __init__(self, base: Authenticator, issued: StoreTokens) -> None:
         super().__init__(base.tokens, base.anonymous)
         self.issued = issued
+
+    def token_identity(self, token: str) -> Identity | None:
+        return self.issued.lookup(token) or super().token_identity(token)
 
     def authenticate(self, headers: Any, peercert: dict[str, Any] | None = None) -> Identity | None:
         auth = headers.get("Authorization", "")
@@ -458,6 +466,7 @@ def install(server: Any) -> None:
     server.registry.admission.append(TenantAdmission(server))
     server.quota = QuotaAdmission(server.cache)
     server.registry.admission.append(server.quota.admit)
+    impersonation.install(server)
 
     @web.middleware
     async def token_api(request: web.Request, handler: Any) -> web.StreamResponse:
