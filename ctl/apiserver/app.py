@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ctl.apiserver import discovery
+from ctl.apiserver import discovery, protobuf
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
 from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
@@ -57,6 +57,7 @@ SUBRESOURCE_VERBS: dict[str, frozenset[str]] = {
     "exec": frozenset({"create"}),
     "action": frozenset({"create"}),
 }
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 _METHOD_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
 
 
@@ -275,17 +276,8 @@ class APIServer:
         ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
         if is_yaml(ct) or ct in ("application/json", "") or ct.endswith("+json"):
             return decode_body(raw, ct)
-        if ct == "application/vnd.kubernetes.protobuf" and request.method in ("POST", "PUT"):
-            from ctl.apiserver import protobuf
-
-            try:
-                return protobuf.decode(raw)
-            except protobuf.ProtobufError as e:
-                raise APIError(
-                    415,
-                    f"unsupported protobuf body: {e}; send application/json or application/yaml",
-                    "UnsupportedMediaType",
-                ) from None
+        if ct == PROTOBUF and request.method in ("POST", "PUT"):
+            return protobuf.decode_request(raw)
         raise APIError(
             415,
             f"unsupported content type {ct!r:.100}: send application/json or application/yaml",
@@ -417,6 +409,8 @@ class APIServer:
         if not raw.strip():
             return None
         ct = request.headers.get("Content-Type", "application/json").split(";")[0].strip().lower()
+        if ct == PROTOBUF:  # kubectl delete/drain send DeleteOptions in protobuf
+            return check_delete_options(protobuf.decode_request(raw))
         return check_delete_options(decode_body(raw, ct if is_yaml(ct) else "application/json"))
 
     def _selectors(self, params: Params, kind: Kind) -> tuple[LabelSelector, FieldSelector]:

@@ -6,7 +6,10 @@ The OpenAPI documents themselves are built from the kinds and their schemas by
 These are what kubectl and the official client libraries read before they talk to a
 resource. Tenant-scoped kinds are reported as not namespaced, which is how a stock
 Kubernetes client sees them inside its own tenant. ``hidden`` kinds (Node and Tenant
-for regular tenants) are left out of a caller's view.
+for regular tenants) are left out of a caller's view. The virtual kinds (access and token
+reviews, :data:`ctl.types.kinds.VIRTUAL_KINDS`, create-only and never stored) are listed
+with the stored ones, so that kubectl finds ``authorization.k8s.io`` and
+``authentication.k8s.io``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def version_info() -> dict[str, Any]:
     }
 
 
+def served_groups() -> dict[str, list[str]]:
+    """group -> versions of every served kind, virtual ones included ("" is the core group)."""
+    out = kinds.groups()
+    for k in kinds.VIRTUAL_KINDS:
+        vs = out.setdefault(k.group, [])
+        if k.version not in vs:
+            vs.append(k.version)
+    return out
+
+
 def api_versions() -> dict[str, Any]:
     return {
         "kind": "APIVersions",
@@ -53,12 +66,12 @@ def api_groups(hidden: set[str] | None = None) -> dict[str, Any]:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group_entry(g, vs) for g, vs in kinds.groups().items() if g],
+        "groups": [_group_entry(g, vs) for g, vs in served_groups().items() if g],
     }
 
 
 def api_group(group: str) -> dict[str, Any] | None:
-    vs = kinds.groups().get(group)
+    vs = served_groups().get(group)
     if not vs or not group:
         return None
     return {"kind": "APIGroup", "apiVersion": "v1", **_group_entry(group, vs)}
@@ -107,7 +120,11 @@ def _sub(k: Kind, sub: str) -> dict[str, Any]:
 
 
 def resource_list(group_version: str, hidden: set[str] | None = None) -> dict[str, Any] | None:
-    ks = [k for k in kinds.KINDS if k.api_version == group_version and k.kind not in (hidden or set())]
+    ks = [
+        k
+        for k in (*kinds.KINDS, *kinds.VIRTUAL_KINDS)
+        if k.api_version == group_version and k.kind not in (hidden or set())
+    ]
     if not ks:
         return None
     resources: list[dict[str, Any]] = []

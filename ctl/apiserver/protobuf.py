@@ -5,10 +5,15 @@
 ``runtime.Unknown`` message whose ``raw`` field holds the object in protobuf. Everything
 else kubectl does (``apply``, ``create -f``, ``get``, ``delete``, ``scale``) speaks JSON.
 
+kubectl also sends protobuf for the requests it builds itself: the access and identity
+reviews (``auth can-i``, ``auth whoami``), ``DeleteOptions`` (``delete``, ``drain``) and
+``policy/v1`` Eviction (``drain``).
+
 This module turns those bodies into the same JSON-shaped dict a JSON client would send.
-It knows the field numbers of the messages those generators fill in (ObjectMeta,
-Namespace, ConfigMap, Secret, Deployment down to Container); unknown fields are skipped,
-as protobuf requires. Responses stay JSON: kubectl offers JSON in ``Accept`` as well.
+It knows the field numbers of the messages those clients fill in (ObjectMeta,
+Namespace, ConfigMap, Secret, Deployment down to Container, the reviews, DeleteOptions,
+Eviction); unknown fields are skipped, as protobuf requires. Responses stay JSON:
+kubectl offers JSON in ``Accept`` as well.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from typing import Any
 MAGIC = b"k8s\x00"
 
 # message schemas: field number -> (json name, kind, sub-schema)
-# kinds: str, bytes, int, bool, msg, rep_str, rep_msg, map_str, map_bytes, time, intorstr, quantity_map
+# kinds: str, bytes, int, bool, msg, rep_str, rep_msg, map_str, map_bytes, map_list (map of
+# ExtraValue {1: repeated string}), intorstr, quantity_map
 Schema = dict[int, tuple[str, str, Any]]
 
 TYPE_META: Schema = {1: ("apiVersion", "str", None), 2: ("kind", "str", None)}
@@ -87,6 +93,24 @@ DEPLOYMENT_SPEC: Schema = {
     7: ("paused", "bool", None),
     9: ("progressDeadlineSeconds", "int", None),
 }
+RESOURCE_ATTRIBUTES: Schema = {
+    1: ("namespace", "str", None),
+    2: ("verb", "str", None),
+    3: ("group", "str", None),
+    4: ("version", "str", None),
+    5: ("resource", "str", None),
+    6: ("subresource", "str", None),
+    7: ("name", "str", None),
+}
+NON_RESOURCE_ATTRIBUTES: Schema = {1: ("path", "str", None), 2: ("verb", "str", None)}
+PRECONDITIONS: Schema = {1: ("uid", "str", None), 2: ("resourceVersion", "str", None)}
+DELETE_OPTIONS: Schema = {
+    1: ("gracePeriodSeconds", "int", None),
+    2: ("preconditions", "msg", PRECONDITIONS),
+    3: ("orphanDependents", "bool", None),
+    4: ("propagationPolicy", "str", None),
+    5: ("dryRun", "rep_str", None),
+}
 KINDS: dict[str, Schema] = {
     "Namespace": {
         1: ("metadata", "msg", OBJECT_META),
@@ -111,6 +135,43 @@ KINDS: dict[str, Schema] = {
         1: ("metadata", "msg", OBJECT_META),
         2: ("spec", "msg", {1: ("hard", "quantity_map", None), 2: ("scopes", "rep_str", None)}),
     },
+    "SelfSubjectAccessReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
+                2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
+            },
+        ),
+    },
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: ("spec", "msg", {1: ("namespace", "str", None)}),
+    },
+    "SubjectAccessReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
+                2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
+                3: ("user", "str", None),
+                4: ("groups", "rep_str", None),
+                5: ("extra", "map_list", None),
+                6: ("uid", "str", None),
+            },
+        ),
+    },
+    "SelfSubjectReview": {1: ("metadata", "msg", OBJECT_META)},
+    "TokenReview": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: ("spec", "msg", {1: ("token", "str", None), 2: ("audiences", "rep_str", None)}),
+    },
+    "DeleteOptions": DELETE_OPTIONS,
+    "Eviction": {1: ("metadata", "msg", OBJECT_META), 2: ("deleteOptions", "msg", DELETE_OPTIONS)},
 }
 
 
@@ -189,7 +250,7 @@ def _message(buf: bytes, schema: Schema) -> dict[str, Any]:
             out.setdefault(name, []).append(v.decode())
         elif kind == "rep_msg":
             out.setdefault(name, []).append(_message(v, sub))
-        elif kind in ("map_str", "map_bytes", "quantity_map"):
+        elif kind in ("map_str", "map_bytes", "quantity_map", "map_list"):
             entry = {n: val for n, _, val in _fields(v)}
             key = entry.get(1, b"").decode()
             raw = entry.get(2, b"")
@@ -197,6 +258,8 @@ def _message(buf: bytes, schema: Schema) -> dict[str, Any]:
                 out.setdefault(name, {})[key] = raw.decode()
             elif kind == "map_bytes":
                 out.setdefault(name, {})[key] = base64.b64encode(raw).decode()
+            elif kind == "map_list":  # ExtraValue {1: repeated string}
+                out.setdefault(name, {})[key] = [x.decode() for n, _, x in _fields(raw) if n == 1]
             else:  # resource.Quantity {1: string}
                 q = {n: val for n, _, val in _fields(raw)}
                 out.setdefault(name, {})[key] = q.get(1, b"").decode()
@@ -221,3 +284,17 @@ def decode(body: bytes) -> dict[str, Any]:
     obj = _message(unknown.get(2, b""), schema)
     obj["apiVersion"], obj["kind"] = api_version, kind
     return obj
+
+
+def decode_request(body: bytes) -> dict[str, Any]:
+    """:func:`decode` for a request body: what it cannot read is a 415 Status naming why."""
+    from ctl.apiserver.status import APIError
+
+    try:
+        return decode(body)
+    except ProtobufError as e:
+        raise APIError(
+            415,
+            f"unsupported protobuf body: {e}; send application/json or application/yaml",
+            "UnsupportedMediaType",
+        ) from None

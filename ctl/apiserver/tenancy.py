@@ -1,6 +1,6 @@
 """Hard multi-tenancy in the API server: who may reach which tenant, and with what.
 
-:func:`install` (called by ``ctl.apiserver.main.build_server``) adds six things
+:func:`install` (called by ``ctl.apiserver.main.build_server``) adds seven things
 to the server:
 
 * **Authentication of issued tokens.** Besides the bootstrap tokens in
@@ -24,6 +24,9 @@ to the server:
 * **Impersonation** judged by the same RBAC (:mod:`ctl.apiserver.impersonation`):
   ``Impersonate-*`` headers need the ``impersonate`` verb, never across tenants unless
   the caller is of the system tenant.
+
+* **Access and identity reviews** answered from the same authorizers
+  (:mod:`ctl.apiserver.reviews`: ``kubectl auth can-i``, ``auth whoami``, TokenReview).
 
 * **Admission.** The ``system`` tenant cannot be deleted; a tenant's ``default`` and
   ``kube-system`` namespaces cannot be deleted while the tenant is Active; a tenant
@@ -63,7 +66,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ctl.apiserver import impersonation
+from ctl.apiserver import impersonation, reviews
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_token, new_token
 from ctl.apiserver.paths import RequestInfo
@@ -271,7 +274,7 @@ class NonResourceURLs:
         if isinstance(doc.get("resources"), list):  # APIResourceList
             doc["resources"] = [r for r in doc["resources"] if r.get("kind") not in hidden]
         if doc.get("kind") == "APIGroupList":
-            usable = {k.group for k in kinds.KINDS if k.kind not in hidden}
+            usable = {k.group for k in (*kinds.KINDS, *kinds.VIRTUAL_KINDS) if k.kind not in hidden}
             doc["groups"] = [g for g in doc.get("groups") or [] if g.get("name") in usable]
         if isinstance(doc.get("paths"), dict) and ("swagger" in doc or "openapi" in doc):
             doc["paths"] = {p: item for p, item in doc["paths"].items() if not self._hidden_path(item)}
@@ -477,3 +480,4 @@ def install(server: Any) -> None:
 
     server.app.middlewares.append(token_api)
     server.app.middlewares.append(NonResourceURLs(server.rbac).middleware)
+    reviews.install(server)

@@ -207,3 +207,26 @@ declare(Kind("Endpoint", _MIZAR, "v1", "endpoints", "endpoint", NAMESPACE, ("mep
 declare(Kind("Droplet", _MIZAR, "v1", "droplets", "droplet", CLUSTER, ("drop",), categories=_NET))
 declare(Kind("Bouncer", _MIZAR, "v1", "bouncers", "bouncer", TENANT, ("bnc",), categories=_NET))
 declare(Kind("Divider", _MIZAR, "v1", "dividers", "divider", TENANT, ("div",), categories=_NET))
+
+# Kinds that are questions, not stored objects (access and token reviews): a create is
+# answered at once by ctl.apiserver.reviews and nothing is stored, so they stay out of
+# KINDS (nothing lists, watches, caches or garbage-collects them); discovery shows them.
+VIRTUAL_KINDS: list[Kind] = []
+
+
+def declare_virtual(kind: Kind) -> Kind:
+    VIRTUAL_KINDS.append(kind)
+    return kind
+
+
+_AUTHZ, _AUTHN, _CREATE = "authorization.k8s.io", "authentication.k8s.io", ("create",)
+for _kind, _group in (
+    ("SelfSubjectAccessReview", _AUTHZ),
+    ("SelfSubjectRulesReview", _AUTHZ),
+    ("SubjectAccessReview", _AUTHZ),
+    ("SelfSubjectReview", _AUTHN),
+    ("TokenReview", _AUTHN),
+):
+    declare_virtual(
+        Kind(_kind, _group, "v1", _kind.lower() + "s", _kind.lower(), CLUSTER, subresources=(), verbs=_CREATE)
+    )
