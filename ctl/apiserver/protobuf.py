@@ -103,6 +103,10 @@ RESOURCE_ATTRIBUTES: Schema = {
     7: ("name", "str", None),
 }
 NON_RESOURCE_ATTRIBUTES: Schema = {1: ("path", "str", None), 2: ("verb", "str", None)}
+ACCESS_ATTRIBUTES: Schema = {
+    1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
+    2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
+}
 PRECONDITIONS: Schema = {1: ("uid", "str", None), 2: ("resourceVersion", "str", None)}
 DELETE_OPTIONS: Schema = {
     1: ("gracePeriodSeconds", "int", None),
@@ -137,14 +141,7 @@ KINDS: dict[str, Schema] = {
     },
     "SelfSubjectAccessReview": {
         1: ("metadata", "msg", OBJECT_META),
-        2: (
-            "spec",
-            "msg",
-            {
-                1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
-                2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
-            },
-        ),
+        2: ("spec", "msg", ACCESS_ATTRIBUTES),
     },
     "SelfSubjectRulesReview": {
         1: ("metadata", "msg", OBJECT_META),
@@ -156,8 +153,7 @@ KINDS: dict[str, Schema] = {
             "spec",
             "msg",
             {
-                1: ("resourceAttributes", "msg", RESOURCE_ATTRIBUTES),
-                2: ("nonResourceAttributes", "msg", NON_RESOURCE_ATTRIBUTES),
+                **ACCESS_ATTRIBUTES,
                 3: ("user", "str", None),
                 4: ("groups", "rep_str", None),
                 5: ("extra", "map_list", None),

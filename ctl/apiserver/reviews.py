@@ -93,7 +93,7 @@ class Reviews:
     def access(self, ident: Identity, spec: dict[str, Any], where: str = "spec") -> tuple[bool, str]:
         """(allowed, reason) for the attributes in ``spec`` (resourceAttributes or nonResourceAttributes)."""
         res, nonres = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
-        if (res is None) == (nonres is None) or not isinstance(res or nonres, dict):
+        if (res is None) == (nonres is None) or not isinstance(res if nonres is None else nonres, dict):
             raise st.APIError(
                 422,
                 f"{where}.resourceAttributes: Invalid value: exactly one of nonResourceAttributes or "
@@ -109,6 +109,7 @@ class Reviews:
                 return True, "allowed by a nonResourceURLs rule of the system tenant"
             return False, f'User "{ident.user}" cannot {verb} path "{path}"'
         w = f"{where}.resourceAttributes"
+        assert isinstance(res, dict)
         verb, group = _str(res, "verb", w), _str(res, "group", w)
         resource, sub = _str(res, "resource", w), _str(res, "subresource", w)
         namespace, name = _str(res, "namespace", w) or None, _str(res, "name", w) or None
@@ -199,7 +200,8 @@ class Reviews:
             else:
                 status = {"authenticated": True, "user": who.user_info(), "audiences": audiences}
         kind = next(k for k in kinds.VIRTUAL_KINDS if k.plural == resource)
-        md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        md = body.get("metadata")
+        md = md if isinstance(md, dict) else {}
         return {
             "kind": kind.kind,
             "apiVersion": kind.api_version,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -94,8 +95,6 @@ def test_whoami(compat: Compat, viewer: tuple[str, str, str]) -> None:
     c = compat
     t, _ns, token = viewer
     out = c.kubectl("auth", "whoami", "-o", "json", kubeconfig=c.kubeconfig_for(token, "vic-who")).stdout
-    import json
-
     info = json.loads(out)["status"]["userInfo"]
     assert info["username"] == "vic"
     assert "viewers" in info["groups"] and "system:authenticated" in info["groups"]
@@ -107,7 +106,7 @@ def test_whoami(compat: Compat, viewer: tuple[str, str, str]) -> None:
 
 
 def test_subject_access_review_and_token_review(compat: Compat, viewer: tuple[str, str, str]) -> None:
-    kubernetes = pytest.importorskip("kubernetes")
+    pytest.importorskip("kubernetes")
     from kubernetes import client, config
 
     c = compat
