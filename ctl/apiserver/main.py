@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ctl.apiserver import connections, fairness, podsub, tenancy
+from ctl.apiserver import connections, fairness, network_admission, podsub, tenancy
 from ctl.apiserver.app import APIServer
 from ctl.apiserver.auth import Authenticator, TokenFile
 from ctl.store import Store, encrypted, open_store
@@ -102,6 +102,7 @@ def build_server(store: Store, authenticator: Authenticator, data_dir: Path) -> 
     """The API server with its extensions: tenancy first (it wraps the authenticator), then pod subresources."""
     server = APIServer(store, authenticator, data_dir)
     tenancy.install(server)
+    network_admission.install(server)
     podsub.install(server)
     return server
 

@@ -28,19 +28,17 @@ from typing import Any
 
 from ctl.client import ApiError, Client
 from ctl.client.informer import Informer
-from ctl.network.objects import (
+from ctl.network.objects import ENDPOINT, VPC, md, status, uid
+from ctl.types.kinds import Kind
+from ctl.types.network_validation import (
     ALLOC_LABEL,
     ALLOC_NAMESPACE,
     ALLOC_TENANT,
-    ENDPOINT,
-    VPC,
-    md,
+    MAX_VNI,
+    ip_record,
     reserved,
-    status,
-    uid,
+    vni_record,
 )
-from ctl.types.kinds import Kind
-from ctl.types.network_validation import MAX_VNI
 
 log = logging.getLogger("centaurus.network.allocator")
 FIRST_VNI = 100  # leave the lowest VNIs to hand-set, well-known networks
@@ -48,14 +46,6 @@ FIRST_VNI = 100  # leave the lowest VNIs to hand-set, well-known networks
 
 class Taken(Exception):
     """A hand-set value another owner holds."""
-
-
-def vni_record(vni: int) -> str:
-    return f"vni-{vni}"
-
-
-def ip_record(vni: int, ip: str) -> str:
-    return f"ip-{vni}-{ip.replace('.', '-')}"
 
 
 class Allocator:

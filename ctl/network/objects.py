@@ -14,11 +14,17 @@ the IP (locally administered, unicast), unique inside a VPC because the IP is; a
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from ctl.types import kinds
-from ctl.types.kinds import SYSTEM_TENANT, Kind
+from ctl.types.kinds import Kind
+from ctl.types.network_validation import (  # noqa: F401 (re-exported: the operator's vocabulary)
+    ALLOC_LABEL,
+    ALLOC_NAMESPACE,
+    ALLOC_TENANT,
+    gateway_of,
+    reserved,
+)
 
 Obj = dict[str, Any]
 MIZAR = "mizar.centaurus.io/v1"
@@ -38,11 +44,6 @@ ENDPOINT = _kind(MIZAR, "Endpoint")
 DROPLET = _kind(MIZAR, "Droplet")
 BOUNCER = _kind(MIZAR, "Bouncer")
 DIVIDER = _kind(MIZAR, "Divider")
-
-# Allocation records live as ConfigMaps in the system tenant's kube-system namespace.
-ALLOC_TENANT = SYSTEM_TENANT
-ALLOC_NAMESPACE = "kube-system"
-ALLOC_LABEL = "network.centaurus.io/allocation"
 
 INIT, PROVISIONED, FAILED = "Init", "Provisioned", "Failed"
 PENDING, READY = "Pending", "Ready"
@@ -86,28 +87,8 @@ def tkey(t: str, n: str) -> str:
     return f"{t}//{n}"
 
 
-def gateway_of(cidr: str) -> str:
-    """The subnet's gateway: its first usable address."""
-    return str(ipaddress.IPv4Network(cidr).network_address + 1)
-
-
 def mac_for(ip: str) -> str:
     return "0a:58:" + ":".join(f"{int(x):02x}" for x in ip.split("."))
-
-
-def reserved(cidr: str, ip: str) -> str | None:
-    """Why ``ip`` cannot be an endpoint's address in ``cidr`` (None if it can)."""
-    n = ipaddress.IPv4Network(cidr)
-    a = ipaddress.IPv4Address(ip)
-    if a not in n:
-        return f"{ip} is outside the subnet {cidr}"
-    if a == n.network_address:
-        return f"{ip} is the network address of {cidr}"
-    if a == n.broadcast_address:
-        return f"{ip} is the broadcast address of {cidr}"
-    if str(a) == gateway_of(cidr):
-        return f"{ip} is the gateway of {cidr}"
-    return None
 
 
 def owner_ref(o: Obj, kind: Kind) -> Obj:

@@ -1,19 +1,25 @@
 """Semantic validation and defaults of the network kinds (Network, VPC, Subnet, Endpoint,
-Droplet, Bouncer, Divider; issue #18, DESIGN.md §7).
+Droplet, Bouncer, Divider; issue #18, DESIGN.md §7), and the address rules the API server's
+admission and the network operator share.
 
 The schema (:mod:`ctl.types.schema.network`) already checked every field's type; the rules
 here are the ones a type cannot say: a CIDR is a well-formed IPv4 network written with its
 network address (``10.0.1.0/24``, not ``10.0.1.7/24``), a hand-set VNI fits in 24 bits, the
 ``bouncers``/``dividers`` counts are at least 1 (and at most what the data plane holds),
-an IP or MAC is well formed, a subnet given inline inside a VPC object lies in it.
+an IP or MAC is well formed.
 
 What needs other objects - a subnet inside its VPC and not overlapping a sibling, a
-hand-set VNI or IP that another object already holds - is decided by the network operator
-(:mod:`ctl.network`) against its persisted allocations, because only there is it free of
-races: the object goes ``Failed`` with a reason (``VNIInUse``, ``IPInUse``,
-``SubnetOverlap``, ``OutsideVPC``) and an Event, and nothing is allocated or programmed.
+hand-set VNI or IP that another object already holds - is checked twice: first at admission
+(:mod:`ctl.apiserver.network_admission`, from the API server's cache: 409 AlreadyExists for a
+taken VNI/IP, 422 Invalid naming the field for a subnet outside its VPC or overlapping a
+sibling, or an address the subnet reserves), then by the network operator (:mod:`ctl.network`)
+against its persisted allocations, which is the only race-free place: what slips past
+admission (two creates at once, a subnet created before its VPC) goes ``Failed`` with a reason
+(``VNIInUse``, ``IPInUse``, ``SubnetOverlap``, ``OutsideVPC``) and an Event, and nothing is
+allocated or programmed. Both read the allocation records named by :func:`vni_record` and
+:func:`ip_record` and the reserved addresses of :func:`reserved`, defined here once.
 
-These functions are registered with :func:`ctl.types.validation.validator` and
+The validators are registered with :func:`ctl.types.validation.validator` and
 :func:`ctl.types.validation.defaulter`, so the API server runs them on every write.
 """
 
@@ -23,6 +29,7 @@ import ipaddress
 import re
 from typing import Any
 
+from ctl.types.kinds import SYSTEM_TENANT
 from ctl.types.schema import Cause
 from ctl.types.validation import defaulter, validator
 
@@ -33,6 +40,42 @@ ENDPOINT_TYPES = ("simple", "gateway", "host")
 NETWORK_TYPES = ("mizar",)
 DEFAULT_NETWORK_CIDR = "10.0.0.0/16"
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+# Allocation records (one ConfigMap per allocated VNI or IP) live in the system tenant's
+# kube-system namespace; data: uid and owner (TENANT/NAMESPACE/NAME) of the holder, kind, value.
+ALLOC_TENANT = SYSTEM_TENANT
+ALLOC_NAMESPACE = "kube-system"
+ALLOC_LABEL = "network.centaurus.io/allocation"
+
+
+def vni_record(vni: int) -> str:
+    """The allocation record's name of a VNI (cluster-wide)."""
+    return f"vni-{vni}"
+
+
+def ip_record(vni: int, ip: str) -> str:
+    """The allocation record's name of an IP in the VPC of ``vni``."""
+    return f"ip-{vni}-{ip.replace('.', '-')}"
+
+
+def gateway_of(cidr: str) -> str:
+    """The subnet's gateway: its first usable address."""
+    return str(ipaddress.IPv4Network(cidr).network_address + 1)
+
+
+def reserved(cidr: str, ip: str) -> str | None:
+    """Why ``ip`` cannot be an endpoint's address in ``cidr`` (None if it can)."""
+    n = ipaddress.IPv4Network(cidr)
+    a = ipaddress.IPv4Address(ip)
+    if a not in n:
+        return f"{ip} is outside the subnet {cidr}"
+    if a == n.network_address:
+        return f"{ip} is the network address of {cidr}"
+    if a == n.broadcast_address:
+        return f"{ip} is the broadcast address of {cidr}"
+    if str(a) == gateway_of(cidr):
+        return f"{ip} is the gateway of {cidr}"
+    return None
 
 
 def cidr_error(v: Any) -> str | None:

@@ -149,3 +149,21 @@ async def phase(
             kind + ".mizar.centaurus.io" if kind != "networks" else kind, name, namespace, tenant
         )
         raise AssertionError(f"{kind}/{name} not {want}: {json.dumps(o.get('status'))}") from None
+
+
+async def settled(
+    client: Client,
+    kind: str,
+    name: str,
+    tenant: str | None = None,
+    namespace: str | None = None,
+    timeout: float = 30.0,
+) -> tuple[str, str | None]:
+    """(phase, reason) once the operator decided: Provisioned or Failed."""
+
+    async def get() -> tuple[str, str | None] | None:
+        st = (await client.get(kind + ".mizar.centaurus.io", name, namespace, tenant)).get("status") or {}
+        return (st["phase"], st.get("reason")) if st.get("phase") in ("Provisioned", "Failed") else None
+
+    r: tuple[str, str | None] = await eventually(get, timeout, 0.05, f"{kind}/{name} decided")
+    return r
