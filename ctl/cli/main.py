@@ -34,6 +34,7 @@ from ctl.cli import (
     serve_cmd,
     tenant_cmd,
     transit_cmd,
+    tui_cmd,
     vm_cmd,
     workload_cmd,
 )
@@ -60,6 +61,7 @@ tenant_cmd.register(app)  # adds `create tenant|token` to the create group and t
 app.add_typer(vm_cmd.app, name="vm")
 app.add_typer(transit_cmd.app, name="transit")
 app.add_typer(packet_cmd.app, name="packet")
+app.add_typer(tui_cmd.app)
 completion_cmd.register(app)
 
 
