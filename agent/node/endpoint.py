@@ -10,6 +10,10 @@ and/or a Unix socket (``--endpoint-socket``); one endpoint serves every node of 
     POST /pods/{tenant}/{namespace}/{name}/exec
          body {"command": ["sh", "-c", "..."], "container": "c1", "timeoutSeconds": 30}
          -> 200 {"exitCode": 0, "stdout": "...", "stderr": "..."}  (text, undecodable bytes replaced)
+    GET  /pods/{tenant}/{namespace}/{name}/exec?command=..&stdin=1&tty=1   (WebSocket, v5.channel.k8s.io)
+    GET  /pods/{tenant}/{namespace}/{name}/attach?container=&stdin=1&tty=1 (WebSocket, v5.channel.k8s.io)
+    GET  /pods/{tenant}/{namespace}/{name}/portforward?port=N              (WebSocket, raw TCP)
+         -> the interactive streams of :mod:`agent.node.streams`
 
 ``follow``/``previous`` accept ``true|1``; ``tailLines`` a non-negative integer. Errors are Kubernetes
 ``Status`` objects: 404 NotFound (pod not on this node, unknown container), 400 BadRequest (bad
@@ -32,6 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from agent.node import streams
 from agent.node.agent import NodeAgent
 from agent.node.podworker import PodWorker
 from agent.runtime.base import RuntimeError_
@@ -73,6 +78,9 @@ class AgentEndpoint:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/log", self._log)
         self.app.router.add_post("/pods/{tenant}/{namespace}/{name}/exec", self._exec)
+        self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/exec", self._stream_exec)
+        self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/attach", self._stream_attach)
+        self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/portforward", self._portforward)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.socket_path = ""
@@ -171,6 +179,27 @@ class AgentEndpoint:
             "stderr": res.stderr.decode(errors="replace"),
         }
         return web.Response(body=orjson.dumps(out), content_type="application/json")
+
+    async def _streamed(self, request: web.Request, what: str) -> web.StreamResponse:
+        found = self._find(request)
+        if isinstance(found, web.Response):
+            return found
+        agent, w = found
+        rt = agent.runtime_of(w.pod)
+        if rt is None:
+            return status_error(400, "BadRequest", "this node has no runtime for the pod")
+        if what == "portforward":
+            return await streams.serve_portforward(request, rt, w.uid)
+        return await streams.serve_stdio(request, rt, w.uid, attach=what == "attach")
+
+    async def _stream_exec(self, request: web.Request) -> web.StreamResponse:
+        return await self._streamed(request, "exec")
+
+    async def _stream_attach(self, request: web.Request) -> web.StreamResponse:
+        return await self._streamed(request, "attach")
+
+    async def _portforward(self, request: web.Request) -> web.StreamResponse:
+        return await self._streamed(request, "portforward")
 
     async def start(self, address: str = "127.0.0.1", port: int | None = 0, socket_path: str = "") -> None:
         """Listen on TCP (``port=None`` disables it; 0 picks a free port) and/or a Unix socket."""

@@ -55,6 +55,8 @@ SUBRESOURCE_VERBS: dict[str, frozenset[str]] = {
     "binding": frozenset({"create"}),
     "log": frozenset({"get"}),
     "exec": frozenset({"create"}),
+    "attach": frozenset({"create"}),
+    "portforward": frozenset({"create"}),
     "action": frozenset({"create"}),
 }
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -315,6 +317,8 @@ class APIServer:
                 raise APIError(405, f"method {method} is not allowed on a collection", "MethodNotAllowed")
         else:
             verb = _METHOD_VERBS.get(method, "")
+            if method == "GET" and sub in ("exec", "attach", "portforward"):
+                verb = "create"  # a WebSocket upgrade is a GET; Kubernetes authorizes it as create
             if not verb:
                 raise APIError(405, f"method {method} is not allowed", "MethodNotAllowed")
             if sub is not None and verb not in SUBRESOURCE_VERBS.get(sub, ()):

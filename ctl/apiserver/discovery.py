@@ -103,8 +103,9 @@ def _sub(k: Kind, sub: str) -> dict[str, Any]:
         kind, verbs = "CustomAction", ["create"]
     elif sub in ("log",):
         kind, verbs = "Pod", ["get"]
-    elif sub in ("exec",):
-        kind, verbs = "PodExecOptions", ["create", "get"]
+    elif sub in ("exec", "attach", "portforward"):
+        kind = {"exec": "PodExecOptions", "attach": "PodAttachOptions"}.get(sub, "PodPortForwardOptions")
+        verbs = ["create", "get"]
     elif sub == "finalize":
         verbs = ["update"]
     r: dict[str, Any] = {

@@ -1,9 +1,18 @@
-"""Pod subresources that reach past the store: ``log``, ``exec`` and ``action``.
+"""Pod subresources that reach past the store: ``log``, ``exec``, ``attach``, ``portforward`` and ``action``.
 
-``log`` and ``exec`` are proxied to the node agent that runs the pod (as
-kube-apiserver proxies to the kubelet). The agent publishes its endpoint on its Node
-in the ``centaurus.io/agent-endpoint`` annotation; the proxy streams the agent's
-answer back unchanged, so ``centaurusctl logs -f`` follows in real time.
+``log``, ``exec``, ``attach`` and ``portforward`` are proxied to the node agent that runs the
+pod (as kube-apiserver proxies to the kubelet). The agent publishes its endpoint on its Node
+in the ``centaurus.io/agent-endpoint`` annotation; the log proxy streams the agent's answer
+back unchanged, so ``centaurusctl logs -f`` follows in real time.
+
+``exec``, ``attach`` and ``portforward`` are the Kubernetes streaming protocols: an upgraded
+request (WebSocket ``v5.channel.k8s.io`` and its predecessors, or SPDY/3.1) is checked here
+(the pod exists in the caller's tenant, is scheduled and not finished, the container is one of
+its containers, it is not a VM pod for exec/attach) and then relayed by
+:mod:`ctl.apiserver.streaming`. Authorization is Kubernetes': ``create`` on ``pods/exec``,
+``pods/attach`` and ``pods/portforward``, WebSocket GETs included. A plain ``POST`` to
+``exec`` with ``{"command": [...], "container": ...}`` keeps the one-shot JSON form the CLI's
+non-interactive path uses.
 
 ``action`` is the Arktos Action API: ``POST .../pods/NAME/action`` with
 ``{"kind": "CustomAction", "operation": "reboot|snapshot|restore|stop|start", ...}``
@@ -25,6 +34,8 @@ from ctl.apiserver import status as st
 from ctl.apiserver.auth import Identity
 from ctl.apiserver.paths import RequestInfo
 from ctl.apiserver.status import APIError
+from ctl.apiserver.streaming import portforward, remotecommand
+from ctl.apiserver.streaming import transport as tp
 from ctl.types import kinds
 from ctl.types.actions import ACTION_OPERATIONS
 
@@ -34,6 +45,8 @@ AGENT_ENDPOINT_ANNOTATION = "centaurus.io/agent-endpoint"
 def install(server: Any) -> None:
     server.subresource_handlers[("pods", "log")] = _log
     server.subresource_handlers[("pods", "exec")] = _exec
+    server.subresource_handlers[("pods", "attach")] = _attach
+    server.subresource_handlers[("pods", "portforward")] = _portforward
     server.subresource_handlers[("pods", "action")] = _action
 
 
@@ -118,13 +131,73 @@ def _unreachable(pod: dict[str, Any], endpoint: str, e: Exception) -> APIError:
     )
 
 
-async def _exec(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> web.StreamResponse:
-    if request.method != "POST":
-        raise APIError(
-            405,
-            'pods/exec here takes POST with {"command": [...], "container": ...}; interactive SPDY/websocket exec is not supported',
-            "MethodNotAllowed",
+def _container(pod: dict[str, Any], request: web.Request) -> str:
+    """The container a stream addresses: ``container=`` or the pod's only one (as kube-apiserver)."""
+    names = [c.get("name", "") for c in (pod.get("spec") or {}).get("containers") or []]
+    name = request.query.get("container", "")
+    pod_name = pod["metadata"]["name"]
+    if not name:
+        if len(names) == 1:
+            return str(names[0])
+        raise st.bad_request(
+            f"a container name must be specified for pod {pod_name}, choose one of: [{' '.join(names)}]"
         )
+    if name not in names:
+        raise st.bad_request(f"container {name} is not valid for pod {pod_name}")
+    return name
+
+
+async def _stream_target(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo, what: str
+) -> tuple[dict[str, Any], str, str]:
+    """(pod, agent endpoint, agent path) of a streaming request, after every check that can be a Status."""
+    if not tp.is_upgrade(request):
+        raise st.bad_request(
+            f"Upgrade request required: pods/{what} is a streaming protocol (WebSocket or SPDY/3.1)"
+        )
+    pod = await _pod(server, ident, info)
+    spec = pod.get("spec") or {}
+    if spec.get("virtualMachine") and what != "portforward":
+        raise st.bad_request(
+            f'pod "{info.name}" is a virtual machine: {what} runs in containers; '
+            "use the VM's console (centaurusctl logs) or ssh into the guest"
+        )
+    if spec.get("virtualMachine"):
+        raise st.bad_request(
+            f'pod "{info.name}" is a virtual machine: port-forward into VM guests is not supported yet'
+        )
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        raise st.bad_request(f"cannot {what} into a container in a completed pod; current phase is {phase}")
+    pod, endpoint = await _pod_and_agent(server, request, ident, info)
+    md = pod["metadata"]
+    return pod, endpoint, f"/pods/{md['tenant']}/{md['namespace']}/{md['name']}/{what}"
+
+
+async def _stdio(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo, what: str
+) -> web.StreamResponse:
+    pod, endpoint, path = await _stream_target(server, request, ident, info, what)
+    opts = remotecommand.StdioOptions.from_query(request.query, _container(pod, request), what == "exec")
+    return await remotecommand.serve(request, endpoint, path, opts)
+
+
+async def _attach(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo
+) -> web.StreamResponse:
+    return await _stdio(server, request, ident, info, "attach")
+
+
+async def _portforward(
+    server: Any, request: web.Request, ident: Identity, info: RequestInfo
+) -> web.StreamResponse:
+    pod, endpoint, path = await _stream_target(server, request, ident, info, "portforward")
+    return await portforward.serve(request, endpoint, path, pod["metadata"]["name"])
+
+
+async def _exec(server: Any, request: web.Request, ident: Identity, info: RequestInfo) -> web.StreamResponse:
+    if tp.is_upgrade(request) or request.method != "POST":
+        return await _stdio(server, request, ident, info, "exec")
     body = await server._object_body(request)
     cmd = body.get("command")
     if not isinstance(cmd, list) or not cmd or not all(isinstance(c, str) for c in cmd):

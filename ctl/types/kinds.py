@@ -138,7 +138,7 @@ declare(
         "pod",
         NAMESPACE,
         ("po",),
-        subresources=("status", "binding", "log", "exec", "action"),
+        subresources=("status", "binding", "log", "exec", "attach", "portforward", "action"),
         categories=_ALL,
     )
 )

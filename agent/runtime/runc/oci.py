@@ -291,7 +291,7 @@ def oci_config(
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": False,
+            "terminal": bool(c.get("tty")),
             "user": _user(c, img),
             "args": argv,
             "env": [f"{k}={v}" for k, v in env.items()],

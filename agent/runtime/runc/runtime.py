@@ -24,17 +24,20 @@ import os
 import re
 import shutil
 import signal
+import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from agent.cni.bridge import BridgeNetwork, NetworkError, PodNetworkInfo, run_cmd
+from agent.cni.bridge import BridgeNetwork, NetworkError, PodNetwork, PodNetworkInfo, run_cmd
 from agent.cni.netlink import run_in_fresh_thread
 from agent.runtime.backoff import BackOff
 from agent.runtime.base import ExecResult, PodRuntimeStatus, Runtime, RuntimeError_
 from agent.runtime.logs import follow_file
 from agent.runtime.runc import instance as instances
+from agent.runtime.runc import stdioshim, streams
 from agent.runtime.runc.instance import Instance, cleanup_rootfs, instance_at, latest_instance
 from agent.runtime.runc.oci import cgroups_available, oci_config, write_etc
 from agent.runtime.runc.spawn import SHIM, ShimReaper, spawn_detached
@@ -43,6 +46,10 @@ from ctl.images.store import ImageError, ImageStore, default_data_dir
 from ctl.util.tasks import cancel_and_wait
 
 RUNC = "/usr/sbin/runc"
+
+
+def _flag(v: object) -> str:
+    return "1" if v else "0"
 
 
 class RuncRuntime(Runtime):
@@ -65,6 +72,7 @@ class RuncRuntime(Runtime):
         backoff_max: float = 300.0,
         use_overlay: bool | None = None,
         start_timeout: float = 5.0,
+        network: PodNetwork | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.node_name = node_name
@@ -73,7 +81,8 @@ class RuncRuntime(Runtime):
         self.images = image_store or ImageStore(self.data_dir)
         self.runc = runc
         self.runc_root = Path(runc_root) if runc_root is not None else self.state_dir / "runc"
-        self.network = BridgeNetwork(self.state_dir / "cni", pod_cidr, bridge)
+        # the node bridge, unless the agent prepares each pod's netns itself (VPC endpoints)
+        self.network: PodNetwork = network or BridgeNetwork(self.state_dir / "cni", pod_cidr, bridge)
         self.backoff = BackOff(backoff_initial, backoff_max)
         self._overlay = use_overlay
         self.start_timeout = start_timeout
@@ -258,8 +267,13 @@ class RuncRuntime(Runtime):
             "C_ID": cid,
             "C_LOG": str(log),
         }
+        shim = ["/bin/sh", "-c", SHIM]
+        if c.get("stdin") or c.get("tty"):  # someone must hold its stdin/terminal: the stdio shim
+            shim = [sys.executable, "-I", stdioshim.__file__]
+            env.update(C_TTY=_flag(c.get("tty")), C_STDIN=_flag(c.get("stdin")))
+            env["C_STDIN_ONCE"] = _flag(c.get("stdinOnce"))
         # a fresh thread: the shim (and runc, for hostNetwork pods) must start in the agent's netns
-        pid = await run_in_fresh_thread(lambda: spawn_detached(["/bin/sh", "-c", SHIM], env))
+        pid = await run_in_fresh_thread(lambda: spawn_detached(shim, env))
         meta = {"id": cid, "image": image, "n": n, "started": time.time(), "shim_pid": pid, "note": note}
         (idir / "meta.json.tmp").write_text(json.dumps(meta))
         os.replace(idir / "meta.json.tmp", idir / "meta.json")
@@ -554,3 +568,40 @@ class RuncRuntime(Runtime):
         return ExecResult(
             exit_code=proc.returncode if proc.returncode is not None else -1, stdout=out, stderr=err
         )
+
+    # ------------------------------------------------------------------ streams (exec -it, attach, port-forward)
+
+    def _running_instance(self, uid: str, container: str | None) -> tuple[dict[str, Any], Instance]:
+        pod = self._pod(uid)
+        name = self._resolve_container(pod, container)
+        inst = latest_instance(self._pod_dir(uid), name)
+        if inst is None or inst.state() != "running":
+            raise RuntimeError_("ContainerNotRunning", f"container {name!r} is not running")
+        return pod, inst
+
+    async def exec_stream(
+        self, uid: str, container: str | None, argv: list[str], *, tty: bool, stdin: bool
+    ) -> streams.StdioSession:
+        """Start ``argv`` in the container with its stdio relayed (a PTY with ``tty``)."""
+        if not argv:
+            raise RuntimeError_("InvalidArgument", "exec needs a command")
+        _, inst = self._running_instance(uid, container)
+        return await streams.start_exec(self.runc, str(self.runc_root), inst.id, argv, tty=tty, stdin=stdin)
+
+    async def attach(self, uid: str, container: str | None) -> streams.StdioSession:
+        """Join the running container's own stdio (it must have been started with stdin or tty)."""
+        pod, inst = self._running_instance(uid, container)
+        name = inst.path.parent.name
+        tty = any(c.get("tty") for c in pod["spec"]["containers"] if c.get("name") == name)
+        return await streams.start_attach(inst.path, tty=tty)
+
+    async def port_connect(self, uid: str, port: int) -> socket.socket:
+        """A TCP connection to ``port`` on the pod's loopback, inside its network namespace."""
+        pod = self._pod(uid)
+        netns: str | None = None
+        if not (pod.get("spec") or {}).get("hostNetwork"):
+            info = self.network.lookup(uid)
+            if info is None or not Path(info.netns_path).exists():
+                raise RuntimeError_("ContainerNotRunning", "the pod has no network namespace (yet)")
+            netns = info.netns_path
+        return await streams.connect_in_netns(netns, port)
