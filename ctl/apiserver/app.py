@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ctl.apiserver import discovery, protobuf
 from ctl.apiserver import status as st
+from ctl.apiserver.apply import WRITE_OPTIONS, write_options
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
 from ctl.apiserver.decode import MAX_BODY, decode_body, is_yaml
 from ctl.apiserver.fieldvalidation import FIELD_VALIDATION
@@ -346,6 +347,7 @@ class APIServer:
             warnings: list[str] = []
             request["warnings"] = warnings
             FIELD_VALIDATION.set((params.field_validation, warnings))
+            WRITE_OPTIONS.set(write_options(params, request.headers))  # fieldManager/force (managedFields)
         if sub is None and info.name is None:
             if verb in ("list", "watch"):
                 return await self._list_or_watch(request, kind, tenant, info, params, verb == "watch")
@@ -392,7 +394,8 @@ class APIServer:
                 sub,
                 dry_run=dry_run,
             )
-            return _json(obj)
+            opts = WRITE_OPTIONS.get()
+            return _json(obj, 201 if opts is not None and opts.created else 200)  # create-on-apply: 201
         if verb == "delete":
             options = params.delete_options(await self._delete_options_body(request))
             obj, _gone = await self.registry.delete(kind, tenant, info.namespace, info.name, options)

@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from ctl.apiserver import apply as ssa
 from ctl.apiserver import status as st
 from ctl.apiserver.fieldvalidation import validate_object
 from ctl.apiserver.params import decode_continue, encode_continue
@@ -41,7 +42,7 @@ from ctl.apiserver.status import APIError
 from ctl.apiserver.strategies import strategy_for
 from ctl.apiserver.watchcache import WatchCache, decode
 from ctl.store import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError, Store
-from ctl.types import kinds, meta, validation
+from ctl.types import kinds, managedfields, meta, validation
 from ctl.types.kinds import Kind
 from ctl.types.selectors import FieldSelector, LabelSelector
 
@@ -239,7 +240,13 @@ class Registry:
             md["name"] = name
 
     async def create(
-        self, kind: Kind, tenant: str, namespace: str | None, obj: dict[str, Any], dry_run: bool = False
+        self,
+        kind: Kind,
+        tenant: str,
+        namespace: str | None,
+        obj: dict[str, Any],
+        dry_run: bool = False,
+        record_fields: bool = True,
     ) -> dict[str, Any]:
         self._check_identity(kind, obj, tenant, namespace, None)
         md = obj["metadata"]
@@ -270,6 +277,10 @@ class Registry:
         md["selfLink"] = self_link(
             kind, tenant, namespace or "", md["name"]
         )  # stored, so every read carries it
+        if record_fields:  # the creator's Update entry in managedFields (apply records its own)
+            managedfields.record_write(
+                kind, None, obj, md.get("managedFields"), ssa.current().manager, "", meta.now_rfc3339()
+            )
         await self._admit("create", kind, obj, None)
         if dry_run:
             return self._finish(kind, obj, tenant, namespace)
@@ -292,6 +303,7 @@ class Registry:
         old: dict[str, Any] | None = None,
         dry_run: bool = False,
         _fresh: bool = False,
+        record_fields: bool = True,
     ) -> dict[str, Any]:
         self._check_identity(kind, obj, tenant, namespace, name)
         # The current object comes from the watch cache when it can: the store write below is
@@ -328,6 +340,18 @@ class Registry:
         causes = strategy_for(kind).validate_update(old, new)
         if causes:
             raise st.invalid(kind.kind, name, causes, kind.group)
+        if record_fields:  # the writer's Update entry in managedFields (apply records its own)
+            managedfields.record_write(
+                kind,
+                old,
+                new,
+                md.get("managedFields"),
+                ssa.current().manager,
+                subresource or "",
+                meta.now_rfc3339(),
+            )
+        elif subresource:  # server-side apply to a subresource: the managedFields it computed
+            nmd["managedFields"] = md.get("managedFields") or []
         await self._admit("update", kind, new, old)
         expected = int(old_md["resourceVersion"])
         key = self.key(kind, tenant, namespace, name)
@@ -344,7 +368,7 @@ class Registry:
             except ConflictError:
                 if from_cache:
                     return await self.update(
-                        kind, tenant, namespace, name, obj, subresource, None, dry_run, True
+                        kind, tenant, namespace, name, obj, subresource, None, dry_run, True, record_fields
                     )
                 raise st.conflict(kind.plural, name, kind.group) from None
             except KeyNotFoundError:
@@ -355,7 +379,9 @@ class Registry:
             kv = await self.store.update(key, encode(new), expected)
         except ConflictError:
             if from_cache:
-                return await self.update(kind, tenant, namespace, name, obj, subresource, None, dry_run, True)
+                return await self.update(
+                    kind, tenant, namespace, name, obj, subresource, None, dry_run, True, record_fields
+                )
             raise st.conflict(kind.plural, name, kind.group) from None
         except KeyNotFoundError:
             raise self._not_found(kind, name) from None
@@ -413,6 +439,9 @@ class Registry:
         subresource: str | None = None,
         dry_run: bool = False,
     ) -> dict[str, Any]:
+        if ssa.is_apply(content_type):  # server-side apply
+            return await ssa.apply_patch(self, kind, tenant, namespace, name, patch, subresource, dry_run)
+        ssa.check_patch_options(content_type)
         for attempt in range(8):
             # First attempt from the watch cache (the CAS catches staleness), retries read the store.
             old = self._get_cached(kind, tenant, namespace, name) if attempt == 0 else None

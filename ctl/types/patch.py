@@ -143,7 +143,8 @@ def apply_patch(content_type: str, obj: dict[str, Any], patch: Any) -> dict[str,
     else:
         raise PatchError(
             415,
-            f"the patch content type {ct!r} is not supported; use {MERGE_PATCH}, {JSON_PATCH} or {STRATEGIC}",
+            f"the patch content type {ct!r} is not supported; use {MERGE_PATCH}, {JSON_PATCH}, {STRATEGIC}"
+            f" or {APPLY} (server-side apply)",
             "UnsupportedMediaType",
         )
     if not isinstance(out, dict):  # e.g. {"$patch": "delete"} at the root
