@@ -10,6 +10,9 @@ informers and turns them into data-plane state on the hosts' transit daemons:
 * :mod:`.topology` - the operator's view of what each droplet must hold, entry by entry;
 * :mod:`.programmer` - one queue per droplet that converges the transit daemon on that view
   through :class:`ctl.transit.client.TransitClient` (batched, idempotent, retried);
+* :mod:`.nodehealth` - which droplets may carry bouncers/dividers (their Node Ready, or not
+  NotReady for longer than the grace period);
+* :mod:`.state` - what the reconcilers share (topology, allocator, programmers, node health);
 * :mod:`.controllers` - the Network, VPC, Subnet, Endpoint and Droplet reconcilers;
 * :mod:`.hollow` - a hollow transit daemon that counts RPCs (tests, benchmarks).
 

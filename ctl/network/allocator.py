@@ -14,7 +14,9 @@ that crashed between creating the record and writing the Endpoint's status finds
 record again. :meth:`Allocator.reconcile` (run on start and periodically) deletes every record
 whose owner is gone or now holds another value - each such owner is confirmed by a fresh GET
 first, so a record that another operator instance has just created for an object this one has
-not seen yet is never taken away. Together: allocated == referenced.
+not seen yet is never taken away. Together: allocated == referenced. A hand-set value whose
+record is held by an owner that is gone (an endpoint deleted a moment ago, its release not yet
+done) is taken over the same way (:meth:`Allocator.claim_wanted`), not refused.
 
 The records are watched by one informer (label selector), so choosing a free candidate is a
 local lookup; a candidate taken meanwhile costs one refused create.
@@ -72,10 +74,14 @@ class Allocator:
         data = r.get("data") or {}
         return str(data.get("uid") or "")
 
-    async def claim(self, rname: str, kind: str, owner: dict[str, Any], value: str) -> bool:
-        """Create the record for ``owner``; True if it is (now or already) the owner's."""
+    async def claim(
+        self, rname: str, kind: str, owner: dict[str, Any], value: str, ask: bool = False
+    ) -> bool:
+        """Create the record for ``owner``; True if it is (now or already) the owner's.
+
+        ``ask``: try the create even if the informer still shows a holder (just released)."""
         ouid = uid(owner)
-        h = self.holder(rname)
+        h = None if ask else self.holder(rname)
         if h is not None:
             return h == ouid
         m = md(owner)
@@ -139,7 +145,7 @@ class Allocator:
     async def vni_for(self, vpc: dict[str, Any], wanted: int | None) -> int:
         """The VPC's VNI: the hand-set one (Taken if another VPC holds it), the one it holds, or a new one."""
         if wanted is not None:
-            if await self.claim(vni_record(wanted), "vni", vpc, str(wanted)):
+            if await self.claim_wanted(vni_record(wanted), "vni", vpc, str(wanted)):
                 return wanted
             raise Taken(f"VNI {wanted} is in use by another VPC")
         held = self.values_of(uid(vpc), "vni")
@@ -163,7 +169,7 @@ class Allocator:
             why = reserved(cidr, wanted)
             if why:
                 raise Taken(why)
-            if await self.claim(ip_record(vni, wanted), "ip", ep, wanted):
+            if await self.claim_wanted(ip_record(vni, wanted), "ip", ep, wanted):
                 return wanted
             raise Taken(f"IP {wanted} is in use by another endpoint of the VPC")
         prefix = f"ip-{vni}-"
@@ -188,34 +194,47 @@ class Allocator:
 
     # ---- reconcile --------------------------------------------------------------------------
 
+    async def stale(self, r: dict[str, Any]) -> bool:
+        """Whether a record's owner is gone or holds another value (confirmed by a fresh GET)."""
+        data = r.get("data") or {}
+        kind, owner, ouid, value = (
+            data.get("kind"),
+            str(data.get("owner") or ""),
+            data.get("uid"),
+            data.get("value"),
+        )
+        k: Kind = VPC if kind == "vni" else ENDPOINT
+        t, ns, n = (owner.split("/") + ["", "", ""])[:3]
+        try:
+            o = await self.client.get(k, n, ns or None, t or None) if n else None
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            o = None
+        if o is None or uid(o) != ouid:
+            return True
+        have = status(o).get("vni" if kind == "vni" else "ip")
+        return have is not None and str(have) != str(value) and status(o).get("phase") == "Provisioned"
+
+    async def claim_wanted(self, rname: str, kind: str, owner: dict[str, Any], value: str) -> bool:
+        """:meth:`claim` a hand-set value, taking it over from a holder that is gone."""
+        if await self.claim(rname, kind, owner, value):
+            return True
+        r = self.record(rname)
+        if r is None or not await self.stale(r):
+            return False
+        log.info("taking over %s from %s (gone)", rname, (r.get("data") or {}).get("owner"))
+        await self.release(rname, str((r.get("data") or {}).get("uid")))
+        return await self.claim(rname, kind, owner, value, ask=True)
+
     async def reconcile(self) -> int:
         """Release every record whose owner is gone or holds another value; returns how many."""
         released = 0
         records = {md(r).get("name", ""): r for r in [*self.local.values(), *self.informer.store.values()]}
         for rname, r in records.items():
             data = r.get("data") or {}
-            kind, owner, ouid, value = (
-                data.get("kind"),
-                str(data.get("owner") or ""),
-                data.get("uid"),
-                data.get("value"),
-            )
-            k: Kind = VPC if kind == "vni" else ENDPOINT
-            t, ns, n = (owner.split("/") + ["", "", ""])[:3]
-            try:
-                o = await self.client.get(k, n, ns or None, t or None) if n else None
-            except ApiError as e:
-                if e.code != 404:
-                    raise
-                o = None
-            stale = o is None or uid(o) != ouid
-            if not stale and o is not None:
-                have = status(o).get("vni" if kind == "vni" else "ip")
-                stale = (
-                    have is not None and str(have) != str(value) and status(o).get("phase") == "Provisioned"
-                )
-            if stale:
-                log.info("releasing %s (owner %s %s)", rname, owner, "gone" if o is None else "holds another")
-                await self.release(rname, str(ouid))
+            if await self.stale(r):
+                log.info("releasing %s (owner %s gone or holds another value)", rname, data.get("owner"))
+                await self.release(rname, str(data.get("uid")))
                 released += 1
         return released

@@ -2,13 +2,16 @@
 
 Each is a :class:`ctl.controllers.base.Controller` (work queue, workers, back-off on
 conflicts, a failing object parked after one warning) over the shared informers, and all
-share one :class:`NetState`: the :class:`~ctl.network.topology.Topology`, the
+share one :class:`~ctl.network.state.NetState`: the :class:`~ctl.network.topology.Topology`, the
 :class:`~ctl.network.allocator.Allocator` and one
 :class:`~ctl.network.programmer.DropletProgrammer` per droplet.
 
 * Droplet: keeps the topology's droplet (substrate IP/MAC, transitd address) and a programmer
   for it; every other droplet gets its substrate entry; status ``Ready``/``Unreachable``. A
-  droplet that goes away re-queues the VPCs and subnets placed on it (re-placement).
+  droplet that goes away, or whose Node is NotReady past the grace period
+  (:mod:`ctl.network.nodehealth`; status reason ``NodeNotReady``, a Warning Event), re-queues
+  the VPCs and subnets placed on it: they are re-placed on placeable droplets and only the
+  droplets the move concerns are re-programmed.
 * VPC: VNI (allocated, or the hand-set ``spec.vni`` if free: else Failed ``VNIInUse``),
   dividers placed (:func:`ctl.network.placement.place`), Divider records, status.
 * Subnet: inside its VPC (else Failed ``OutsideVPC``), not overlapping an older sibling (else
@@ -26,111 +29,24 @@ share one :class:`NetState`: the :class:`~ctl.network.topology.Topology`, the
 from __future__ import annotations
 
 import asyncio
-import copy
 import ipaddress
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ctl.client import ApiError, Client
-from ctl.client.events import EventRecorder
+from ctl.client import ApiError
 from ctl.client.informer import SharedInformer, SharedInformers
 from ctl.controllers.base import Controller, HashRange
 from ctl.network import objects as ob
-from ctl.network.allocator import Allocator, Taken, ip_record
+from ctl.network.allocator import Taken, ip_record
+from ctl.network.nodehealth import node_name
 from ctl.network.placement import place
-from ctl.network.programmer import DropletProgrammer, ProgramError
-from ctl.network.topology import DropletInfo, EndpointInfo, Key, SubnetInfo, Topology, VpcInfo
+from ctl.network.programmer import ProgramError
+from ctl.network.state import WAIT_RETRY, NetState
+from ctl.network.topology import DropletInfo, EndpointInfo, SubnetInfo, VpcInfo
 from ctl.types.kinds import Kind
 
 log = logging.getLogger("centaurus.network")
 Obj = dict[str, Any]
-WAIT_RETRY = 2.0  # seconds before an object waiting for another one looks again
-
-
-class NetState:
-    def __init__(
-        self,
-        client: Client,
-        informers: SharedInformers,
-        recorder: EventRecorder,
-        check_interval: float = 2.0,
-        program_timeout: float = 10.0,
-    ) -> None:
-        self.client = client
-        self.informers = informers
-        self.recorder = recorder
-        self.topology = Topology()
-        self.allocator = Allocator(client)
-        self.programmers: dict[str, DropletProgrammer] = {}
-        self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="transit")
-        self.check_interval = check_interval
-        self.program_timeout = program_timeout
-        self.uids: dict[str, str] = {}  # object key -> uid (for releases after a delete)
-        self.controllers: dict[str, Controller] = {}
-
-    def programmer(self, name: str) -> DropletProgrammer:
-        p = self.programmers.get(name)
-        if p is None:
-            p = DropletProgrammer(
-                name, self.topology, self.executor, self.check_interval, self._droplet_state
-            )
-            self.programmers[name] = p
-            p.start()
-        return p
-
-    def _droplet_state(self, name: str, ok: bool, pid: int | None) -> None:
-        c = self.controllers.get("droplet")
-        if c is not None:
-            c.queue.add(f"//{name}")
-
-    async def converge(
-        self, touched: dict[str, set[Key]] | None = None, full: set[str] | None = None
-    ) -> None:
-        """Program the touched keys (and whole droplets in ``full``); wait until applied."""
-        futs = []
-        for d, keys in (touched or {}).items():
-            if d in self.topology.droplets and keys:
-                futs.append(self.programmer(d).converge(keys))
-        for d in full or ():
-            if d in self.topology.droplets:
-                futs.append(self.programmer(d).converge_all())
-        if futs:
-            await asyncio.wait_for(asyncio.gather(*futs), self.program_timeout)
-
-    async def write_status(self, obj: Obj, want: Obj) -> Obj:
-        if not ob.status_differs(obj, want):
-            return obj
-        body = copy.deepcopy(obj)
-        body["status"] = want
-        r: Obj = await self.client.update_status(body)
-        return r
-
-    async def fail(self, obj: Obj, reason: str, message: str) -> None:
-        want = {
-            "phase": ob.FAILED,
-            "reason": reason,
-            "message": message,
-            "observedGeneration": ob.generation(obj),
-        }
-        if ob.status(obj).get("reason") != reason or ob.status(obj).get("message") != message:
-            self.recorder.warning(obj, reason, message)
-        await self.write_status(obj, want)
-
-    async def wait(self, obj: Obj, message: str) -> float:
-        await self.write_status(obj, {"phase": ob.INIT, "message": message})
-        return WAIT_RETRY
-
-    def enqueue(self, controller: str, keys: list[str]) -> None:
-        c = self.controllers.get(controller)
-        if c is not None:
-            for k in keys:
-                c.queue.add(k)
-
-    async def close(self) -> None:
-        for p in list(self.programmers.values()):
-            await p.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class NetController(Controller):
@@ -171,6 +87,17 @@ class DropletController(NetController):
     name = "droplet"
     kind = ob.DROPLET
 
+    def setup(self, informers: SharedInformers) -> None:
+        super().setup(informers)
+        self.nodes = informers.get(ob.NODE)
+
+        def node_changed(typ: str, node: Obj, old: Obj | None) -> None:
+            for d in self.inf.list():
+                if node_name(d) == ob.name(node):
+                    self.queue.add(ob_key(d))
+
+        self.nodes.add_handler(node_changed)
+
     async def sync(self, key: str) -> float | None:
         st = self.state
         name = _name_of(key)
@@ -197,13 +124,25 @@ class DropletController(NetController):
             asyncio.ensure_future(st.converge(touched)).add_done_callback(
                 lambda f: f.cancelled() or f.exception()
             )
+        v = st.health.verdict(obj, self.nodes.get_key(f"//{node_name(obj)}"))
+        if v.excluded != (name in st.excluded):
+            if v.excluded:
+                st.excluded.add(name)
+                log.info("droplet %s excluded from placement: %s", name, v.message)
+                st.recorder.warning(obj, "NodeNotReady", v.message)
+            else:
+                st.excluded.discard(name)
+                log.info("droplet %s placeable again", name)
+            self._replace(name if v.excluded else None)
         p = st.programmer(name)
         phase = {True: "Ready", False: "Unreachable", None: "Unknown"}[p.reachable]
         want: Obj = {"phase": phase, "observedGeneration": ob.generation(obj)}
         if p.pid is not None:
             want["transitdPID"] = p.pid
+        if v.excluded:
+            want.update(reason="NodeNotReady", message=v.message.split(" (grace")[0])
         await st.write_status(obj, want)
-        return None
+        return v.recheck
 
     def _replace(self, gone: str | None) -> None:
         """Re-queue what is placed on a droplet that went (or, on a new droplet, what is short)."""
@@ -256,7 +195,7 @@ class VpcController(NetController):
             return await st.wait(obj, "waiting for a droplet to place dividers on")
         old = topo.vpcs.get(key)
         current = old.dividers if old else list(ob.status(obj).get("dividers") or [])
-        dividers = place(int(spec.get("dividers") or 1), current, topo.droplets, topo.load(), key)
+        dividers = place(int(spec.get("dividers") or 1), current, st.placeable(), topo.load(), key)
         info = VpcInfo(key, vni, str(spec.get("cidr")), dividers)
         if old != info:
             full = topo.set_vpc(key, info) | set(dividers)
@@ -395,7 +334,7 @@ class SubnetController(NetController):
             return await st.wait(obj, "waiting for a droplet to place bouncers on")
         old = topo.subnets.get(key)
         current = old.bouncers if old else list(ob.status(obj).get("bouncers") or [])
-        bouncers = place(int(spec.get("bouncers") or 1), current, topo.droplets, topo.load(), key)
+        bouncers = place(int(spec.get("bouncers") or 1), current, st.placeable(), topo.load(), key)
         info = SubnetInfo(key, vkey, vpc.vni, str(net), ob.gateway_of(str(net)), bouncers)
         if old != info:
             full = topo.set_subnet(key, info) | set(bouncers)

@@ -1,7 +1,7 @@
 """``centaurusctl serve netoperator``: the network operator process.
 
 Start-up: one API client and the shared informers (networks, VPCs, subnets, endpoints,
-droplets, bouncers, dividers) plus the allocation records' informer; once they synced, the
+droplets, bouncers, dividers, nodes) plus the allocation records' informer; once they synced, the
 topology is rebuilt from the statuses written before (:func:`ctl.network.controllers.restore`),
 allocation records nobody references are released (:meth:`Allocator.reconcile`, again every
 ``--reconcile-interval``), and then the reconcilers start. Each droplet's programmer lists its
@@ -22,9 +22,10 @@ import sys
 from ctl.client import Client, ConfigError
 from ctl.client.events import EventRecorder
 from ctl.client.informer import SharedInformers
-from ctl.controllers.main import client_config
+from ctl.controllers.main import client_config, duration
 from ctl.network import objects as ob
-from ctl.network.controllers import ALL, NetState, restore
+from ctl.network.controllers import ALL, restore
+from ctl.network.state import DEFAULT_NODE_GRACE, NetState
 from ctl.util.daemon import run_daemon
 from ctl.util.tasks import cancel_and_wait
 
@@ -52,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reconcile-interval", type=float, default=60.0, help="seconds between allocation reconciles"
     )
+    p.add_argument(
+        "--node-grace-period",
+        type=duration,
+        default=DEFAULT_NODE_GRACE,
+        help="how long a droplet's Node may be NotReady before its bouncers/dividers move "
+        f"(e.g. 30s, 2m; default {DEFAULT_NODE_GRACE:g}s)",
+    )
     p.add_argument("--log-level", default=os.environ.get("CENTAURUS_LOG_LEVEL", "INFO"))
     return p
 
@@ -71,7 +79,9 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     client = Client(client_config(args), timeout=30.0)
     informers = SharedInformers(client)
     recorder = EventRecorder(client, "netoperator", host=socket.gethostname())
-    state = NetState(client, informers, recorder, args.check_interval, args.program_timeout)
+    state = NetState(
+        client, informers, recorder, args.check_interval, args.program_timeout, args.node_grace_period
+    )
     controllers = [c(state, args.workers) for c in ALL]
     for k in (ob.BOUNCER, ob.DIVIDER):
         informers.get(k)

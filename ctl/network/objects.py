@@ -44,6 +44,7 @@ ENDPOINT = _kind(MIZAR, "Endpoint")
 DROPLET = _kind(MIZAR, "Droplet")
 BOUNCER = _kind(MIZAR, "Bouncer")
 DIVIDER = _kind(MIZAR, "Divider")
+NODE = _kind("v1", "Node")
 
 INIT, PROVISIONED, FAILED = "Init", "Provisioned", "Failed"
 PENDING, READY = "Pending", "Ready"

@@ -69,6 +69,14 @@ class Hollow:
             n for d in self.names for k, n in self.rpcs(d).items() if k.split()[0] in ("PUT", "DELETE")
         )
 
+    def mutated(self, name: str) -> int:
+        """PUT and DELETE requests on one daemon since its counts were last reset."""
+        return sum(n for k, n in self.rpcs(name).items() if k.split()[0] in ("PUT", "DELETE"))
+
+    def reset(self) -> None:
+        for d in self.names:
+            self.client(d).request("DELETE", "/v1/rpcs")
+
     def wipe(self, name: str) -> None:
         self.client(name).request("POST", "/v1/wipe")
 
