@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ctl.apiserver import discovery, protobuf
+from ctl.apiserver import discovery, protobuf, tables
 from ctl.apiserver import status as st
 from ctl.apiserver.apply import WRITE_OPTIONS, write_options
 from ctl.apiserver.auth import PUBLIC_PATHS, Authenticator, Identity, current_identity
@@ -59,6 +59,7 @@ SUBRESOURCE_VERBS: dict[str, frozenset[str]] = {
     "attach": frozenset({"create"}),
     "portforward": frozenset({"create"}),
     "action": frozenset({"create"}),
+    "eviction": frozenset({"create"}),
 }
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _METHOD_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete", "POST": "create"}
@@ -124,6 +125,7 @@ class APIServer:
         r.add_get("/livez", self._healthz)
         r.add_get("/readyz", self._readyz)
         r.add_get("/version", self._version)
+        r.add_get("/version/", self._version)  # the Python client's VersionApi asks for this one
         r.add_get("/metrics", self._metrics)
         r.add_get("/openapi/v2", self._openapi)
         r.add_get("/openapi/v3", lambda req: self._discovery(req, discovery.openapi_v3_root()))
@@ -133,8 +135,11 @@ class APIServer:
         r.add_get("/apis", lambda req: self._discovery(req, discovery.api_groups()))
         r.add_get("/apis/", lambda req: self._discovery(req, discovery.api_groups()))
         r.add_get("/api/v1", self._core_resources)
+        r.add_get("/api/v1/", self._core_resources)
         r.add_get("/apis/{group}", self._group)
+        r.add_get("/apis/{group}/", self._group)
         r.add_get("/apis/{group}/{version}", self._group_resources)
+        r.add_get("/apis/{group}/{version}/", self._group_resources)
         r.add_route("*", "/api/{tail:.+}", self._resource)
         r.add_route("*", "/apis/{tail:.+}", self._resource)
         return app
@@ -369,6 +374,11 @@ class APIServer:
             obj = await self.registry.get(kind, tenant, info.namespace, info.name)
             if sub == "scale":
                 return _json(scale_of(kind, obj))
+            include = tables.requested(request.headers, request.query)
+            if include and sub is None:  # kubectl get KIND NAME: the server's columns
+                return _json(
+                    table(kind, [obj], int(obj["metadata"].get("resourceVersion") or 0), None, include)
+                )
             return _json(obj)
         if verb == "update":
             body = await self._object_body(request)
@@ -443,8 +453,9 @@ class APIServer:
         items, rev, cont = await self.registry.list(
             kind, tenant, namespace, labels, fields, params.limit, params.cont, params.resource_version
         )
-        if "as=Table" in request.headers.get("Accept", ""):
-            return _json(table(kind, items, rev, cont))
+        include = tables.requested(request.headers, request.query)
+        if include:
+            return _json(table(kind, items, rev, cont, include))
         body: dict[str, Any] = {
             "kind": kind.list_kind,
             "apiVersion": kind.api_version,

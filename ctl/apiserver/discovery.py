@@ -106,6 +106,8 @@ def _sub(k: Kind, sub: str) -> dict[str, Any]:
     elif sub in ("exec", "attach", "portforward"):
         kind = {"exec": "PodExecOptions", "attach": "PodAttachOptions"}.get(sub, "PodPortForwardOptions")
         verbs = ["create", "get"]
+    elif sub == "eviction":
+        kind, verbs, group, version = "Eviction", ["create"], "policy", "v1"
     elif sub == "finalize":
         verbs = ["update"]
     r: dict[str, Any] = {

@@ -11,8 +11,8 @@ reviews (``auth can-i``, ``auth whoami``), ``DeleteOptions`` (``delete``, ``drai
 
 This module turns those bodies into the same JSON-shaped dict a JSON client would send.
 It knows the field numbers of the messages those clients fill in (ObjectMeta,
-Namespace, ConfigMap, Secret, Deployment down to Container, the reviews, DeleteOptions,
-Eviction); unknown fields are skipped, as protobuf requires. Responses stay JSON:
+Namespace, ConfigMap, Secret, Deployment down to Container, ResourceQuota,
+PodDisruptionBudget, the RBAC kinds, the reviews, DeleteOptions, Eviction); unknown fields are skipped, as protobuf requires. Responses stay JSON:
 kubectl offers JSON in ``Accept`` as well.
 """
 
@@ -115,6 +115,27 @@ DELETE_OPTIONS: Schema = {
     4: ("propagationPolicy", "str", None),
     5: ("dryRun", "rep_str", None),
 }
+POLICY_RULE: Schema = {
+    1: ("verbs", "rep_str", None),
+    2: ("apiGroups", "rep_str", None),
+    3: ("resources", "rep_str", None),
+    4: ("resourceNames", "rep_str", None),
+    5: ("nonResourceURLs", "rep_str", None),
+}
+ROLE_BINDING: Schema = {
+    1: ("metadata", "msg", OBJECT_META),
+    2: (
+        "subjects",
+        "rep_msg",
+        {
+            1: ("kind", "str", None),
+            2: ("apiGroup", "str", None),
+            3: ("name", "str", None),
+            4: ("namespace", "str", None),
+        },
+    ),
+    3: ("roleRef", "msg", {1: ("apiGroup", "str", None), 2: ("kind", "str", None), 3: ("name", "str", None)}),
+}
 KINDS: dict[str, Schema] = {
     "Namespace": {
         1: ("metadata", "msg", OBJECT_META),
@@ -167,6 +188,23 @@ KINDS: dict[str, Schema] = {
         2: ("spec", "msg", {1: ("token", "str", None), 2: ("audiences", "rep_str", None)}),
     },
     "DeleteOptions": DELETE_OPTIONS,
+    "PodDisruptionBudget": {
+        1: ("metadata", "msg", OBJECT_META),
+        2: (
+            "spec",
+            "msg",
+            {
+                1: ("minAvailable", "intorstr", None),
+                2: ("selector", "msg", LABEL_SELECTOR),
+                3: ("maxUnavailable", "intorstr", None),
+                4: ("unhealthyPodEvictionPolicy", "str", None),
+            },
+        ),
+    },
+    "Role": {1: ("metadata", "msg", OBJECT_META), 2: ("rules", "rep_msg", POLICY_RULE)},
+    "ClusterRole": {1: ("metadata", "msg", OBJECT_META), 2: ("rules", "rep_msg", POLICY_RULE)},
+    "RoleBinding": ROLE_BINDING,
+    "ClusterRoleBinding": ROLE_BINDING,
     "Eviction": {1: ("metadata", "msg", OBJECT_META), 2: ("deleteOptions", "msg", DELETE_OPTIONS)},
 }
 

@@ -32,7 +32,8 @@ to the server:
   ``kube-system`` namespaces cannot be deleted while the tenant is Active; a tenant
   gets the ``centaurus.io/tenant`` finalizer so that deleting it only marks it
   Terminating until the tenant controller has removed everything it owned; pods are
-  checked against ResourceQuotas (:mod:`ctl.apiserver.quota`).
+  checked against ResourceQuotas (:mod:`ctl.apiserver.quota`); ``pods/eviction`` honours
+  PodDisruptionBudgets (:mod:`ctl.apiserver.eviction`).
 
 * **The TokenRequest API**: ``POST /apis/auth.centaurus.io/v1[/tenants/T]/tokenrequests``
   with ``{"spec": {"user": U, "groups": [...], "expirationSeconds": N}}`` answers 201 with
@@ -66,7 +67,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ctl.apiserver import impersonation, reviews
+from ctl.apiserver import eviction, impersonation, reviews
 from ctl.apiserver import status as st
 from ctl.apiserver.auth import SYSTEM_MASTERS, Authenticator, Identity, hash_token, new_token
 from ctl.apiserver.paths import RequestInfo
@@ -481,3 +482,4 @@ def install(server: Any) -> None:
     server.app.middlewares.append(token_api)
     server.app.middlewares.append(NonResourceURLs(server.rbac).middleware)
     reviews.install(server)
+    eviction.install(server)

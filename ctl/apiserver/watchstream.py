@@ -19,8 +19,8 @@ import orjson
 from aiohttp import web
 
 from ctl.apiserver import status as st
+from ctl.apiserver import tables
 from ctl.apiserver.params import Params
-from ctl.apiserver.tables import table
 from ctl.store import CompactedError
 from ctl.types.kinds import Kind
 from ctl.types.selectors import FieldSelector, LabelSelector
@@ -50,17 +50,15 @@ async def serve_watch(
     queue: asyncio.Queue[bytes | None] = asyncio.Queue()
     gen = server.cache.watch(kind, prefix, after, labels, fields)
 
-    as_table = "as=Table" in request.headers.get("Accept", "")
+    include = tables.requested(request.headers, request.query)
 
     async def pump() -> None:
         first = True
         try:
             async for typ, obj in gen:
-                if as_table:  # kubectl get -w: one Table row per event, column definitions once
+                if include:  # kubectl get -w: one Table row per event, column definitions once
                     rv = int(obj.get("metadata", {}).get("resourceVersion") or 0)
-                    obj = table(kind, [obj], rv, None)
-                    if not first:
-                        obj["columnDefinitions"] = []
+                    obj = tables.table(kind, [obj], rv, None, include, headers=first)
                     first = False
                 queue.put_nowait(orjson.dumps({"type": typ, "object": obj}) + b"\n")
         except CompactedError as e:

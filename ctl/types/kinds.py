@@ -138,7 +138,7 @@ declare(
         "pod",
         NAMESPACE,
         ("po",),
-        subresources=("status", "binding", "log", "exec", "attach", "portforward", "action"),
+        subresources=("status", "binding", "log", "exec", "attach", "portforward", "action", "eviction"),
         categories=_ALL,
     )
 )
@@ -191,6 +191,17 @@ declare(
         TENANT,
         (),
         subresources=(),
+    )
+)
+declare(
+    Kind(
+        "PodDisruptionBudget",
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        NAMESPACE,
+        ("pdb",),
     )
 )
 # The network kinds (issue #18, DESIGN.md §7): the operator (ctl/network) writes their

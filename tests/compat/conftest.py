@@ -1,8 +1,9 @@
 """Fixtures for the kubectl / client-library compatibility suite: one real ``init``-started cluster.
 
 ``compat`` is a cluster started by ``centaurusctl init --detach`` with every component
-(API server, scheduler, controllers, and a hollow local node agent, so pods get bound and
-deleted as on a real node), shared by the whole package. :class:`Compat` drives it:
+(API server, scheduler, controllers, a hollow local node agent and one more hollow node, so
+pods get bound and deleted as on real nodes and a drained node's pods have somewhere to go),
+shared by the whole package. :class:`Compat` drives it:
 
 * ``kubectl(*args)`` runs the real kubectl (v1.32 on these machines) with the admin
   kubeconfig, or with another kubeconfig (``as_kubeconfig``);
@@ -122,9 +123,8 @@ class Compat(InitCluster):
 @pytest.fixture(scope="package")
 def compat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Compat]:
     c = Compat(tmp_path_factory.mktemp("compat") / "data")
-    r = c.ctl(
-        "init", "--detach", "--port", "0", "--data-dir", str(c.data_dir), "--runtime", "hollow", timeout=120
-    )
+    flags = "--detach --port 0 --runtime hollow --hollow-nodes 1".split()
+    r = c.ctl("init", *flags, "--data-dir", str(c.data_dir), timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     try:
         c.load()

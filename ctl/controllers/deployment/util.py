@@ -2,7 +2,8 @@
 
 Template hashes (``pod-template-hash``: a stable hash of the pod template plus
 ``status.collisionCount``, spelled in the safe alphabet Kubernetes uses), template
-comparison that ignores that label, the rolling-update fenceposts (``maxSurge`` rounds
+comparison that ignores that label (both ignore ``null`` fields, which Kubernetes treats as
+absent, so ``rollout undo`` finds the old ReplicaSet again), the rolling-update fenceposts (``maxSurge`` rounds
 up, ``maxUnavailable`` down, never both zero), revisions and the small accessors the
 strategies share. Nothing here talks to the API, so all of it is unit-tested directly.
 """
@@ -29,8 +30,24 @@ def safe_encode(s: str) -> str:
     return "".join(_SAFE[ord(c) % len(_SAFE)] for c in s)
 
 
+def drop_nulls(value: Any) -> Any:
+    """``value`` without the ``null`` members of its objects, at any depth.
+
+    In Kubernetes a ``null`` field and a missing one are the same thing (they decode to the
+    same Go struct), and clients send nulls: ``kubectl rollout undo`` copies a ReplicaSet's
+    template back with ``metadata.creationTimestamp: null``. Hashes and comparisons of pod
+    templates go through this, so such a template is the same template.
+    """
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
 def strip_hash(template: dict[str, Any]) -> dict[str, Any]:
-    t = copy.deepcopy(template or {})
+    """The template without its ``pod-template-hash`` label and without nulls (:func:`drop_nulls`)."""
+    t = drop_nulls(copy.deepcopy(template or {}))
     labels = (t.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(HASH_LABEL, None)

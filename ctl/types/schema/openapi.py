@@ -202,6 +202,17 @@ def _sub_ops(k: Kind, sub: str, scope: str, obj: Schema) -> Schema:
                 _ref(BINDING_NAME),
             )
         }
+    if sub == "eviction":  # policy/v1 Eviction (kubectl drain)
+        return {
+            "post": _op(
+                k,
+                "post",
+                f"create{base}",
+                WRITE_PARAMS,
+                {"201": ("Created", _ref(STATUS))},
+                _ref("io.k8s.api.policy.v1.Eviction"),
+            )
+        }
     if sub == "finalize":
         return {"put": _op(k, "put", f"replace{base}", WRITE_PARAMS, {"200": ("OK", obj)}, obj)}
     if sub == "log":
