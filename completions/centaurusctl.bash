@@ -93,7 +93,7 @@ _centaurusctl() {
         "delete") words="--all --cascade --context --filename --force --grace-period --help --ignore-not-found --kubeconfig --namespace --recursive --selector --tenant --wait -R -f -l -n" ;;
         "describe") words="--context --help --kubeconfig --namespace --tenant -n" ;;
         "down") words="--data-dir --help --kill-pods --timeout" ;;
-        "exec") words="--container --context --help --kubeconfig --namespace --tenant -c -n" ;;
+        "exec") words="--container --context --help --kubeconfig --namespace --stdin --tenant --tty -c -i -n -t" ;;
         "get") words="--all-namespaces --all-tenants --context --field-selector --help --kubeconfig --namespace --output --selector --show-labels --tenant --watch -A -T -l -n -o -w" ;;
         "image") words="build-defaults import list remove --data-dir --help" ;;
         "image build-defaults") words="--help" ;;

@@ -93,9 +93,13 @@ complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l context
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l help
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l kubeconfig
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l namespace
+complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l stdin
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l tenant
+complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -l tty
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -s c
+complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -s i
 complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -s n
+complete -c centaurusctl -n "__fish_seen_subcommand_from exec" -s t
 complete -c centaurusctl -n "__fish_seen_subcommand_from get" -l all-namespaces
 complete -c centaurusctl -n "__fish_seen_subcommand_from get" -l all-tenants
 complete -c centaurusctl -n "__fish_seen_subcommand_from get" -l context

@@ -3,8 +3,11 @@
 Both go through the API server's ``pods/NAME/log`` and ``pods/NAME/exec`` subresources
 (which proxy to the node agent running the pod) with :meth:`Client.log_stream
 <ctl.client.aio.Client.log_stream>` and :meth:`Client.exec <ctl.client.aio.Client.exec>`.
-``logs -f`` prints chunks as they arrive; ``exec`` is non-interactive: it prints the
-command's stdout and stderr when it ends and exits with its exit code.
+``logs -f`` prints chunks as they arrive; ``exec`` without ``-i``/``-t`` is non-interactive:
+it prints the command's stdout and stderr when it ends and exits with its exit code. With
+``-i`` (stdin) and/or ``-t`` (a TTY: the local terminal goes raw, its size follows) it speaks
+the same streaming protocol as ``kubectl exec`` (:meth:`Client.exec_stream
+<ctl.client.aio.Client.exec_stream>`, relayed by :mod:`ctl.cli.interactive`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from ctl.cli.common import (
     tenant_for,
 )
 from ctl.cli.errors import CLIError
+from ctl.cli.interactive import run_session
 
 app = typer.Typer()
 
@@ -74,16 +78,36 @@ def exec_(
     ctx: typer.Context,
     pod: str,
     container: str = typer.Option(None, "-c", "--container"),
+    stdin: bool = typer.Option(False, "-i", "--stdin", help="Pass stdin to the container."),
+    tty: bool = typer.Option(False, "-t", "--tty", help="Stdin is a TTY."),
     namespace: str = NamespaceOpt,
     tenant: str = TenantOpt,
     kubeconfig: str = KubeconfigOpt,
     context: str = ContextOpt,
 ) -> None:
-    """Run a command in a container: centaurusctl exec POD -- CMD [ARGS...]."""
+    """Run a command in a container: centaurusctl exec [-i] [-t] POD -- CMD [ARGS...]."""
     argv = [a for a in ctx.args if a != "--"]
     if not argv:
         raise CLIError("you must specify at least one command for the container: exec POD -- CMD")
     client = connect(kubeconfig, context, timeout=120)
+    if stdin or tty:
+        if tty and not (stdin and sys.stdin.isatty()):
+            sys.stderr.write("Unable to use a TTY - input is not a terminal or the right kind of file\n")
+            tty = False
+
+        async def interactive() -> int:
+            try:
+                ns, tn = namespace_for(client, namespace), tenant_for(client, tenant)
+                await client.get("pods", _pod_name(pod), ns, tenant=tn)  # a clear NotFound first
+                ws = await client.exec_stream(_pod_name(pod), argv, ns, tn, container, stdin=stdin, tty=tty)
+                return await run_session(ws, stdin, tty)
+            finally:
+                await client.close()
+
+        rc = run(interactive())
+        if rc:
+            raise typer.Exit(rc)
+        return
 
     async def go() -> dict[str, object]:
         try:

@@ -24,7 +24,7 @@ import orjson
 
 from ctl.client.kubeconfig import ClientConfig
 from ctl.client.kubeconfig import load as load_config
-from ctl.types import kinds
+from ctl.types import kinds, streaming
 from ctl.types.kinds import Kind
 
 
@@ -428,6 +428,37 @@ class Client:
             {"command": [*command], "container": container},
         )
         return r
+
+    async def exec_stream(
+        self,
+        name: str,
+        command: Sequence[str],
+        namespace: str | None = None,
+        tenant: str | None = None,
+        container: str | None = None,
+        stdin: bool = False,
+        tty: bool = False,
+    ) -> aiohttp.ClientWebSocketResponse:
+        """Start ``command`` interactively: a WebSocket on ``pods/NAME/exec`` speaking
+        ``v5.channel.k8s.io`` (:mod:`ctl.types.streaming`: channel 0 stdin, 1 stdout, 2 stderr,
+        3 the final Status, 4 resize, ``[255, 0]`` closes stdin). The caller reads and closes it."""
+        s = await self.session()
+        params = [("command", c) for c in command] + [("stdout", "1")]
+        params += [("stdin", "1")] if stdin else []
+        params += [("tty", "1")] if tty else [("stderr", "1")]
+        if container:
+            params.append(("container", container))
+        path = self.path("pods", namespace or self.namespace, name, "exec", tenant)
+        try:
+            return await s.ws_connect(
+                self._url + path, params=params, protocols=(streaming.V5,), heartbeat=30, max_msg_size=0
+            )
+        except aiohttp.WSServerHandshakeError as e:
+            raise ApiError(
+                e.status, {"kind": "Status", "status": "Failure", "code": e.status, "message": e.message}
+            ) from None
+        except (aiohttp.ClientConnectionError, TimeoutError) as e:
+            raise self._unreachable(e) from None
 
     # ------------------------------------------------------------------ watch
     async def watch(

@@ -89,16 +89,14 @@ def decode(protocol: str, message: bytes | str) -> tuple[int, bytes] | None:
     """``(channel, payload)`` of one client message (None for an empty or undecodable one)."""
     if not message:
         return None
-    if isinstance(message, str) or is_base64(protocol):
+    if is_base64(protocol):
         text = message if isinstance(message, str) else message.decode("ascii", "replace")
-        if not text:
-            return None
-        channel = ord(text[0]) - ord("0")
         try:
-            payload = base64.b64decode(text[1:]) if is_base64(protocol) else text[1:].encode()
+            return ord(text[0]) - ord("0"), base64.b64decode(text[1:])
         except ValueError:
             return None
-        return channel, payload
+    if isinstance(message, str):  # a text message on a binary protocol (the Python client sends these)
+        return ord(message[0]), message[1:].encode()
     return message[0], message[1:]
 
 
