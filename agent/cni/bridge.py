@@ -27,6 +27,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from agent.cni import netlink
 from agent.cni.ipam import HostLocalIPAM
@@ -82,6 +83,17 @@ class PodNetworkInfo:
     prefixlen: int
     gateway: str
     host_veth: str
+
+
+class PodNetwork(Protocol):
+    """What a runtime needs of a pod network: :class:`BridgeNetwork`, or a prepared one
+    (:class:`agent.cni.vpc.VpcPlumbing`, whose ``setup`` only hands out what the agent built)."""
+
+    async def setup(self, uid: str) -> PodNetworkInfo: ...
+
+    def lookup(self, uid: str) -> PodNetworkInfo | None: ...
+
+    async def teardown(self, uid: str) -> None: ...
 
 
 class BridgeNetwork:
@@ -140,15 +152,7 @@ class BridgeNetwork:
         veth = veth_name(uid)
         with Rtnl() as host:  # opened before this thread leaves the agent's namespace
             br = self._ensure_bridge_sync(host)
-            try:
-                netlink.create_netns_here(path)
-            except FileExistsError:
-                try:
-                    netlink.enter_netns_here(path)
-                except OSError:
-                    # a stale name (not a namespace mount, e.g. after a reboot): make it anew
-                    netlink.delete_netns(path)
-                    netlink.create_netns_here(path)
+            enter_pod_netns_here(path)
             with Rtnl() as pod:
                 eth0 = pod.link_index("eth0")
                 if eth0 is None:
@@ -216,17 +220,36 @@ class BridgeNetwork:
             host_veth=veth_name(uid),
         )
 
-    def _teardown_sync(self, uid: str) -> None:
-        with Rtnl() as host:
-            host.del_link(veth_name(uid))
-        netlink.delete_netns(NETNS_DIR / netns_name(uid))
-
     async def teardown(self, uid: str) -> None:
         """Remove the veth, the netns and the address of ``uid``. Idempotent."""
-        try:
-            await netlink.run_in_fresh_thread(lambda: self._teardown_sync(uid))
-        except OSError as e:
-            if (NETNS_DIR / netns_name(uid)).exists():
-                raise NetworkError(f"cannot delete netns {netns_name(uid)}: {e}") from None
-            raise NetworkError(f"cannot remove the pod network of {uid}: {e}") from None
+        await remove_pod_network(uid)
         self.ipam.release(uid)
+
+
+def enter_pod_netns_here(path: Path) -> None:
+    """Create the named netns at ``path`` (or join it if it exists) on the calling fresh thread."""
+    try:
+        netlink.create_netns_here(path)
+    except FileExistsError:
+        try:
+            netlink.enter_netns_here(path)
+        except OSError:
+            # a stale name (not a namespace mount, e.g. after a reboot): make it anew
+            netlink.delete_netns(path)
+            netlink.create_netns_here(path)
+
+
+def _remove_sync(uid: str) -> None:
+    with Rtnl() as host:
+        host.del_link(veth_name(uid))
+    netlink.delete_netns(NETNS_DIR / netns_name(uid))
+
+
+async def remove_pod_network(uid: str) -> None:
+    """Delete the pod's host veth (and with it the pod end) and its netns. Idempotent."""
+    try:
+        await netlink.run_in_fresh_thread(lambda: _remove_sync(uid))
+    except OSError as e:
+        if (NETNS_DIR / netns_name(uid)).exists():
+            raise NetworkError(f"cannot delete netns {netns_name(uid)}: {e}") from None
+        raise NetworkError(f"cannot remove the pod network of {uid}: {e}") from None

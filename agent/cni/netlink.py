@@ -178,7 +178,7 @@ NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 IFF_UP = 0x1
-IFLA_IFNAME, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 3, 10, 18, 28
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 4, 10, 18, 28
 IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -277,27 +277,43 @@ class Rtnl:
         body = _ifinfo() + _attr(IFLA_IFNAME, _name(name)) + _attr(IFLA_LINKINFO, info)
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add bridge {name}")
 
-    def add_veth(self, name: str, peer: str, peer_netns_fd: int, master: int | None = None) -> None:
-        """``ip link add NAME [master M] up type veth peer name PEER netns FD`` in one request."""
+    def add_veth(
+        self, name: str, peer: str, peer_netns_fd: int, master: int | None = None, mtu: int | None = None
+    ) -> None:
+        """``ip link add NAME [master M] [mtu N] up type veth peer name PEER [mtu N] netns FD`` in one request."""
+        mtu_attr = _attr(IFLA_MTU, struct.pack("=I", mtu)) if mtu else b""
         peer_msg = (
             _ifinfo()
             + _attr(IFLA_IFNAME, _name(peer))
+            + mtu_attr
             + _attr(IFLA_NET_NS_FD, struct.pack("=I", peer_netns_fd))
         )
         info = _attr(IFLA_INFO_KIND, b"veth") + _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, peer_msg))
-        body = _ifinfo(flags=IFF_UP, change=IFF_UP) + _attr(IFLA_IFNAME, _name(name))
+        body = _ifinfo(flags=IFF_UP, change=IFF_UP) + _attr(IFLA_IFNAME, _name(name)) + mtu_attr
         if master is not None:
             body += _attr(IFLA_MASTER, struct.pack("=I", master))
         body += _attr(IFLA_LINKINFO, info)
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body, f"add veth {name}")
 
-    def set_link(self, index: int, up: bool | None = None, master: int | None = None) -> None:
+    def set_link(
+        self,
+        index: int,
+        up: bool | None = None,
+        master: int | None = None,
+        mac: str | None = None,
+        mtu: int | None = None,
+    ) -> None:
+        """``ip link set INDEX [up|down] [master M] [address MAC] [mtu N]``."""
         flags = change = 0
         if up is not None:
             flags, change = (IFF_UP if up else 0), IFF_UP
         body = _ifinfo(index, flags, change)
         if master is not None:
             body += _attr(IFLA_MASTER, struct.pack("=I", master))
+        if mac is not None:
+            body += _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
+        if mtu is not None:
+            body += _attr(IFLA_MTU, struct.pack("=I", mtu))
         self.request(RTM_NEWLINK, 0, body, f"set link {index}")
 
     def del_link(self, name: str) -> bool:

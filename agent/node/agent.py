@@ -36,11 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from agent.cni.bridge import NetworkError
 from agent.node import admission
 from agent.node.actions import ActionRunner
 from agent.node.nodeinfo import NodeSpec
 from agent.node.podevents import PodEvents
-from agent.node.podstatus import TERMINAL, compute_status, merge_patch
+from agent.node.podnet import CONDITION, PodNetworking
+from agent.node.podstatus import TERMINAL, compute_status, merge_patch, set_condition
 from agent.node.podworker import PodWorker, has_probes, needs_sync, pod_key, pod_rv, runtime_signature
 from agent.node.probes import Prober
 from agent.node.registration import NodeRegistration
@@ -63,8 +65,12 @@ class NodeAgent:
         vm_runtime: Runtime | None = None,
         vm_runtime_error: str = "",
         data_dir: Path | None = None,
+        podnet: PodNetworking | None = None,
     ) -> None:
         self.spec = spec
+        self.podnet = podnet  # VPC endpoints (None: the runtime's own network, e.g. the cbr0 bridge)
+        if podnet is not None:
+            podnet.wake = self._wake
         self.name = spec.name
         self.runtime = runtime
         self.vm_runtime = vm_runtime
@@ -224,6 +230,8 @@ class NodeAgent:
             return math.inf  # a terminal phase never changes; containers stay for their logs
         elif (refused := self._admit(w)) is not None:
             fail = refused
+        elif (waiting := await self._network_step(w, rt)) is not None:
+            error = waiting
         else:
             t0 = time.monotonic()
             try:
@@ -245,6 +253,9 @@ class NodeAgent:
                         c.ready = c.state == "running"
         self.events.observed(w.client, pod, rs, fail or error)
         status = compute_status(pod, rs, self.spec.internal_ip, error, fail)
+        if self._on_vpc(pod, rt) and fail is None and phase_before not in TERMINAL:
+            net_wait = error if error is not None and rs is None else None
+            set_condition(status, pod, CONDITION, net_wait is None, *(net_wait or ("", "")))
         await self._write_status(w, status)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("pod %s: phase %s after sync", w.key, status["phase"])
@@ -257,6 +268,18 @@ class NodeAgent:
             c.state != "running" or not c.ready for c in (rs.containers if rs else [])
         )
         return self.timing.transition_resync if transition else self.timing.resync_seconds
+
+    def _on_vpc(self, pod: dict[str, Any], rt: Runtime | None) -> bool:
+        return self.podnet is not None and rt is self.runtime and self.podnet.applies(pod)
+
+    async def _network_step(self, w: PodWorker, rt: Runtime) -> tuple[str, str] | None:
+        """The pod's VPC endpoint before its containers (:mod:`agent.node.podnet`); why it waits, or None."""
+        if self.podnet is None or not self._on_vpc(w.pod, rt):
+            return None
+        try:
+            return await self.podnet.prepare(w.client, w.pod, w.wake)
+        except NetworkError as e:
+            return "NetworkSetupFailed", str(e)
 
     def _admit(self, w: PodWorker) -> tuple[str, str] | None:
         """Node admission, once per pod before it first runs; (reason, message) if refused."""
@@ -298,6 +321,8 @@ class NodeAgent:
             await rt.kill_pod(w.uid, grace)
         finally:
             w.killing = False
+        if self.podnet is not None and self._on_vpc(w.pod, rt):
+            await self.podnet.release(w.client, w.pod)  # after the netns is gone: the IP is free
 
     # ------------------------------------------------------------------ PLEG
 
@@ -382,6 +407,11 @@ class NodeAgent:
                     log.warning("orphan %s: %s", ps.uid, e)
         if adopted or killed:
             log.info("node %s: adopted %d pods, removed %d orphans", self.name, len(adopted), len(killed))
+        if self.podnet is not None:
+            try:
+                await self.podnet.collect(self.shared.tp_clients, set(api_pods))
+            except (ApiError, ConnectionError) as e:
+                log.warning("node %s: stale endpoints not collected: %s", self.name, e)
         return adopted, killed
 
     # ------------------------------------------------------------------ lifecycle
@@ -393,5 +423,7 @@ class NodeAgent:
     async def stop(self) -> None:
         await cancel_and_wait(self._tasks, [w.task for w in self.workers.values() if w.task is not None])
         await self.actions.stop()
+        if self.podnet is not None:
+            await self.podnet.stop()
         await self.prober.close()
         await self.events.stop()

@@ -33,10 +33,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.node import nodeinfo
+from agent.node import netmode, nodeinfo
 from agent.node.agent import NodeAgent
+from agent.node.droplet import DropletError
 from agent.node.endpoint import AgentEndpoint
 from agent.node.nodeinfo import NodeSpec
+from agent.node.podnet import PodNetworking
 from agent.node.shared import Shared, Timing
 from agent.node.sources import Sources
 from agent.node.statuswriter import StatusWriter
@@ -88,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pod-cidr", default="", help="pod CIDR of this node (default 10.88.0.0/16; hollow: a /24 per node)"
     )
     p.add_argument("--bridge", default="cbr0")
+    netmode.add_arguments(p)
     p.add_argument(
         "--backoff-initial", type=float, default=10.0, help="first crash-loop back-off (kubelet: 10 s)"
     )
@@ -214,9 +217,13 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError(str(e)) from None
     if args.cpu and not is_quantity(args.cpu):
         raise UsageError(f"--cpu: invalid quantity {args.cpu!r}")
+    if (problem := netmode.validate(args)) is not None:
+        raise UsageError(problem)
 
 
-async def _make_runtime(args: argparse.Namespace, name: str, data_dir: Path) -> Runtime:
+async def _make_runtime(
+    args: argparse.Namespace, name: str, data_dir: Path, vpc: netmode.VpcNode | None = None
+) -> Runtime:
     if args.runtime == "hollow":
         from agent.runtime.hollow import HollowRuntime
 
@@ -237,6 +244,7 @@ async def _make_runtime(args: argparse.Namespace, name: str, data_dir: Path) -> 
         state_dir=args.state_dir or None,
         backoff_initial=args.backoff_initial,
         backoff_max=args.backoff_max,
+        network=vpc.plumbing if vpc is not None else None,
     )
     await rt.start()
     return rt
@@ -312,11 +320,20 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     else:
         names = [args.node_name or socket.gethostname().lower()]
     runc_ver = nodeinfo.runc_version() if args.runtime == "runc" else "0.1.0"
+    vpcs: list[netmode.VpcNode] = []
     for i, name in enumerate(names):
+        vpc = None
+        if netmode.mode(args) == "vpc":
+            try:
+                state = Path(args.state_dir) if args.state_dir else data_dir / "agent" / name
+                vpc = await netmode.vpc_node(args, name, state)
+            except DropletError as e:
+                raise UsageError(str(e)) from None
+            vpcs.append(vpc)
         try:
             if hollow:
                 args.pod_cidr = hollow_cidr(i)
-            rt = await _make_runtime(args, name, data_dir)
+            rt = await _make_runtime(args, name, data_dir, vpc)
         except RuntimeError_ as e:
             raise UsageError(f"cannot start the {args.runtime} runtime: {e}") from None
         vm_rt, vm_err = (None, "") if hollow else await _make_vm_runtime(args, name, data_dir)
@@ -324,7 +341,9 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
             log.warning("VM runtime unavailable: %s", vm_err)
         spec = NodeSpec(
             name=name,
-            internal_ip=hollow_ip(i) if hollow else (args.node_ip or nodeinfo.primary_ip()),
+            internal_ip=hollow_ip(i)
+            if hollow
+            else (args.node_ip or (vpc.substrate.ip if vpc else nodeinfo.primary_ip())),
             hostname=name if hollow else host["hostname"],
             cpu=args.cpu or ("4" if hollow else host["cpu"]),
             memory=args.memory or ("16Gi" if hollow else host["memory"]),
@@ -344,20 +363,33 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
             vm_runtime="libvirt" if vm_rt is not None else "",
         )
         agents[name] = NodeAgent(
-            spec, rt, shared, vm_runtime=vm_rt, vm_runtime_error=vm_err, data_dir=None if hollow else data_dir
+            spec,
+            rt,
+            shared,
+            vm_runtime=vm_rt,
+            vm_runtime_error=vm_err,
+            data_dir=None if hollow else data_dir,
+            podnet=PodNetworking(vpc.plumbing, vpc.droplet) if vpc else None,
         )
     # Register (bounded concurrency through the shared write limit), then start the loops.
     # A SIGTERM while registration still retries (API server unreachable) stops the agent too.
     stopped = asyncio.create_task(stop.wait(), name="stop")
-    registering: asyncio.Future[Any] = asyncio.ensure_future(
-        asyncio.gather(*(a.register() for a in agents.values()))
-    )
+
+    async def register_all() -> None:
+        for vn in vpcs:  # the Droplet first: the operator can program the host before pods arrive
+            await netmode.register_droplets(tps, vn)
+        await asyncio.gather(*(a.register() for a in agents.values()))
+
+    registering: asyncio.Future[Any] = asyncio.ensure_future(register_all())
     first: list[asyncio.Future[Any]] = [registering, stopped]
     await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
     sources = Sources(agents, tps, node_selector=not args.no_node_selector and not hollow)
     start_task: asyncio.Task[None] | None = None
     if registering.done() and not stop.is_set():
-        registering.result()
+        try:
+            registering.result()
+        except DropletError as e:
+            raise UsageError(str(e)) from None
         log.info("%d node(s) registered", len(agents))
         for a in agents.values():
             a.start_loops()
@@ -393,6 +425,12 @@ def run(argv: list[str]) -> int:
     except UsageError as e:
         print(f"error: agent: {e}", file=sys.stderr)
         return 1
+    if args.netns:  # before any thread starts: every thread of the agent is then in the host's namespace
+        try:
+            netmode.enter_netns(args.netns)
+        except OSError as e:
+            print(f"error: agent: --netns {args.netns}: {e.strerror or e}", file=sys.stderr)
+            return 1
     loop = args.event_loop
     if loop == "auto":
         # uvloop spawns subprocesses about 5x slower than asyncio's default loop here (runc and ip

@@ -171,6 +171,16 @@ def compute_status(
     return result
 
 
+def set_condition(
+    status: dict[str, Any], pod: dict[str, Any], typ: str, ok: bool, reason: str = "", message: str = ""
+) -> None:
+    """Add (or replace) condition ``typ`` in a computed ``status``, keeping its transition time."""
+    prev = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+    cond = _condition(typ, ok, prev, now_rfc3339(), reason, message)
+    conds = [c for c in status.get("conditions") or [] if c.get("type") != typ]
+    status["conditions"] = [*conds[:1], cond, *conds[1:]]
+
+
 def prune(obj: Any) -> Any:
     """Drop ``None`` values from nested dicts (not inside lists): a merge patch would delete them."""
     if isinstance(obj, dict):
