@@ -34,14 +34,20 @@ async def test_scale_up_down_and_status(client: Client, ns: str, kubelet: FakeKu
     # Scale down through the scale subresource: two pods go (gracefully: the kubelet removes them).
     scale = await client.get("replicasets", "web", namespace=ns, subresource="scale")
     scale["spec"]["replicas"] = 1
+    # Unconditional (as `kubectl scale` without --resource-version): the controller's status
+    # writes would otherwise race the GET above and make this a 409.
+    scale["metadata"].pop("resourceVersion", None)
     await client.request("PUT", client.path("replicasets", ns, "web", "scale"), scale)
     await eventually(lambda: _count(client, ns, "app=web", 1), what="1 pod left")
     s = await _rs_status(client, ns, "web")
     assert s["observedGeneration"] == 2
     # Scale up while the watch is busy: never more pods than asked for (expectations).
-    rs = await client.get("replicasets", "web", namespace=ns)
-    rs["spec"]["replicas"] = 6
-    await client.update(rs)
+    await client.request(
+        "PATCH",
+        client.path("replicasets", ns, "web"),
+        {"spec": {"replicas": 6}},
+        content_type="application/merge-patch+json",
+    )
     peak = 0
     for _ in range(60):
         peak = max(peak, len(live(await pods_of(client, ns, "app=web"))))
