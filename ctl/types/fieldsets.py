@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from ctl.types.fieldshapes import ATOMIC, LIST_MAP, MAP, SCALAR, SET, Shape
+from ctl.types.fieldshapes import ATOMIC, LIST_MAP, MAP, SCALAR, SET, STRUCT, Shape
 
 Tree = dict[str, Any]
 SELF = "."
@@ -231,14 +231,22 @@ def _node(v: Any, shape: Shape, member: bool, where: str, strict: bool, added: b
     ``added``: the value was added by an update, where an added map (``labels``) is owned
     itself too (``.``), as Kubernetes records it; an added struct only through its fields.
     """
-    if not _granular(v, shape) or not v:
+    if not v or not _granular(v, shape):
         return {}
     children: Tree = {}
     if type(v) is dict:
+        fields = shape.fields if shape.kind == STRUCT else None
         for k, c in v.items():
-            cs = shape.child(k)
-            m = not shape.declared(k) or (added and cs.kind == MAP)
-            children["f:" + k] = _node(c, cs, m, f"{where}.{k}", strict, added)
+            cs = fields.get(k) if fields is not None else None
+            if cs is None:  # a map key, or a field the schema does not declare: owned itself
+                cs = shape.child(k)
+                m = True
+            else:
+                m = added and cs.kind == MAP
+            if (type(c) is dict or type(c) is list) and c:
+                children["f:" + k] = _node(c, cs, m, f"{where}.{k}" if strict else where, strict, added)
+            else:
+                children["f:" + k] = {}
     else:
         pes = list_elements(v, shape, where, strict)
         if pes is None:
@@ -252,6 +260,11 @@ def _node(v: Any, shape: Shape, member: bool, where: str, strict: bool, added: b
 def value_set(obj: dict[str, Any], shape: Shape, strict: bool = False) -> Tree:
     """The fields ``obj`` sets (a root tree); ``strict`` raises :class:`ItemKeyError` for unkeyable lists."""
     return _node(obj, shape, False, "", strict) if obj else {}
+
+
+def added_set(obj: dict[str, Any], shape: Shape) -> Tree:
+    """The fields a create adds: :func:`compare` of nothing with ``obj``, without the walk of nothing."""
+    return _node(obj, shape, False, "", False, True) if obj else {}
 
 
 # ---------------------------------------------------------------------------- comparisons

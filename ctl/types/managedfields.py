@@ -32,6 +32,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from ctl.types import fieldsets as fs
 from ctl.types.fieldsets import ItemKeyError, Tree
 from ctl.types.fieldshapes import ATOMIC, LIST_MAP, SCALAR, SET, Shape, shape_for
@@ -57,6 +59,8 @@ UNTRACKED_METADATA = frozenset(
 MAX_UPDATE_MANAGERS = 10
 ANCIENT = "ancient-changes"
 BEFORE_FIRST_APPLY = "before-first-apply"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+KUBECTL = "kubectl"
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (manager, operation, subresource)
@@ -66,8 +70,9 @@ Managers = dict[Key, Obj]  # key -> the wire entry
 class ApplyConflict(Exception):
     """Fields the apply would change that other managers own: ``(entry, paths)`` per manager."""
 
-    def __init__(self, conflicts: list[tuple[Obj, list[str]]]) -> None:
+    def __init__(self, conflicts: list[tuple[Obj, list[str]]], fields: Tree | None = None) -> None:
         self.conflicts = conflicts
+        self.fields = fields or {}  # all conflicting fields, as one set
         super().__init__(conflict_message(conflicts))
 
 
@@ -242,8 +247,15 @@ def record_write(
     ``incoming`` is the managedFields the request body carried (None if it had none).
     """
     md = new.setdefault("metadata", {})
-    managers = _stored(old) if subresource else _request_managers(incoming, old)
     shape = shape_for(kind)
+    if old is None and not incoming:  # the create hot path: one walk of the new object, one entry
+        own = fs.added_set(tracked(kind, new, subresource), shape)
+        if own:
+            md["managedFields"] = [entry(manager, UPDATE, kind.api_version, own, now, subresource)]
+        else:
+            md.pop("managedFields", None)
+        return
+    managers = _stored(old) if subresource else _request_managers(incoming, old)
     changed, removed = fs.compare(tracked(kind, old, subresource), tracked(kind, new, subresource), shape)
     if changed or removed:
         _disown(managers, list(managers), changed, removed)
@@ -272,7 +284,53 @@ def apply(
 
     ``live`` is the stored object (None: create-on-apply); neither argument is modified.
     Raises :class:`ApplyConflict` and :class:`~ctl.types.fieldsets.ItemKeyError`.
+
+    Moving from client-side to server-side apply works as in Kubernetes: conflicts only on
+    fields the object's ``last-applied-configuration`` annotation lists are no conflicts
+    (the apply takes them over), and an apply by ``kubectl`` keeps that annotation in step
+    with what it applied, so a later client-side apply computes the right patch.
     """
+    try:
+        out = _apply(kind, live, config, manager, force, subresource, now)
+    except ApplyConflict as e:
+        allowed = _last_applied_fields(kind, live)
+        if allowed is None or fs.difference(e.fields, allowed):
+            raise
+        out = _apply(kind, live, config, manager, True, subresource, now)
+    if out is not None and live is not None and manager == KUBECTL:
+        annotations = out.get("metadata", {}).get("annotations")
+        if type(annotations) is dict and LAST_APPLIED in annotations:
+            annotations[LAST_APPLIED] = _last_applied_of(config)
+    return out
+
+
+def _last_applied_fields(kind: Kind, live: Obj | None) -> Tree | None:
+    text = ((live or {}).get("metadata", {}).get("annotations") or {}).get(LAST_APPLIED)
+    if not text or type(text) is not str:
+        return None
+    try:
+        last = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return fs.value_set(tracked(kind, last), shape_for(kind)) if type(last) is dict else None
+
+
+def _last_applied_of(config: Obj) -> str:
+    c = dict(config)
+    md = dict(c.get("metadata") or {})
+    md.pop("tenant", None)
+    ann = {k: v for k, v in (md.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if ann:
+        md["annotations"] = ann
+    else:
+        md.pop("annotations", None)
+    c["metadata"] = md
+    return orjson.dumps(c).decode()
+
+
+def _apply(
+    kind: Kind, live: Obj | None, config: Obj, manager: str, force: bool, subresource: str, now: str
+) -> Obj | None:
     shape = shape_for(kind)
     cfg_view = tracked(kind, config, subresource)
     new_set = fs.value_set(cfg_view, shape, strict=True)
@@ -311,7 +369,10 @@ def apply(
         if c:
             conflicts.append((e, c))
     if conflicts and not force:
-        raise ApplyConflict([(e, [fs.path_string(p) for p in fs.paths(c)]) for e, c in conflicts])
+        every: Tree = {}
+        for _, c in conflicts:
+            every = fs.union(every, c)
+        raise ApplyConflict([(e, [fs.path_string(p) for p in fs.paths(c)]) for e, c in conflicts], every)
     _disown(managers, list(others), changed, removed)
     if previous is not None and not changed and not removed and last == new_set and managers == _stored(live):
         return None  # nothing changes: no write
