@@ -34,6 +34,7 @@ from ctl.store import CompactedError, Store, WatchEvent
 from ctl.types import kinds
 from ctl.types.kinds import Kind
 from ctl.types.selectors import FieldSelector, LabelSelector
+from ctl.types.shapes import WatchEventType
 
 log = logging.getLogger("centaurus.watchcache")
 
@@ -50,7 +51,7 @@ def decode(kv_value: bytes, revision: int) -> dict[str, Any]:
 @dataclass(slots=True)
 class CacheEvent:
     revision: int
-    type: str  # ADDED | MODIFIED | DELETED
+    type: WatchEventType  # ADDED | MODIFIED | DELETED
     key: str
     obj: dict[str, Any]
     old: dict[str, Any] | None
@@ -74,7 +75,7 @@ class Watcher:
             return False
         return self.fields.empty or self.fields.matches(obj)
 
-    def translate(self, ev: CacheEvent) -> tuple[str, dict[str, Any]] | None:
+    def translate(self, ev: CacheEvent) -> tuple[WatchEventType, dict[str, Any]] | None:
         """What this watcher should see of ``ev`` (selector transitions become ADDED/DELETED)."""
         if not ev.key.startswith(self.prefix):
             return None
@@ -294,7 +295,7 @@ class WatchCache:
     # ------------------------------------------------------------------ watches
     async def watch(
         self, kind: Kind, prefix: str, after: int | None, labels: LabelSelector, fields: FieldSelector
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncIterator[tuple[WatchEventType, dict[str, Any]]]:
         """Yield (type, object) for a client watch; raises CompactedError for a too-old revision.
 
         ``after`` None means "from now, starting with ADDED for every current object".
@@ -333,7 +334,7 @@ class WatchCache:
 
     async def _replay_from_store(
         self, kind: Kind, w: Watcher, after: int, upto: int
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncIterator[tuple[WatchEventType, dict[str, Any]]]:
         """History older than the in-memory window, read from the store's log."""
         compacted = await self.store.compacted_revision()
         if after < compacted:

@@ -26,6 +26,7 @@ from ctl.client.kubeconfig import ClientConfig
 from ctl.client.kubeconfig import load as load_config
 from ctl.types import kinds, streaming
 from ctl.types.kinds import Kind
+from ctl.types.shapes import WatchEventType
 
 
 class ApiError(Exception):
@@ -472,7 +473,7 @@ class Client:
         timeout_seconds: int = 300,
         bookmarks: bool = True,
         reconnect: bool = True,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncIterator[tuple[WatchEventType, dict[str, Any]]]:
         """Yield (type, object); reconnects from the last resourceVersion seen.
 
         BOOKMARK events only advance the resourceVersion and are not yielded.

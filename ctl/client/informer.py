@@ -28,11 +28,12 @@ from ctl.client.reportonce import ReportOnce, describe
 from ctl.types import kinds, meta
 from ctl.types.kinds import Kind
 from ctl.types.meta import object_key
+from ctl.types.shapes import WatchEventType
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.informer")
 
-Handler = Callable[[str, dict[str, Any], dict[str, Any] | None], Awaitable[None] | None]
+Handler = Callable[[WatchEventType, dict[str, Any], dict[str, Any] | None], Awaitable[None] | None]
 
 
 class Informer:
@@ -61,7 +62,7 @@ class Informer:
     def add_handler(self, h: Handler) -> None:
         self.handlers.append(h)
 
-    async def _emit(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    async def _emit(self, typ: WatchEventType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         for h in self.handlers:
             try:
                 r = h(typ, obj, old)
