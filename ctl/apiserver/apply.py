@@ -24,14 +24,17 @@ sets fieldValidation); writes made by the server itself are recorded as :data:`S
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ctl.apiserver import status as st
 from ctl.apiserver.status import APIError
-from ctl.types import managedfields, meta
+from ctl.types import managedfields, meta, validation
 from ctl.types.fieldsets import ItemKeyError
 from ctl.types.kinds import Kind
 from ctl.types.patch import APPLY
@@ -137,6 +140,33 @@ def _check_body(kind: Kind, body: Any) -> dict[str, Any]:
     return body
 
 
+def _same_after_defaults(kind: Kind, live: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True if ``new``, once defaulted, is ``live`` with the same owners (only times differ).
+
+    Write-only fields (a Secret's ``stringData``) reappear in every merge; defaulting folds
+    them away again, so re-applying such a manifest does not write.
+    """
+    c = copy.deepcopy(new)
+    validation.default(kind, c)
+
+    def body(o: dict[str, Any]) -> dict[str, Any]:
+        md = {k: v for k, v in o.get("metadata", {}).items() if k not in ("managedFields", "resourceVersion")}
+        return {**o, "metadata": md}
+
+    def owners(o: dict[str, Any]) -> list[tuple[str, str, str, bytes]]:
+        return sorted(
+            (
+                e.get("manager", ""),
+                e.get("operation", ""),
+                e.get("subresource", ""),
+                orjson.dumps(e.get("fieldsV1"), option=orjson.OPT_SORT_KEYS),
+            )
+            for e in o.get("metadata", {}).get("managedFields") or []
+        )
+
+    return body(c) == body(live) and owners(c) == owners(live)
+
+
 def conflict_error(kind: Kind, name: str, err: managedfields.ApplyConflict) -> APIError:
     causes = [
         {
@@ -203,8 +233,8 @@ async def apply_patch(
             new = managedfields.apply(
                 kind, live, config, opts.field_manager, bool(opts.force), sub, meta.now_rfc3339()
             )
-            if new is None:
-                return live
+            if new is None or _same_after_defaults(kind, live, new):
+                return live  # nothing changes: no write, as kube-apiserver skips no-op updates
             return await registry.update(
                 kind,
                 tenant,
