@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.testbed import netns
+from agent.testbed.hosts import plumb_host
 from ctl.transit.client import TransitClient, TransitError
 
 PIN_ROOT = Path("/sys/fs/bpf/centaurus")
@@ -205,27 +206,25 @@ class Testbed:
         if name in self.hosts:
             raise ValueError(f"host {name} exists")
         ns = f"{self.prefix}-{name}"
-        netns.add_netns(ns)
         self._namespaces.append(ns)
-        port = netns.ifname_ok(f"{self.prefix}{name}"[:15])
-        netns.add_veth("sub0", port, a_ns=ns, mtu=self.substrate_mtu)
-        netns.ip("link", "set", port, "master", self.bridge)
-        netns.ip("link", "set", port, "up")
-        netns.gro_on(port)
-        if self.agent_hook == "tc" and self.mode != "generic":
-            # Frames the TC agent sends may carry offloaded checksums; native XDP on the next
-            # host cannot finish them, so the bridge port does (on real NICs the wire does).
-            # Generic XDP keeps the skb and its checksum state, and GSO packets must stay whole.
-            netns.tx_csum_off(port)
-        addr = str(next(self._addrs))
-        netns.ip("addr", "add", f"{addr}/{self.substrate.prefixlen}", "dev", "sub0", ns=ns)
-        netns.ip("link", "set", "sub0", "up", ns=ns)
+        # Frames the TC agent sends may carry offloaded checksums; native XDP on the next
+        # host cannot finish them, so the bridge port does (on real NICs the wire does).
+        # Generic XDP keeps the skb and its checksum state, and GSO packets must stay whole.
+        made = plumb_host(
+            self.prefix,
+            name,
+            self.bridge,
+            str(next(self._addrs)),
+            self.substrate.prefixlen,
+            self.substrate_mtu,
+            port_csum_off=self.agent_hook == "tc" and self.mode != "generic",
+        )
         h = Host(
             name=name,
             ns=ns,
-            ip=addr,
-            mac=netns.link_mac("sub0", ns),
-            bridge_port=port,
+            ip=made["ip"],
+            mac=made["mac"],
+            bridge_port=made["port"],
             socket=self.run_dir / f"{name}.sock",
             log=self.run_dir / f"{name}.log",
             pin_name=f"{self.prefix}-{name}",

@@ -273,6 +273,21 @@ def register(app: typer.Typer) -> None:
         encryption_key_file: Path = typer.Option(
             None, "--encryption-key-file", help="EncryptionConfiguration: encrypt Secrets at rest (AES-GCM)"
         ),
+        hosts: int = typer.Option(
+            None,
+            "--hosts",
+            help="run N simulated hosts (network namespaces on one substrate bridge), each with its own transitd and node agent (VPC pods); 0: none",
+        ),
+        network: str = typer.Option(
+            None,
+            "--network",
+            help="pod networking of this machine's node: bridge (cbr0, default) or vpc (a transitd on --substrate-itf)",
+        ),
+        substrate_itf: str = typer.Option(
+            None,
+            "--substrate-itf",
+            help="substrate interface for --network vpc (default: the default route's)",
+        ),
         supervise_child: bool = typer.Option(False, "--_supervise", hidden=True),
     ) -> None:
         """Bootstrap (or resume) a one-machine cluster and supervise it."""
@@ -288,6 +303,7 @@ def register(app: typer.Typer) -> None:
         if disable is not None:
             s.extra["disable"] = [d.strip() for d in disable.split(",") if d.strip()]
         _timing_settings(s, node_monitor_grace_period, pod_eviction_timeout, restart_backoff)
+        _network_settings(s, hosts, network, substrate_itf)
         if s.store == "etcd" and not Path("/usr/bin/etcd").exists():
             raise CLIError(
                 "--store etcd needs etcd-server (/usr/bin/etcd); run ./setup.sh or use the embedded store"
@@ -319,6 +335,7 @@ def register(app: typer.Typer) -> None:
                 raise CLIError(str(e)) from None
             (run_dir / "ready").write_text("\n".join(notes))
             sup.supervise(lambda m: print(m, flush=True))
+            _remove_hosts(data_dir)
             return
         try:
             sup, notes = _start(data_dir, s, log_level, quiet=False)
@@ -328,13 +345,15 @@ def register(app: typer.Typer) -> None:
         _print_next(data_dir, s, notes, detached=False)
         if demo:
             try:
-                asyncio.run(_demo(data_dir))
+                asyncio.run(_demo_hosts(data_dir) if s.hosts else _demo(data_dir))
             except Exception as e:  # keep the cluster up; report the demo failure in one line
                 console.print(f"[red]demo failed:[/red] {e}")
             except KeyboardInterrupt:
                 sup.stop_all()
+                _remove_hosts(data_dir)
                 return
         sup.supervise(lambda m: console.print(f"[dim]{m}[/dim]"))
+        _remove_hosts(data_dir)
 
     @app.command("status")
     def status(
@@ -414,8 +433,47 @@ def register(app: typer.Typer) -> None:
         if pid_alive(pid):
             raise CLIError(f"the supervisor (pid {pid}) did not stop within {timeout:.0f}s")
         console.print(f"cluster in {data_dir} stopped")
+        _remove_hosts(data_dir)  # normally done by the supervisor already
         if kill_pods:
             _kill_pods(data_dir)
+
+
+def _network_settings(s: bootstrap.Settings, hosts: int | None, network: str | None, itf: str | None) -> None:
+    if hosts is not None:
+        if not 0 <= hosts <= 32:
+            raise CLIError(f"--hosts must be between 0 and 32, got {hosts}")
+        if hosts and os.geteuid() != 0:
+            raise CLIError("--hosts needs root (network namespaces, XDP programs, runc)")
+        s.hosts = hosts
+    if network is not None:
+        if network not in ("bridge", "vpc"):
+            raise CLIError(f"--network must be bridge or vpc, got {network!r}")
+        s.extra["network"] = network
+    if itf is not None:
+        s.extra["substrate_itf"] = itf
+
+
+def _remove_hosts(data_dir: Path) -> None:
+    """Remove the simulated hosts of ``init --hosts`` (their pods, namespaces, links, pins)."""
+    from ctl.cluster import hosts as sim
+
+    try:
+        done = sim.remove_hosts(data_dir, bootstrap.CTL)
+    except (sim.HostsError, OSError, subprocess.SubprocessError) as e:
+        console.print(f"[red]removing the simulated hosts failed:[/red] {e}")
+        return
+    if done:
+        console.print(done)
+
+
+async def _demo_hosts(data_dir: Path) -> None:
+    import json
+
+    from ctl.cluster import hosts as sim
+
+    made = json.loads(sim.record_path(data_dir).read_text())["hosts"]
+    if not await sim.demo(data_dir / "kubeconfig", made, console):
+        console.print("[yellow]not every demo pod is running yet; see 'centaurusctl get pods -A'[/yellow]")
 
 
 def _kill_pods(data_dir: Path) -> None:
@@ -489,4 +547,4 @@ def _detach(data_dir: Path, demo: bool) -> None:
     _print_next(data_dir, s, notes, detached=True)
     console.print(f"  supervisor pid {proc.pid}, logs in {data_dir / 'logs'}")
     if demo:
-        asyncio.run(_demo(data_dir))
+        asyncio.run(_demo_hosts(data_dir) if s.hosts else _demo(data_dir))

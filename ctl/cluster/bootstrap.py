@@ -13,8 +13,12 @@ with k3s or kubeadm). Components on this machine talk to it over its Unix socket
 (plain HTTP, still with their own tokens), which is also where health is checked.
 
 :func:`components` turns the settings into the supervised processes, in start order:
-etcd (if local), the API server, then scheduler, controllers and the node agent
-when their roles are installed.
+etcd (if local), the API server, then scheduler, controllers, the network operator and
+the node agent when their roles are installed. With ``hosts`` (``init --hosts N``) the node
+agents are those of N simulated hosts, each after its transit daemon (:mod:`ctl.cluster.hosts`);
+with ``extra.network = vpc`` the machine's own agent runs VPC pods over a transit daemon on the
+substrate interface (``extra.substrate_itf`` or the default route's). That stays opt-in:
+it attaches XDP to the machine's own interface.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import yaml
 
 from ctl.client import kubeconfig as kc
 from ctl.cluster import pki
-from ctl.cluster.supervisor import Component
+from ctl.cluster.supervisor import Component, SupervisorError
 from ctl.types.tokens import SYSTEM_MASTERS, TokenFile, new_token
 
 SETTINGS = "cluster.yaml"
@@ -53,6 +57,7 @@ class Settings:
     hollow_nodes: int = 0
     node_name: str = field(default_factory=socket.gethostname)
     vm_runtime_uri: str = ""
+    hosts: int = 0  # simulated hosts (network namespaces), each with a transitd and a node agent
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -283,7 +288,29 @@ def components(
                 description="controllers",
             )
         )
-    if role_installed("agent.node.main") and (s.runtime != "none" or s.hollow_nodes):
+    if role_installed("ctl.network.main"):
+        comps.append(
+            Component(
+                "netoperator",
+                [*CTL, "serve", "netoperator", "--kubeconfig", str(creds["netoperator"])],
+                description="network operator (VPCs, subnets, endpoints -> transit daemons)",
+            )
+        )
+    if s.hosts and role_installed("agent.node.main"):
+        from ctl.cluster import hosts as sim
+
+        try:
+            made = sim.ensure_hosts(data_dir, s.hosts)
+        except sim.HostsError as e:
+            raise SupervisorError(f"--hosts {s.hosts}: {e}") from None
+        notes.extend(ensure_default_images(data_dir))
+        comps.extend(sim.host_components(data_dir, made, CTL, creds["agent"], agent_args))
+        notes.append(
+            f"{len(made)} simulated hosts on substrate {made[0]['ip'].rsplit('.', 1)[0]}.0/24: "
+            + ", ".join(h["ns"] for h in made)
+            + " (VPC pod networking; 'centaurusctl down' removes them)"
+        )
+    elif role_installed("agent.node.main") and (s.runtime != "none" or s.hollow_nodes):
         runtime = s.runtime
         if runtime == "auto":
             ok, why = runc_usable()
@@ -312,6 +339,20 @@ def components(
             ]
             if s.vm_runtime_uri:
                 argv += ["--vm-runtime-uri", s.vm_runtime_uri]
+            if runtime == "runc" and s.extra.get("network") == "vpc":
+                itf = s.extra.get("substrate_itf") or default_route_interface() or ""
+                sock = data_dir / "run" / f"transitd-{s.node_name}.sock"
+                comps.append(
+                    Component(
+                        "transitd",
+                        [*CTL, "serve", "transitd", "--host", s.node_name, "--itf", itf, "--socket", str(sock),
+                         "--state-dir", str(data_dir / "transitd" / s.node_name), "--load", "auto"],
+                        health=lambda: transitd_healthy(sock),
+                        start_timeout=120.0,
+                        description=f"transit daemon on {itf}",
+                    )
+                )  # fmt: skip
+                argv += ["--transitd", str(sock), "--substrate-itf", itf]
             argv += agent_args
             comps.append(
                 Component(
@@ -357,4 +398,19 @@ def components(
     return [c for c in comps if c.name not in disabled or c.name in ("apiserver", "etcd")], notes
 
 
-COMPONENT_USERS = ["scheduler", "controllers", "agent"]
+COMPONENT_USERS = ["scheduler", "controllers", "agent", "netoperator"]
+
+
+def default_route_interface() -> str | None:
+    """The interface of this machine's IPv4 default route (``/proc/net/route``)."""
+    try:
+        rows = [r.split() for r in Path("/proc/net/route").read_text().splitlines()[1:]]
+    except OSError:
+        return None
+    return next((r[0] for r in rows if len(r) > 7 and r[1] == "00000000" and r[7] == "00000000"), None)
+
+
+def transitd_healthy(sock: Path) -> bool:
+    from ctl.transit.client import TransitClient
+
+    return sock.exists() and TransitClient(str(sock), timeout=2).healthy()
