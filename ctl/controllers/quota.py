@@ -8,15 +8,21 @@ pod is created or deleted, or when it starts or stops counting (phase becomes
 Succeeded/Failed) or its requests change; other pod updates (status conditions, binding)
 leave quotas alone.
 
-A sync counts the namespace's pods from the informer with the same rules admission uses
-(:mod:`ctl.types.quota_accounting`: finished pods do not count; ``pods``/``count/pods``,
-``requests.cpu``/``cpu``, ``requests.memory``/``memory``) and writes
+Object counts (``count/configmaps``, ``secrets``, ``count/deployments.apps`` ...) need the
+objects of that kind: the first quota that names one makes the controller take that kind's
+shared informer (indexed by ``tenant/namespace``, started at once when the informers run
+already), and from then on creating or deleting such an object queues its namespace's quotas.
+
+A sync counts the namespace's pods and objects from the informers with the same rules
+admission uses (:mod:`ctl.types.quota_accounting`: finished pods do not count; compute
+requests and limits; every object of a counted kind) and writes
 ``status: {hard: spec.hard, used: {...}}`` through the ``status`` subresource, only when
 it differs from what is there. ``used`` is keyed like ``spec.hard`` and rendered as
-Kubernetes renders quantities (``1500m``, ``2``, ``256Mi``).
+Kubernetes renders quantities (``1500m``, ``2``, ``256Mi``). A counted kind whose informer
+has not listed yet is retried shortly rather than reported as 0.
 
-Resources in ``spec.hard`` that the accounting does not count (``services``,
-``limits.cpu``, ``count/configmaps``, ...) are copied to ``status.hard`` but get no entry
+Resources in ``spec.hard`` that the accounting does not count (``services`` while there is
+no Service kind, ``requests.storage``, ...) are copied to ``status.hard`` but get no entry
 in ``status.used``: reporting ``0`` for something nobody counts would be a lie, and
 Kubernetes, too, reports usage only for the resources its evaluators track.
 
@@ -29,10 +35,10 @@ import copy
 from typing import Any
 
 from ctl.client.aio import ApiError
-from ctl.client.informer import SharedInformers, by_namespace
+from ctl.client.informer import SharedInformer, SharedInformers, by_namespace
 from ctl.controllers.base import Controller, split_key
 from ctl.types.meta import object_key
-from ctl.types.quota_accounting import counts, pod_requests, quota_status
+from ctl.types.quota_accounting import counted_kind, counts, pod_requests, quota_status, tracked
 
 
 def _usage_changed(pod: dict[str, Any], old: dict[str, Any] | None) -> bool:
@@ -47,6 +53,8 @@ class ResourceQuotaController(Controller):
     name = "resourcequota"
 
     def setup(self, informers: SharedInformers) -> None:
+        self.informers = informers
+        self.counted: dict[str, SharedInformer] = {}  # count/... resource -> its kind's informer
         self.quotas = informers.get("resourcequotas")
         self.primary = self.quotas
         self.pods = informers.get("pods")
@@ -62,6 +70,10 @@ class ResourceQuotaController(Controller):
     def _on_quota(self, typ: str, quota: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ != "DELETED":
             self._enqueue(quota)
+        if typ != "MODIFIED":  # count/resourcequotas of the namespace's other quotas moved
+            for q in self.quotas.by_index("ns", by_namespace(quota)[0]):
+                if q is not quota:
+                    self._enqueue(q)
 
     def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "MODIFIED" and not _usage_changed(pod, old):
@@ -69,13 +81,41 @@ class ResourceQuotaController(Controller):
         for q in self.quotas.by_index("ns", by_namespace(pod)[0]):
             self._enqueue(q)
 
+    def _on_object(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if typ == "MODIFIED":
+            return  # counts move only with creates and deletes
+        for q in self.quotas.by_index("ns", by_namespace(obj)[0]):
+            self._enqueue(q)
+
+    def _counted(self, resource: str) -> SharedInformer | None:
+        """The informer of the kind ``resource`` counts, taken the first time a quota names it."""
+        inf = self.counted.get(resource)
+        if inf is None:
+            kind = counted_kind(resource)
+            if kind is None:
+                return None
+            inf = self.quotas if kind.plural == "resourcequotas" else self.informers.get(kind)
+            if inf is not self.quotas:
+                inf.add_index("ns", by_namespace)
+                inf.add_handler(self._on_object)
+            self.counted[resource] = inf
+        return inf
+
     async def sync(self, key: str) -> float | None:
         quota = self.quotas.get_key(key)
         if quota is None or quota["metadata"].get("deletionTimestamp"):
             return None
         tenant, namespace, _ = split_key(key)
         hard = (quota.get("spec") or {}).get("hard") or {}
-        status = quota_status(hard, self.pods.by_index("ns", f"{tenant}/{namespace}"))
+        objects: dict[str, int] = {}
+        for res in {r for k in hard if (r := tracked(k)) and r.startswith("count/")}:
+            inf = self._counted(res)
+            if inf is None:
+                continue
+            if not inf.synced.is_set():
+                return 0.5  # its first list is still coming: count then, not 0 now
+            objects[res] = len(inf.by_index("ns", f"{tenant}/{namespace}"))
+        status = quota_status(hard, self.pods.by_index("ns", f"{tenant}/{namespace}"), objects)
         if quota.get("status") == status:
             return None
         body = copy.deepcopy(quota)
