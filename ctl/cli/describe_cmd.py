@@ -29,6 +29,7 @@ from ctl.cli.common import (
     split_kind_name,
     tenant_for,
 )
+from ctl.cli.network_cmd import MIZAR, find_endpoint
 from ctl.cli.output import INVALID, metadata, text
 from ctl.client import ApiError, Client
 from ctl.types.columns import age
@@ -63,6 +64,10 @@ def describe(
                 )
                 for o in objs:
                     print(describe_object(k, o))
+                    if k.kind == "Pod":
+                        net = await _pod_network(client, o)
+                        if net:
+                            print(net)
                     print(await _events_for(client, o))
         finally:
             await client.close()
@@ -166,6 +171,52 @@ async def _events_for(client: Client, obj: dict[str, Any]) -> str:
         )
         + "\n"
     )
+
+
+async def _pod_network(client: Client, pod: dict[str, Any]) -> str:
+    """The pod's VPC networking (its Endpoint: IP, host, subnet bouncers); '' without an Endpoint."""
+    md = metadata(pod)
+    name, ns, tenant = md.get("name"), md.get("namespace"), md.get("tenant")
+    if not all(isinstance(v, str) and v for v in (name, ns)):
+        return ""
+    t = tenant if isinstance(tenant, str) and tenant else None
+    try:
+        ep = await find_endpoint(client, str(name), str(ns), t)
+    except ApiError:
+        return "Network:      <unavailable>"
+    if ep is None:
+        return ""
+    spec, st = _dict_field(ep, "spec"), _dict_field(ep, "status")
+    phase = text(st.get("phase"), "Init")
+    lines = [
+        "Network:",
+        f"  Endpoint:   {text(metadata(ep).get('name'))} ({phase}"
+        + (f": {text(st.get('message'))}" if st.get("message") and phase != "Provisioned" else "")
+        + ")",
+        f"  IP:         {text(st.get('ip'), '<none>')}/{text(st.get('prefixLength'), '?')}"
+        f"  MAC {text(st.get('mac'), '<none>')}  gateway {text(st.get('gateway'), '<none>')}"
+        f"  VNI {text(st.get('vni'), '<none>')}",
+        f"  Host:       {text(spec.get('droplet'), '<none>')} ({text(st.get('host'), '<none>')})"
+        f"  veth {text(spec.get('veth'), '<none>')}",
+    ]
+    bouncers: list[str] = []
+    try:
+        sub = await client.get(f"subnets.{MIZAR}", str(spec.get("subnet")), tenant=t)
+        for b in _dict_field(sub, "status").get("bouncers") or []:
+            try:
+                d = await client.get(f"droplets.{MIZAR}", str(b))
+                bouncers.append(f"{b} ({text(_dict_field(d, 'spec').get('ip'))})")
+            except ApiError:  # droplets are cluster-scoped: a tenant user may not read them
+                bouncers.append(str(b))
+    except ApiError:
+        pass
+    lines.append(
+        f"  Subnet:     {text(spec.get('subnet'), '<none>')}  bouncers: {', '.join(bouncers) or '<none>'}"
+    )
+    programmed = st.get("programmed")
+    if isinstance(programmed, list):
+        lines.append(f"  Programmed: {', '.join(map(str, programmed)) or '<none>'}")
+    return "\n".join(lines)
 
 
 def _dict_field(e: dict[str, Any], field: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from ctl.cli import (
     image_cmd,
     info_cmd,
     label_cmd,
+    network_cmd,
     node_cmd,
     packet_cmd,
     pod_cmd,
@@ -60,6 +61,7 @@ workload_cmd.register(app)
 tenant_cmd.register(app)  # adds `create tenant|token` to the create group and the `token` group
 app.add_typer(vm_cmd.app, name="vm")
 app.add_typer(transit_cmd.app, name="transit")
+app.add_typer(network_cmd.app, name="network")
 app.add_typer(packet_cmd.app, name="packet")
 app.add_typer(tui_cmd.app)
 completion_cmd.register(app)

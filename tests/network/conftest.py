@@ -175,3 +175,14 @@ async def settled(
 
     r: tuple[str, str | None] = await eventually(get, timeout, 0.05, f"{kind}/{name} decided")
     return r
+
+
+async def testbed_droplets(client: Client, tb: Any, hosts: list[Any]) -> None:
+    """One Droplet per testbed host (``PREFIX-NAME``), its transit daemon on the host's socket."""
+    for h in hosts:
+        await make(
+            client,
+            "Droplet",
+            f"{tb.prefix}-{h.name}",
+            {"ip": h.ip, "mac": h.mac, "itf": "sub0", "transitd": str(h.socket)},
+        )
