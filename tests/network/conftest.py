@@ -177,7 +177,7 @@ async def settled(
     return r
 
 
-async def testbed_droplets(client: Client, tb: Any, hosts: list[Any]) -> None:
+async def add_testbed_droplets(client: Client, tb: Any, hosts: list[Any]) -> None:
     """One Droplet per testbed host (``PREFIX-NAME``), its transit daemon on the host's socket."""
     for h in hosts:
         await make(

@@ -17,7 +17,7 @@ import pytest
 from ctl.client import ApiError, Client
 from tests.cluster import ApiServerProcess
 from tests.dataplane.conftest import need_dataplane, need_tools
-from tests.network.conftest import make, operator, phase, testbed_droplets
+from tests.network.conftest import make, operator, phase, add_testbed_droplets
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.bpf]
 
@@ -79,7 +79,7 @@ async def test_two_tenants_same_cidr_on_three_hosts(api: ApiServerProcess, tmp_p
         hosts = tb.add_hosts(["h1", "h2", "h3"])
         op = operator(api, tmp_path / "op.log")
         try:
-            await testbed_droplets(client, tb, hosts)
+            await add_testbed_droplets(client, tb, hosts)
             layout = {"ta": ["h1", "h2"], "tb": ["h1", "h2", "h3"]}
             eps: dict[str, dict[str, Any]] = {}
             for t, on in layout.items():

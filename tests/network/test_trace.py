@@ -18,7 +18,7 @@ import pytest
 from ctl.client import Client
 from ctl.client.kubeconfig import add_context
 from tests.cluster import ROOT, ApiServerProcess
-from tests.network.conftest import Hollow, droplets, make, operator, phase, testbed_droplets
+from tests.network.conftest import Hollow, droplets, make, operator, phase, add_testbed_droplets
 
 pytestmark = pytest.mark.slow
 
@@ -146,7 +146,7 @@ async def test_trace_on_testbed_bouncer_then_learned(api: ApiServerProcess, tmp_
         hosts = tb.add_hosts(["h1", "h2", "h3"])
         op = operator(api, tmp_path / "op.log")
         try:
-            await testbed_droplets(client, tb, hosts)
+            await add_testbed_droplets(client, tb, hosts)
             await make(client, "VPC", "v", {"cidr": "10.60.0.0/16"})
             await make(client, "Subnet", "s", {"vpc": "v", "cidr": "10.60.1.0/24"})
             (b,) = (await phase(client, "subnets", "s"))["status"]["bouncers"]
