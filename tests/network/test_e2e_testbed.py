@@ -17,7 +17,7 @@ import pytest
 from ctl.client import ApiError, Client
 from tests.cluster import ApiServerProcess
 from tests.dataplane.conftest import need_dataplane, need_tools
-from tests.network.conftest import make, operator, phase, add_testbed_droplets
+from tests.network.conftest import add_testbed_droplets, make, operator, phase
 
 pytestmark = [pytest.mark.slow, pytest.mark.root, pytest.mark.bpf]
 

@@ -18,7 +18,7 @@ import pytest
 from ctl.client import Client
 from ctl.client.kubeconfig import add_context
 from tests.cluster import ROOT, ApiServerProcess
-from tests.network.conftest import Hollow, droplets, make, operator, phase, add_testbed_droplets
+from tests.network.conftest import Hollow, add_testbed_droplets, droplets, make, operator, phase
 
 pytestmark = pytest.mark.slow
 
