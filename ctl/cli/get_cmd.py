@@ -45,6 +45,9 @@ def get(
     out: str = OutputOpt,
     watch: bool = typer.Option(False, "-w", "--watch", help="after listing, watch for changes"),
     show_labels: bool = typer.Option(False, "--show-labels"),
+    show_managed_fields: bool = typer.Option(
+        False, "--show-managed-fields", help="keep metadata.managedFields in JSON/YAML output"
+    ),
     kubeconfig: str = KubeconfigOpt,
     context: str = ContextOpt,
 ) -> None:
@@ -65,10 +68,24 @@ def get(
                     items.append((k, await client.get(k, n, ns, t)))
                 kinds_seen = {k.kind for k, _ in items}
                 if len(kinds_seen) == 1:
-                    output.emit(items[0][0], [o for _, o in items], out, single=True, show_labels=show_labels)
+                    output.emit(
+                        items[0][0],
+                        [o for _, o in items],
+                        out,
+                        single=True,
+                        show_labels=show_labels,
+                        show_managed_fields=show_managed_fields,
+                    )
                 else:
                     for k, o in items:
-                        output.emit(k, [o], out, single=True, show_labels=show_labels)
+                        output.emit(
+                            k,
+                            [o],
+                            out,
+                            single=True,
+                            show_labels=show_labels,
+                            show_managed_fields=show_managed_fields,
+                        )
                 if watch:
                     k0, o0 = items[0]
                     md0 = output.metadata(o0)
@@ -84,6 +101,7 @@ def get(
                         all_tenants,
                         md0.get("resourceVersion"),
                         show_labels,
+                        show_managed_fields,
                     )
                 return
             printed = False
@@ -108,6 +126,7 @@ def get(
                     show_namespace=k.namespaced and (all_namespaces or all_tenants),
                     show_tenant=all_tenants and k.scope != kinds.CLUSTER,
                     show_labels=show_labels,
+                    show_managed_fields=show_managed_fields,
                 )
                 if not items_ and out in ("table", "wide") and len(pairs) == 1:
                     where = "" if not k.namespaced or ns is None else f" in {ns} namespace"
@@ -125,6 +144,7 @@ def get(
                         all_tenants,
                         lst["metadata"]["resourceVersion"],
                         show_labels,
+                        show_managed_fields,
                     )
         finally:
             await client.close()
@@ -144,8 +164,11 @@ async def _watch(
     show_tenant: bool,
     rv: str | None,
     show_labels: bool,
+    show_managed_fields: bool = False,
 ) -> None:
     async for typ, obj in client.watch(kind, ns, tenant, rv, selector, field_selector):
+        if not show_managed_fields:
+            obj = output.without_managed_fields(obj)
         if out in ("table", "wide"):
             line = output.table(
                 kind,

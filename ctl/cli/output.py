@@ -154,8 +154,25 @@ def table(
     )
 
 
-def emit(kind: Kind, items: list[dict[str, Any]], fmt: str, single: bool = False, **table_kw: Any) -> None:
+def without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` without ``metadata.managedFields`` (kubectl hides them unless ``--show-managed-fields``)."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or "managedFields" not in md:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in md.items() if k != "managedFields"}}
+
+
+def emit(
+    kind: Kind,
+    items: list[dict[str, Any]],
+    fmt: str,
+    single: bool = False,
+    show_managed_fields: bool = False,
+    **table_kw: Any,
+) -> None:
     out = sys.stdout
+    if not show_managed_fields and fmt not in ("table", "wide", "name"):
+        items = [without_managed_fields(o) for o in items]
     if fmt in ("table", "wide"):
         if not items:
             return
