@@ -166,6 +166,13 @@ def _net_status(o: dict[str, Any]) -> str:
     return f"{phase}({reason})" if phase == "Failed" and reason else phase
 
 
+def _droplet_status(o: dict[str, Any]) -> str:
+    """The transit daemon's reachability, and ``(NodeNotReady)`` while excluded from placement."""
+    phase = str(_g(o, "status", "phase", default="Unknown"))
+    reason = _g(o, "status", "reason")
+    return f"{phase}({reason})" if reason else phase
+
+
 def _placed(o: dict[str, Any], field: str) -> str:
     return f"{len(_g(o, 'status', field, default=[]) or [])}/{_g(o, 'spec', field, default=1)}"
 
@@ -209,7 +216,7 @@ COLUMNS.update(
             ("IP", lambda o: str(_g(o, "spec", "ip"))),
             ("MAC", lambda o: str(_g(o, "spec", "mac"))),
             ("ITF", lambda o: str(_g(o, "spec", "itf"))),
-            ("STATUS", lambda o: str(_g(o, "status", "phase", default="Unknown"))),
+            ("STATUS", _droplet_status),
             _AGE,
         ],
         "Bouncer": [

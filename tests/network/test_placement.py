@@ -12,6 +12,7 @@ import pytest
 from ctl.client import ApiError, Client
 from ctl.network.placement import place
 from ctl.types import meta
+from ctl.types.columns import columns_for
 from tests.cluster import ApiServerProcess
 from tests.helpers import eventually
 from tests.network.conftest import Hollow, droplets, make, operator, phase
@@ -177,6 +178,7 @@ async def test_replace_on_node_notready_reprograms_only_affected(
         )
         d = await client.get("droplets.mizar.centaurus.io", b0)
         assert d["status"].get("reason") == "NodeNotReady", d["status"]
+        assert dict(columns_for("Droplet"))["STATUS"](d) == "Ready(NodeNotReady)"  # what `get droplets` shows
         await asyncio.sleep(0.5)
         # what else moved with b0 (it may also have carried the other subnet's bouncer or a divider)
         su = (await client.get("subnets.mizar.centaurus.io", "su"))["status"]["bouncers"]
