@@ -7,6 +7,11 @@ real processes (``centaurusctl serve ...``):
   ``runc`` containers, each with its own network namespace, veth and pod IP (the agent runs in a network
   namespace the bench creates, so the pod bridge never touches the host network; it reaches the API
   server over its Unix socket). Needs root, runc and busybox-static; skipped with a reason otherwise.
+* ``runc-vpc`` (``--network vpc [--hosts 3]``) -- the same burst over ``--hosts`` namespace hosts
+  (``tests/podnet/harness.py``: a real transit daemon per host, the network operator, one runc agent
+  per host with VPC pod networking), so each pod's time includes its Endpoint: created by the agent,
+  IP allocated and programmed by the operator, ``eth0`` configured; the ``runc`` scenario of the same
+  run (the node bridge) is its baseline. Needs bcc, bpffs and kernel headers too.
 * ``hollow`` -- ``--hollow-pods`` (default 3000) pods onto ``--hollow-nodes`` (default 100) hollow nodes
   in one agent process (containers "start" after ``--hollow-start-delay`` = 0.5 s, as a stand-in for a
   container runtime).
@@ -20,6 +25,7 @@ When ``ctl/scheduler/main.py`` is missing, the bench binds pods itself and says 
 table and ``benchmarks/results/pod_startup-<timestamp>.json``.
 
     sudo .venv/bin/python benchmarks/pod_startup_bench.py [--runc-pods 100] [--hollow-pods 3000]
+    sudo .venv/bin/python benchmarks/pod_startup_bench.py --network vpc --hosts 3 --skip-hollow
 """
 
 from __future__ import annotations
@@ -343,6 +349,49 @@ async def scenario_runc(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             console.print(f"[yellow]runc containers left behind and removed: {len(out)}[/]")
 
 
+async def scenario_runc_vpc(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The runc burst over ``--hosts`` namespace hosts with VPC endpoints (transitd + netoperator)."""
+    import pytest
+
+    from tests.podnet.harness import PodnetCluster, need_podnet
+
+    try:
+        need_podnet()
+        cl = PodnetCluster(tmp / "vpc", hosts=args.hosts, agent_args=["--log-level", args.agent_log_level])
+    except pytest.skip.Exception as e:
+        return {"skipped": str(e)}
+    sched = start_scheduler(cl.api, tmp / "vpc")
+    obs = Observer(cl.client)
+    try:
+        await cl.wait_droplets()
+        await cl.tenant("system", "10.70.0.0/16")  # the pods' default Network
+        await wait_nodes(cl.client, args.hosts)
+        await obs.start()
+        names = [f"vpc-{i}" for i in range(args.runc_pods)]
+        res = await burst(
+            cl.client,
+            names,
+            True,
+            cl.nodes,
+            args.create_concurrency,
+            obs,
+            args.timeout,
+            role_pids(cl.api, sched, cl.agents[0]),
+        )
+        res["hosts"] = args.hosts
+        eps = await cl.client.list("endpoints.mizar.centaurus.io", tenant="all")
+        res["endpoints_provisioned"] = sum(
+            1 for e in eps["items"] if (e.get("status") or {}).get("phase") == "Provisioned"
+        )
+        res["delete_all_seconds"] = await delete_all(cl.client, names)
+        return res
+    finally:
+        await obs.stop()
+        if sched:
+            sched.stop()
+        await cl.aclose()
+
+
 async def scenario_hollow(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     api = ApiServerProcess(tmp / "hollow-api").start()
     sched = start_scheduler(api, tmp / "hollow")
@@ -397,6 +446,13 @@ def main() -> int:
     ap.add_argument("--keep-dir", default="", help="work (logs, data) in this directory and keep it")
     ap.add_argument("--agent-log-level", default="INFO")
     ap.add_argument("--skip-hollow", action="store_true")
+    ap.add_argument(
+        "--network",
+        choices=["bridge", "vpc"],
+        default="bridge",
+        help="vpc: also burst over --hosts namespace hosts with VPC endpoints (transitd, netoperator)",
+    )
+    ap.add_argument("--hosts", type=int, default=3, help="namespace hosts for --network vpc")
     args = ap.parse_args()
     results: dict[str, Any] = {
         "bench": "pod_startup",
@@ -416,6 +472,11 @@ def main() -> int:
         if not args.skip_runc:
             console.print(f"[bold]runc[/]: {args.runc_pods}-pod burst on one real agent ...")
             results["scenarios"]["runc"] = asyncio.run(scenario_runc(args, tmp))
+        if args.network == "vpc":
+            console.print(
+                f"[bold]runc-vpc[/]: {args.runc_pods}-pod burst over {args.hosts} hosts, VPC endpoints ..."
+            )
+            results["scenarios"]["runc-vpc"] = asyncio.run(scenario_runc_vpc(args, tmp))
         if not args.skip_hollow:
             console.print(f"[bold]hollow[/]: {args.hollow_pods} pods on {args.hollow_nodes} hollow nodes ...")
             results["scenarios"]["hollow"] = asyncio.run(scenario_hollow(args, tmp))
