@@ -27,7 +27,10 @@ from ctl.types import streaming as sp
 
 
 def _size_message() -> bytes:
-    cols, rows = shutil.get_terminal_size()
+    try:
+        cols, rows = os.get_terminal_size(sys.stdin.fileno())  # the terminal's own, not $COLUMNS
+    except OSError:
+        cols, rows = shutil.get_terminal_size()
     return bytes([sp.RESIZE]) + orjson.dumps({"Width": cols, "Height": rows})
 
 

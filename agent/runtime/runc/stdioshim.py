@@ -37,6 +37,7 @@ import subprocess
 import sys
 import termios
 import time
+import tty as tty_mod
 
 HEAD = struct.Struct(">BI")
 MAX_CLIENT_BACKLOG = 1 << 20
@@ -70,6 +71,7 @@ def main() -> int:
     outputs: dict[int, int] = {}  # fd -> channel
     if tty:
         master, slave = os.openpty()
+        tty_mod.setraw(slave)  # runc relays the container's terminal as is: no second CR/LF translation
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
         stdio = (slave, slave, slave)
         stdin_fd = master

@@ -31,6 +31,7 @@ import signal
 import socket
 import struct
 import termios
+import tty as ttymod
 from pathlib import Path
 
 from agent.cni.netlink import enter_netns_here, run_in_fresh_thread
@@ -177,6 +178,7 @@ async def start_exec(
     if tty:
         master, slave = os.openpty()
         set_window(master, 80, 24)
+        ttymod.setraw(slave)  # runc relays the container's terminal as is: no second CR/LF translation
         try:
             s.proc = await asyncio.create_subprocess_exec(
                 *base, stdin=slave, stdout=slave, stderr=slave, start_new_session=True
@@ -226,7 +228,8 @@ class AttachSession(StdioSession):
         await self._send(0, data)
 
     async def close_stdin(self) -> None:
-        await self._send(255, b"")
+        """An attach session's input ending leaves the container's stdin open (as kubelet does);
+        with ``stdinOnce`` the shim closes it when this client leaves."""
 
     def resize(self, width: int, height: int) -> None:
         t = asyncio.get_running_loop().create_task(
