@@ -119,7 +119,16 @@ def test_capacity_screen(apiserver: ApiServerProcess, world: float, snap_compare
             if not isinstance(app.screen, CapacityScreen):
                 return False
             t = app.screen.query_one("#capacity")
-            return t.row_count == 3 and "3/10" in str(t.get_cell("node-0", "PODS"))
+            synced = all(f.synced.is_set() for f in app.screen.feeds) and not app.screen._scheduled
+            pods = [str(t.get_cell(n, "PODS")) for n in ("node-0", "node-1", "node-2") if n in t.rows]
+            return (
+                synced
+                and t.has_focus
+                and len(pods) == 3
+                and "3/10" in pods[0]
+                and "1/10" in pods[1]
+                and "0/10" in pods[2]
+            )
 
         await until(ready, "the node view")
 

@@ -49,6 +49,7 @@ class CapacityScreen(Screen[None]):
         table = self.query_one(DataTable)
         for h in HEADERS:
             table.add_column(h, key=h)
+        table.focus()
         tenant = ALL if self.admin else None
         self.feeds = [
             Feed(self.client, kinds.resolve("nodes") or kinds.KINDS[0], Scope(), self._on_node),
@@ -108,7 +109,7 @@ class CapacityScreen(Screen[None]):
             cells = self.row(name)
             if present:
                 for h, v in zip(HEADERS, cells, strict=True):
-                    table.update_cell(name, h, v)
+                    table.update_cell(name, h, v, update_width=True)
             else:
                 table.add_row(*cells, key=name)
                 added = True
