@@ -12,8 +12,8 @@ across its subnets, while two tenants' VPCs may use the same CIDR.
 A record whose owner already holds it (``uid`` matches) is adopted, not refused: an operator
 that crashed between creating the record and writing the Endpoint's status finds its own
 record again. :meth:`Allocator.reconcile` (run on start and periodically) deletes every record
-whose owner is gone or now holds another value - each such owner is confirmed by a fresh GET
-first, so a record that another operator instance has just created for an object this one has
+whose owner is gone or now holds another value - an owner the operator's informers show
+holding its record costs nothing, any other is confirmed by a fresh GET first, so a record that another operator instance has just created for an object this one has
 not seen yet is never taken away. Together: allocated == referenced. A hand-set value whose
 record is held by an owner that is gone (an endpoint deleted a moment ago, its release not yet
 done) is taken over the same way (:meth:`Allocator.claim_wanted`), not refused.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from ctl.client import ApiError, Client
@@ -51,17 +52,31 @@ class Taken(Exception):
 
 
 class Allocator:
-    def __init__(self, client: Client) -> None:
+    def __init__(
+        self, client: Client, cached: Callable[[Kind, str], dict[str, Any] | None] | None = None
+    ) -> None:
         self.client = client
+        self.cached = cached  # (kind, informer key) -> the object as the operator's informers have it
         self.informer = Informer(
             client, "configmaps", namespace=ALLOC_NAMESPACE, tenant=ALLOC_TENANT, label_selector=ALLOC_LABEL
         )
         self.local: dict[str, dict[str, Any]] = {}  # records this process created (informer may lag)
+        self._owned: dict[str, set[str]] = {}  # owner uid -> record names (may hold stale names)
+        self.informer.add_handler(self._index)
         self._cursor: dict[str, int] = {}  # subnet cidr@vni -> next candidate (as int)
         self.claims = 0
         self.conflicts = 0
 
     # ---- records ----------------------------------------------------------------------------
+
+    def _index(self, typ: str, r: dict[str, Any], old: dict[str, Any] | None) -> None:
+        if typ != "DELETED":
+            self._note(r)
+
+    def _note(self, r: dict[str, Any]) -> None:
+        ouid = str((r.get("data") or {}).get("uid") or "")
+        if ouid:
+            self._owned.setdefault(ouid, set()).add(str(md(r).get("name") or ""))
 
     def record(self, rname: str) -> dict[str, Any] | None:
         r = self.informer.store.get(f"{ALLOC_TENANT}/{ALLOC_NAMESPACE}/{rname}")
@@ -110,8 +125,10 @@ class Allocator:
                     return False
                 raise
             self.local[rname] = got
+            self._note(got)
             return str((got.get("data") or {}).get("uid")) == ouid
         self.local[rname] = created
+        self._note(created)
         return True
 
     async def release(self, rname: str, owner_uid: str | None = None) -> None:
@@ -128,12 +145,20 @@ class Allocator:
                 raise
 
     def owned_by(self, owner_uid: str, kind: str) -> list[str]:
+        """The records ``owner_uid`` holds of ``kind`` (an index lookup, not a scan of every record)."""
+        names = self._owned.get(owner_uid)
+        if not names:
+            return []
         out = []
-        for r in [*self.informer.store.values(), *self.local.values()]:
-            data = r.get("data") or {}
-            if data.get("uid") == owner_uid and data.get("kind") == kind:
-                out.append(md(r).get("name", ""))
-        return sorted(set(out))
+        for n in list(names):
+            data = (self.record(n) or {}).get("data") or {}
+            if data.get("uid") != owner_uid:
+                names.discard(n)  # released, or taken over by another owner
+            elif data.get("kind") == kind:
+                out.append(n)
+        if not names:
+            del self._owned[owner_uid]
+        return sorted(out)
 
     def values_of(self, owner_uid: str, kind: str) -> list[str]:
         return [
@@ -205,14 +230,19 @@ class Allocator:
         )
         k: Kind = VPC if kind == "vni" else ENDPOINT
         t, ns, n = (owner.split("/") + ["", "", ""])[:3]
+        seen = self.cached(k, f"{t}/{ns}/{n}") if self.cached is not None and n else None
+        if seen is not None and uid(seen) == ouid and not self._holds_other(seen, kind, value):
+            return False  # the informers show the owner holding it: no GET needed
         try:
             o = await self.client.get(k, n, ns or None, t or None) if n else None
         except ApiError as e:
             if e.code != 404:
                 raise
             o = None
-        if o is None or uid(o) != ouid:
-            return True
+        return o is None or uid(o) != ouid or self._holds_other(o, kind, value)
+
+    @staticmethod
+    def _holds_other(o: dict[str, Any], kind: Any, value: Any) -> bool:
         have = status(o).get("vni" if kind == "vni" else "ip")
         return have is not None and str(have) != str(value) and status(o).get("phase") == "Provisioned"
 

@@ -47,7 +47,7 @@ class NetState:
         self.informers = informers
         self.recorder = recorder
         self.topology = Topology()
-        self.allocator = Allocator(client)
+        self.allocator = Allocator(client, lambda kind, key: informers.get(kind).get_key(key))
         self.programmers: dict[str, DropletProgrammer] = {}
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="transit")
         self.check_interval = check_interval
