@@ -41,8 +41,9 @@ class ResourceTable(DataTable[str]):
         self._flush_scheduled = False
         self._tick = tick
         self.flushes = 0
-        # time.perf_counter() of the last flush, and a hook the benchmark uses to time updates
+        # time.perf_counter() of the last flush and rebuild, and a hook the benchmark uses to time updates
         self.last_flush = 0.0
+        self.last_rebuild = 0.0
         self.on_flushed: Callable[[set[str]], None] | None = None
 
     def on_mount(self) -> None:
@@ -133,6 +134,7 @@ class ResourceTable(DataTable[str]):
         )
         self._sort()
         self._keep_cursor(selected)
+        self.last_rebuild = time.perf_counter()
 
     def refresh_ages(self) -> None:
         col = next((i for i, s in enumerate(self.specs) if s.header == "AGE"), None)
