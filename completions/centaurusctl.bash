@@ -35,6 +35,8 @@ _centaurusctl() {
             "init") path="${path:+$path }$w" ;;
             "label") path="${path:+$path }$w" ;;
             "logs") path="${path:+$path }$w" ;;
+            "network") path="${path:+$path }$w" ;;
+            "network trace") path="${path:+$path }$w" ;;
             "packet") path="${path:+$path }$w" ;;
             "packet craft") path="${path:+$path }$w" ;;
             "packet decode") path="${path:+$path }$w" ;;
@@ -62,6 +64,7 @@ _centaurusctl() {
             "transit status") path="${path:+$path }$w" ;;
             "transit unload") path="${path:+$path }$w" ;;
             "transit update") path="${path:+$path }$w" ;;
+            "tui") path="${path:+$path }$w" ;;
             "uncordon") path="${path:+$path }$w" ;;
             "version") path="${path:+$path }$w" ;;
             "vm") path="${path:+$path }$w" ;;
@@ -74,7 +77,7 @@ _centaurusctl() {
         esac
     done
     case "$path" in
-        "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs packet rollout scale serve status token transit uncordon version vm --help" ;;
+        "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs network packet rollout scale serve status token transit tui uncordon version vm --context --help --kubeconfig --namespace --tenant -n" ;;
         "annotate") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
         "api-resources") words="--help --output -o" ;;
         "apply") words="--context --dry-run --filename --help --kubeconfig --namespace --recursive --tenant -R -f -n" ;;
@@ -94,15 +97,17 @@ _centaurusctl() {
         "describe") words="--context --help --kubeconfig --namespace --tenant -n" ;;
         "down") words="--data-dir --help --kill-pods --timeout" ;;
         "exec") words="--container --context --help --kubeconfig --namespace --stdin --tenant --tty -c -i -n -t" ;;
-        "get") words="--all-namespaces --all-tenants --context --field-selector --help --kubeconfig --namespace --output --selector --show-labels --tenant --watch -A -T -l -n -o -w" ;;
+        "get") words="--all-namespaces --all-tenants --context --field-selector --help --kubeconfig --namespace --no-headers --output --selector --show-labels --show-managed-fields --sort-by --tenant --watch -A -T -l -n -o -w" ;;
         "image") words="build-defaults import list remove --data-dir --help" ;;
         "image build-defaults") words="--help" ;;
         "image import") words="--help --name -n" ;;
         "image list") words="--help --output -o" ;;
         "image remove") words="--force --help -f" ;;
-        "init") words="--bind-address --data-dir --demo --detach --disable --encryption-key-file --etcd-endpoints --help --hollow-nodes --log-level --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --vm-runtime-uri -d" ;;
+        "init") words="--bind-address --data-dir --demo --detach --disable --encryption-key-file --etcd-endpoints --help --hollow-nodes --hosts --log-level --network --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --substrate-itf --vm-runtime-uri -d" ;;
         "label") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
-        "logs") words="--container --context --follow --help --kubeconfig --namespace --previous --tail --tenant -c -f -n -p" ;;
+        "logs") words="--container --context --follow --help --kubeconfig --namespace --prefix --previous --selector --tail --tenant --timestamps -c -f -l -n -p" ;;
+        "network") words="trace --help" ;;
+        "network trace") words="--context --help --kubeconfig --namespace --output --tenant -n -o" ;;
         "packet") words="craft decode trace --help" ;;
         "packet craft") words="--arp --count --dst --dst-mac --help --itf --netns --no-src-host --opt --output --sniff-itf --sniff-netns --src --src-host --to --ttl --udp --vni --wait -o" ;;
         "packet decode") words="--count --geneve-only --help --itf --netns --output --seconds -o" ;;
@@ -130,6 +135,7 @@ _centaurusctl() {
         "transit status") words="--help --output -o" ;;
         "transit unload") words="--help" ;;
         "transit update") words="--bouncers --cidr --dividers --file --gateway --help --host-ip --ip --json --mac --output --veth --vni -f -o" ;;
+        "tui") words="--context --help --kubeconfig --namespace --tenant -n" ;;
         "uncordon") words="--context --help --kubeconfig" ;;
         "version") words="--client --context --help --kubeconfig --output -o" ;;
         "vm") words="reboot restore snapshot start stop --help" ;;
@@ -145,7 +151,7 @@ _centaurusctl() {
             delete|describe|get)
                 local prev="${COMP_WORDS[COMP_CWORD-1]}"
                 if [[ "$prev" == "$path" ]]; then
-                    words="$words action actions bouncer bouncers clusterrole clusterrolebinding clusterrolebindings clusterroles cm configmap configmaps deploy deployment deployments divider dividers droplet droplets endpoint endpoints ep ev event events lease leases namespace namespaces net network networks no node nodes ns po pod pods quota replicaset replicasets resourcequota resourcequotas role rolebinding rolebindings roles rs sa secret secrets serviceaccount serviceaccounts subnet subnets te tenant tenants vpc vpcs"
+                    words="$words action actions bnc bouncer bouncers cj clusterrole clusterrolebinding clusterrolebindings clusterroles cm configmap configmaps controllerrevision controllerrevisions cronjob cronjobs daemonset daemonsets deploy deployment deployments div divider dividers drop droplet droplets ds endpoint endpoints ev event events job jobs lease leases mep namespace namespaces net network networks no node nodes ns pdb persistentvolumeclaim persistentvolumeclaims po pod poddisruptionbudget poddisruptionbudgets pods pvc quota replicaset replicasets resourcequota resourcequotas role rolebinding rolebindings roles rs sa secret secrets serviceaccount serviceaccounts sn statefulset statefulsets sts subnet subnets te tenant tenants vpc vpcs"
                 else
                     words="$words $(centaurusctl __names "$prev" 2>/dev/null)"
                 fi ;;

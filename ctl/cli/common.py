@@ -94,3 +94,32 @@ def split_kind_name(args: list[str]) -> list[tuple[Kind, str | None]]:
     if len(ks) != 1:
         raise CLIError("names can only be given with a single resource type")
     return [(ks[0], n) for n in args[1:]]
+
+
+# ---------------------------------------------------------------- global flags
+GLOBAL_FLAGS = {
+    "--namespace": "namespace",
+    "--context": "context",
+    "--tenant": "tenant",
+    "--kubeconfig": "kubeconfig",
+}
+
+
+def global_defaults(cmd: Any, values: dict[str, str]) -> dict[str, Any]:
+    """A Click ``default_map`` giving every command under ``cmd`` the global flags' values.
+
+    ``centaurusctl -n demo get pods`` works as kubectl's does: each command's own
+    ``-n/--namespace``, ``--context``, ``--tenant`` or ``--kubeconfig`` option (found by its
+    long flag, whatever the parameter is called) defaults to the value given before the
+    command; a flag given after the command still wins.
+    """
+    out: dict[str, Any] = {}
+    for p in getattr(cmd, "params", []):
+        for flag, key in GLOBAL_FLAGS.items():
+            if flag in getattr(p, "opts", ()) and key in values and p.name:
+                out[p.name] = values[key]
+    for name, sub in (getattr(cmd, "commands", None) or {}).items():
+        m = global_defaults(sub, values)
+        if m:
+            out[name] = m
+    return out

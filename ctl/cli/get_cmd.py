@@ -44,6 +44,8 @@ def get(
     field_selector: str = typer.Option(None, "--field-selector"),
     out: str = OutputOpt,
     watch: bool = typer.Option(False, "-w", "--watch", help="after listing, watch for changes"),
+    sort_by: str = typer.Option(None, "--sort-by", help="JSONPath to sort the list by, e.g. .metadata.name"),
+    no_headers: bool = typer.Option(False, "--no-headers", help="omit the header line of tables"),
     show_labels: bool = typer.Option(False, "--show-labels"),
     show_managed_fields: bool = typer.Option(
         False, "--show-managed-fields", help="keep metadata.managedFields in JSON/YAML output"
@@ -51,7 +53,16 @@ def get(
     kubeconfig: str = KubeconfigOpt,
     context: str = ContextOpt,
 ) -> None:
-    """Show objects as a table, YAML, JSON or names."""
+    """Show objects as a table, YAML, JSON, names or a template.
+
+    Examples:
+      centaurusctl get pods -n demo
+      centaurusctl get deploy,rs -A -o wide
+      centaurusctl get pod/hello-abc -o yaml
+      centaurusctl get pods -o jsonpath='{.items[*].metadata.name}'
+      centaurusctl get pods -o custom-columns=NAME:.metadata.name,NODE:.spec.nodeName --no-headers
+      centaurusctl get pods --sort-by=.metadata.creationTimestamp -l app=hello
+    """
     output.check_format(out)
     pairs = split_kind_name(resource)
     client = connect(kubeconfig, context)
@@ -75,6 +86,7 @@ def get(
                         single=True,
                         show_labels=show_labels,
                         show_managed_fields=show_managed_fields,
+                        headers=not no_headers,
                     )
                 else:
                     for k, o in items:
@@ -85,6 +97,7 @@ def get(
                             single=True,
                             show_labels=show_labels,
                             show_managed_fields=show_managed_fields,
+                            headers=not no_headers,
                         )
                 if watch:
                     k0, o0 = items[0]
@@ -127,8 +140,14 @@ def get(
                     show_tenant=all_tenants and k.scope != kinds.CLUSTER,
                     show_labels=show_labels,
                     show_managed_fields=show_managed_fields,
+                    sort_by=sort_by,
+                    headers=not no_headers,
                 )
-                if not items_ and out in ("table", "wide") and len(pairs) == 1:
+                if (
+                    not items_
+                    and (out in ("table", "wide") or out.startswith("custom-columns="))
+                    and len(pairs) == 1
+                ):
                     where = "" if not k.namespaced or ns is None else f" in {ns} namespace"
                     print(f"No resources found{where}.", file=sys.stderr)
                 if watch:

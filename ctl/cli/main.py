@@ -8,13 +8,21 @@ commands through ``register(app)``. Every module is imported explicitly: a missi
 an installation error, not a silently absent command. ``main`` turns every
 :class:`CLIError`, client error and configuration error into one line on stderr and
 exit code 1.
+
+The root callback takes kubectl's global flags before the command (``centaurusctl -n demo
+get pods``, ``--context``, ``--kubeconfig``, ``--tenant``) and hands them to the command as
+the defaults of its own options (:func:`ctl.cli.common.global_defaults`). Help shows a
+value type only for options that take a value (flags are not ``<bool>``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperOption
 
 from ctl.cli import (
     apply_cmd,
@@ -39,14 +47,57 @@ from ctl.cli import (
     vm_cmd,
     workload_cmd,
 )
+from ctl.cli.common import global_defaults
 from ctl.cli.errors import CLIError
+
+_value_type = TyperOption.display_type_rich
+
+
+def _flag_type(self: TyperOption, ctx: Any) -> str | None:
+    """Help shows a value type only for options that take a value (``--watch``, not ``--watch <bool>``)."""
+    return None if self.is_flag else _value_type(self, ctx)
+
+
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
-    help="Centaurus cloud platform toolchain.",
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _global_flags(
+    ctx: typer.Context,
+    namespace: str = typer.Option(None, "-n", "--namespace", help="namespace for the command that follows"),
+    context: str = typer.Option(None, "--context", help="kubeconfig context for the command that follows"),
+    tenant: str = typer.Option(None, "--tenant", help="tenant for the command that follows"),
+    kubeconfig: str = typer.Option(None, "--kubeconfig", help="client config for the command that follows"),
+) -> None:
+    """Centaurus cloud platform toolchain.
+
+    Examples:
+      centaurusctl init
+      centaurusctl -n demo get pods
+      centaurusctl --context admin get nodes -o wide
+    """
+    values = {
+        k: v
+        for k, v in (
+            ("namespace", namespace),
+            ("context", context),
+            ("tenant", tenant),
+            ("kubeconfig", kubeconfig),
+        )
+        if v
+    }
+    if kubeconfig:
+        os.environ["KUBECONFIG"] = kubeconfig  # options that read $KUBECONFIG see it too
+    if values:
+        ctx.default_map = {**(ctx.default_map or {}), **global_defaults(ctx.command, values)}
+
+
 app.add_typer(image_cmd.app, name="image")
 app.add_typer(serve_cmd.app)
 # kubectl-style resource commands, in the order `--help` lists them

@@ -25,11 +25,14 @@ from typing import Any
 import typer
 import yaml
 
+from ctl.cli import jsonpath
 from ctl.cli.errors import CLIError
 from ctl.types.columns import INVALID, cell, columns_for
 from ctl.types.kinds import Kind
 
 OBJECT_FORMATS = ("table", "wide", "yaml", "json", "name")
+# formats that carry their template after '=' (-o jsonpath='{.items[*].metadata.name}'), objects only
+TEMPLATE_FORMATS = ("jsonpath", "custom-columns", "go-template", "template")
 DATA_FORMATS = ("table", "json", "yaml")
 PACKET_FORMATS = ("text", "wide", "json")
 FORMATS = OBJECT_FORMATS
@@ -51,12 +54,24 @@ def output_option(allowed: Sequence[str] = OBJECT_FORMATS, default: str | None =
 
 
 def check_format(fmt: str, allowed: Sequence[str] = OBJECT_FORMATS) -> str:
-    """``fmt`` if the command can print it, else the one-line error kubectl gives."""
-    if fmt not in allowed:
-        raise CLIError(
-            f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(allowed)}"
-        )
-    return fmt
+    """``fmt`` if the command can print it, else the one-line error kubectl gives.
+
+    Where ``allowed`` includes the object formats, the template formats are accepted too
+    (``jsonpath=TEMPLATE``, ``custom-columns=SPEC``, ``go-template=TEMPLATE``).
+    """
+    if fmt in allowed:
+        return fmt
+    base, sep, template = fmt.partition("=")
+    if "yaml" in allowed and "name" in allowed and base in TEMPLATE_FORMATS:
+        if not sep or not template:
+            raise CLIError(f"{base} format specified but no template given: use -o {base}=TEMPLATE")
+        if base == "custom-columns":
+            jsonpath.custom_columns(template)  # a bad spec fails before anything is fetched
+        return fmt
+    shown = [*allowed, *(f"{t}=..." for t in TEMPLATE_FORMATS)] if "name" in allowed else list(allowed)
+    raise CLIError(
+        f"unable to match a printer suitable for the output format {fmt!r}, allowed formats are: {','.join(shown)}"
+    )
 
 
 def to_yaml(obj: Any) -> str:
@@ -162,29 +177,51 @@ def without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in md.items() if k != "managedFields"}}
 
 
+def _list_doc(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
+
+
 def emit(
     kind: Kind,
     items: list[dict[str, Any]],
     fmt: str,
     single: bool = False,
     show_managed_fields: bool = False,
+    sort_by: str | None = None,
+    headers: bool = True,
     **table_kw: Any,
 ) -> None:
+    """Print ``items`` of ``kind`` in ``fmt`` (any of :data:`OBJECT_FORMATS` or a template format).
+
+    ``sort_by`` is a JSONPath the items are ordered by; ``headers=False`` drops the table's
+    header line (``--no-headers``).
+    """
     out = sys.stdout
     if not show_managed_fields and fmt not in ("table", "wide", "name"):
         items = [without_managed_fields(o) for o in items]
+    if sort_by:
+        items = sorted(items, key=jsonpath.sort_key(sort_by))
+    base, _, template = fmt.partition("=")
     if fmt in ("table", "wide"):
         if not items:
             return
-        out.write(table(kind, items, wide=fmt == "wide", **table_kw) + "\n")
+        out.write(table(kind, items, wide=fmt == "wide", headers=headers, **table_kw) + "\n")
+    elif base == "custom-columns":
+        cols = jsonpath.custom_columns(template)
+        rows = [
+            [",".join(jsonpath.show(v) for v in jsonpath.select(o, p)) or "<none>" for _, p in cols]
+            for o in items
+        ]
+        if rows:
+            text_ = plain_table([h for h, _ in cols], rows)
+            out.write((text_ if headers else text_.split("\n", 1)[-1]) + "\n")
+    elif base in TEMPLATE_FORMATS:
+        doc_: Any = items[0] if single and len(items) == 1 else _list_doc(items)
+        out.write(jsonpath.render(template, doc_, go=base != "jsonpath"))  # no newline added, as kubectl
     elif fmt == "name":
         for o in items:
             out.write(name_of(kind, o) + "\n")
     else:
-        doc: Any = (
-            items[0]
-            if single and len(items) == 1
-            else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""}, "items": items}
-        )
+        doc: Any = items[0] if single and len(items) == 1 else _list_doc(items)
         out.write(dump(doc, fmt))
     out.flush()
