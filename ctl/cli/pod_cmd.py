@@ -3,7 +3,11 @@
 Both go through the API server's ``pods/NAME/log`` and ``pods/NAME/exec`` subresources
 (which proxy to the node agent running the pod) with :meth:`Client.log_stream
 <ctl.client.aio.Client.log_stream>` and :meth:`Client.exec <ctl.client.aio.Client.exec>`.
-``logs -f`` prints chunks as they arrive; ``exec`` without ``-i``/``-t`` is non-interactive:
+``logs`` takes a pod, or ``TYPE/NAME`` of a deployment, replica set or job (the first of
+its pods, running ones first, as kubectl picks), or ``-l SELECTOR`` (every matching pod);
+``--prefix`` marks each line with its pod and container, ``--timestamps`` with the time the
+client received it (the node agent keeps no per-line times). ``logs -f`` prints chunks as
+they arrive; ``exec`` without ``-i``/``-t`` is non-interactive:
 it prints the command's stdout and stderr when it ends and exits with its exit code. With
 ``-i`` (stdin) and/or ``-t`` (a TTY: the local terminal goes raw, its size follows) it speaks
 the same streaming protocol as ``kubectl exec`` (:meth:`Client.exec_stream
@@ -12,7 +16,10 @@ the same streaming protocol as ``kubectl exec`` (:meth:`Client.exec_stream
 
 from __future__ import annotations
 
+import asyncio
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import typer
 
@@ -28,6 +35,9 @@ from ctl.cli.common import (
 )
 from ctl.cli.errors import CLIError
 from ctl.cli.interactive import run_session
+from ctl.client import Client
+from ctl.types import kinds
+from ctl.types.selectors import LabelSelector, SelectorError
 
 app = typer.Typer()
 
@@ -39,34 +49,127 @@ def _pod_name(pod: str) -> str:
     return pod.split("/", 1)[1] if pod.startswith(POD_PREFIXES) else pod
 
 
+# kinds whose pods ``logs TYPE/NAME`` reads: their spec.selector picks the pods
+LOG_OWNER_KINDS = ("deployments", "replicasets", "jobs", "daemonsets", "statefulsets")
+
+
+async def _log_targets(
+    client: Client, target: str | None, selector: str | None, ns: str, tn: str | None
+) -> tuple[list[str], bool]:
+    """The pods ``logs`` reads and whether it reads them all (``-l``) or only the first (``deploy/X``)."""
+    if selector:
+        if target:
+            raise CLIError("only one of a pod name (or TYPE/NAME) and -l/--selector may be given")
+        pods = (await client.list("pods", ns, tn, label_selector=selector))["items"]
+        if not pods:
+            raise CLIError(f"no pods match selector {selector!r} in namespace {ns!r}")
+        return sorted(p["metadata"]["name"] for p in pods), True
+    if not target:
+        raise CLIError("expected POD or TYPE/NAME (or -l SELECTOR): logs POD [-c CONTAINER]")
+    if "/" not in target or target.startswith(POD_PREFIXES):
+        return [_pod_name(target)], False
+    word, _, name = target.partition("/")
+    k = kinds.resolve(word)
+    if k is None or k.plural not in LOG_OWNER_KINDS:
+        raise CLIError(f"cannot read logs of {word!r}: use a pod, deployment, replicaset or job")
+    owner = await client.get(k, name, ns, tn)
+    try:
+        sel = str(LabelSelector.from_spec((owner.get("spec") or {}).get("selector")))
+    except SelectorError as e:
+        raise CLIError(f"{word}/{name}: {e}") from None
+    pods = (await client.list("pods", ns, tn, label_selector=sel))["items"] if sel else []
+    if not pods:
+        raise CLIError(f"{word}/{name} has no pods")
+    pods.sort(key=lambda p: (p.get("status", {}).get("phase") != "Running", p["metadata"]["name"]))
+    if len(pods) > 1:
+        print(f"Found {len(pods)} pods, using pod/{pods[0]['metadata']['name']}", file=sys.stderr)
+    return [pods[0]["metadata"]["name"]], False
+
+
+class _LineWriter:
+    """Writes a stream of chunks to stdout line by line, with a prefix and/or a timestamp on each line."""
+
+    def __init__(self, prefix: str, timestamps: bool) -> None:
+        self.prefix, self.timestamps, self.buf = prefix.encode(), timestamps, b""
+
+    def _head(self) -> bytes:
+        ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ ").encode() if self.timestamps else b""
+        return self.prefix + ts
+
+    def write(self, chunk: bytes) -> None:
+        if not self.prefix and not self.timestamps:
+            sys.stdout.buffer.write(chunk)
+        else:
+            *lines, self.buf = (self.buf + chunk).split(b"\n")
+            for ln in lines:
+                sys.stdout.buffer.write(self._head() + ln + b"\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.buf:
+            sys.stdout.buffer.write(self._head() + self.buf + b"\n")
+            self.buf = b""
+            sys.stdout.flush()
+
+
 @app.command("logs")
 def logs(
-    pod: str,
+    pod: str = typer.Argument(None, help="POD, or TYPE/NAME (pod/, deploy/, rs/, job/)"),
     container: str = typer.Option(None, "-c", "--container"),
     follow: bool = typer.Option(False, "-f", "--follow"),
     tail: int = typer.Option(None, "--tail"),
     previous: bool = typer.Option(False, "-p", "--previous"),
+    selector: str = typer.Option(
+        None, "-l", "--selector", help="read every pod matching this label selector"
+    ),
+    prefix: bool = typer.Option(
+        None, "--prefix/--no-prefix", help="prefix each line with [pod/NAME/CONTAINER]"
+    ),
+    timestamps: bool = typer.Option(
+        False, "--timestamps", help="prefix each line with the time it was received"
+    ),
     namespace: str = NamespaceOpt,
     tenant: str = TenantOpt,
     kubeconfig: str = KubeconfigOpt,
     context: str = ContextOpt,
 ) -> None:
-    """Print a container's output (or a VM's console)."""
+    """Print a container's output (or a VM's console).
+
+    Examples:
+      centaurusctl logs -n demo hello-7d4f9-abcde
+      centaurusctl logs -n demo deploy/hello
+      centaurusctl logs -n demo -l app=hello --prefix --tail 20
+      centaurusctl logs -f pod/web -c sidecar --timestamps
+    """
     client = connect(kubeconfig, context, timeout=60)
+
+    async def one(name: str, ns: str, tn: str | None, show_prefix: bool) -> None:
+        label = ""
+        if show_prefix:
+            cname: Any = container
+            if not cname:
+                spec = (await client.get("pods", name, ns, tn)).get("spec") or {}
+                cname = next((c.get("name") for c in spec.get("containers") or [] if isinstance(c, dict)), "")
+            label = f"[pod/{name}/{cname}] "
+        w = _LineWriter(label, timestamps)
+        try:
+            async for chunk in client.log_stream(
+                name, ns, tn, container=container, follow=follow, tail_lines=tail, previous=previous
+            ):
+                w.write(chunk)
+        finally:
+            w.close()
 
     async def go() -> None:
         try:
-            async for chunk in client.log_stream(
-                _pod_name(pod),
-                namespace_for(client, namespace),
-                tenant_for(client, tenant),
-                container=container,
-                follow=follow,
-                tail_lines=tail,
-                previous=previous,
-            ):
-                sys.stdout.buffer.write(chunk)
-                sys.stdout.flush()
+            ns, tn = namespace_for(client, namespace), tenant_for(client, tenant)
+            names, many = await _log_targets(client, pod, selector, ns, tn)
+            show_prefix = prefix if prefix is not None else False
+            if many and follow:
+                await asyncio.gather(*(one(n, ns, tn, show_prefix) for n in names))
+            else:
+                for n in names:
+                    await one(n, ns, tn, show_prefix)
         finally:
             await client.close()
 

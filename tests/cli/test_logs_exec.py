@@ -9,6 +9,7 @@ to the agent, so these run the same path as with runc, minus the containers.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,3 +113,67 @@ def test_cli_exec(cluster: tuple[ApiServerProcess, Path]) -> None:
     assert r.returncode == 1 and "at least one command" in r.stderr
     r = ctl(kc, "exec", "nope", "--", "true")
     assert r.returncode == 1 and r.stderr.count("\n") == 1 and "NotFound" in r.stderr, r.stderr
+
+
+def _owned_pods(api: ApiServerProcess) -> None:
+    """Pods web-1 and web-2 (app=web) running on the hollow node, a Deployment and a ReplicaSet selecting them."""
+    with api.sync_client() as c:
+        if any(p["metadata"]["name"] == "web-1" for p in c.list("pods")["items"]):
+            return
+        node = c.list("nodes")["items"][0]["metadata"]["name"]
+        template = {"metadata": {"labels": {"app": "web"}}, "spec": POD["spec"]}
+        for kind, api_version in (("Deployment", "apps/v1"), ("ReplicaSet", "apps/v1")):
+            c.create(
+                {
+                    "apiVersion": api_version,
+                    "kind": kind,
+                    "metadata": {"name": "web"},
+                    "spec": {
+                        "replicas": 2,
+                        "selector": {"matchLabels": {"app": "web"}},
+                        "template": template,
+                    },
+                }
+            )
+        for n in ("web-1", "web-2"):
+            pod = c.create({**POD, "metadata": {"name": n, "labels": {"app": "web"}}})
+            c.bind(pod, node)
+        eventually_sync(
+            lambda: all(
+                (c.get("pods", n).get("status") or {}).get("phase") == "Running" for n in ("web-1", "web-2")
+            ),
+            30,
+            0.2,
+            "pods web-1 and web-2 Running",
+        )
+
+
+def test_cli_logs_of_owners_selectors_prefix_and_timestamps(cluster: tuple[ApiServerProcess, Path]) -> None:
+    """README's `logs -n demo deploy/hello`: TYPE/NAME of a deployment or replica set reads one of its pods."""
+    api, kc = cluster
+    _owned_pods(api)
+    for target in ("deploy/web", "deployment/web", "rs/web", "replicasets/web"):
+        r = ctl(kc, "-n", "default", "logs", target)
+        assert r.returncode == 0 and "hollow container c" in r.stdout, (target, r.stderr)
+        assert "Found 2 pods, using pod/web-1" in r.stderr, (target, r.stderr)
+    r = ctl(kc, "logs", "-l", "app=web", "--prefix")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and all(ln.startswith(("[pod/web-1/c] ", "[pod/web-2/c] ")) for ln in lines), lines
+    assert {ln.split(" ", 1)[0] for ln in lines} == {"[pod/web-1/c]", "[pod/web-2/c]"}
+    r = ctl(kc, "logs", "deploy/web", "--prefix", "--tail", "1")
+    assert r.returncode == 0 and r.stdout.startswith("[pod/web-1/c] ") and len(r.stdout.splitlines()) == 1
+    r = ctl(kc, "logs", "talk", "--timestamps")
+    assert r.returncode == 0 and r.stdout, r.stderr
+
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", ln) for ln in r.stdout.splitlines()), (
+        r.stdout
+    )
+    for args, expect in (
+        (["logs", "deploy/nope"], "NotFound"),
+        (["logs", "configmap/x"], "cannot read logs of 'configmap'"),
+        (["logs", "-l", "app=none"], "no pods match"),
+        (["logs", "talk", "-l", "app=web"], "only one of"),
+    ):
+        r = ctl(kc, *args)
+        assert r.returncode == 1 and r.stderr.count("\n") == 1 and expect in r.stderr, (args, r.stderr)
