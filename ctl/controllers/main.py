@@ -1,7 +1,8 @@
 """``centaurusctl serve controllers``: the controller manager.
 
 One process runs the selected controllers (``--controllers``, default all of
-replicaset, deployment, garbagecollector, namespace, nodelifecycle, resourcequota) over one API client
+replicaset, deployment, garbagecollector, namespace, nodelifecycle, resourcequota,
+job, cronjob) over one API client
 and one set of shared informers, each with ``--workers`` concurrent syncs. Several
 instances can split the work with ``--hash-range LO-HI`` over ``metadata.hashKey``.
 SIGTERM/SIGINT stop it cleanly; the process frame (logging, uvloop, signals) is
@@ -39,6 +40,8 @@ ALL_CONTROLLERS = (
     "nodelifecycle",
     "resourcequota",
     "tenant",
+    "job",
+    "cronjob",
 )
 ALIASES = {
     "gc": "garbagecollector",
@@ -59,6 +62,8 @@ CONTROLLER_CLASSES = {
     "namespace": ("ctl.controllers.namespace", "NamespaceController"),
     "nodelifecycle": ("ctl.controllers.nodelifecycle", "NodeLifecycleController"),
     "resourcequota": ("ctl.controllers.quota", "ResourceQuotaController"),
+    "job": ("ctl.controllers.job", "JobController"),
+    "cronjob": ("ctl.controllers.cronjob", "CronJobController"),
 }
 
 

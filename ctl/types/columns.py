@@ -234,6 +234,58 @@ COLUMNS.update(
     }
 )
 
+
+# The batch kinds, as kubectl prints them.
+def _job_completions(o: dict[str, Any]) -> str:
+    succeeded = _g(o, "status", "succeeded", default=0)
+    completions = _g(o, "spec", "completions", default=None)
+    if completions is None:
+        return f"{succeeded}/1 of {_g(o, 'spec', 'parallelism', default=1)}"
+    return f"{succeeded}/{completions}"
+
+
+def _duration(secs: int) -> str:
+    secs = max(secs, 0)
+    if secs < 120:
+        return f"{secs}s"
+    if secs < 3600:
+        m, s = divmod(secs, 60)
+        return f"{m}m{s}s" if m < 10 and s else f"{m}m"
+    h, m = divmod(secs // 60, 60)
+    return f"{h}h{m}m" if h < 10 and m else f"{h}h"
+
+
+def _job_duration(o: dict[str, Any]) -> str:
+    start = _g(o, "status", "startTime")
+    if not start:
+        return ""
+    end = _g(o, "status", "completionTime")
+    t1 = parse_rfc3339(end) if end else time.time()
+    return _duration(int(t1 - parse_rfc3339(start)))
+
+
+COLUMNS.update(
+    {
+        "Job": [("COMPLETIONS", _job_completions), ("DURATION", _job_duration), _AGE],
+        "CronJob": [
+            ("SCHEDULE", lambda o: str(_g(o, "spec", "schedule"))),
+            ("TIMEZONE", lambda o: str(_g(o, "spec", "timeZone", default="<none>"))),
+            ("SUSPEND", lambda o: "True" if _g(o, "spec", "suspend", default=False) else "False"),
+            ("ACTIVE", lambda o: str(len(_g(o, "status", "active", default=[]) or []))),
+            (
+                "LAST SCHEDULE",
+                lambda o: (
+                    age(_g(o, "status", "lastScheduleTime"))
+                    if _g(o, "status", "lastScheduleTime")
+                    else "<none>"
+                ),
+            ),
+            _AGE,
+        ],
+    }
+)
+
+
 WIDE: dict[str, list[Column]] = {
     "Pod": [
         ("IP", lambda o: str(_g(o, "status", "podIP", default="<none>"))),

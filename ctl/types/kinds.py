@@ -176,6 +176,9 @@ declare(
         categories=_ALL,
     )
 )
+# batch/v1 (issue #14): run-to-completion pods and their schedules (ctl/controllers/job.py, cronjob.py).
+declare(Kind("Job", "batch", "v1", "jobs", "job", NAMESPACE, (), categories=_ALL))
+declare(Kind("CronJob", "batch", "v1", "cronjobs", "cronjob", NAMESPACE, ("cj",), categories=_ALL))
 declare(Kind("Lease", "coordination.k8s.io", "v1", "leases", "lease", NAMESPACE, (), subresources=()))
 _RBAC = "rbac.authorization.k8s.io"
 declare(Kind("Role", _RBAC, "v1", "roles", "role", NAMESPACE, (), subresources=()))

@@ -456,5 +456,6 @@ def _action(obj: dict[str, Any], causes: list[Cause]) -> None:
         )
 
 
-# The network kinds' rules register themselves with the decorators above.
+# The batch and network kinds' rules register themselves with the decorators above.
+from ctl.types import batch_validation as _batch_validation  # noqa: E402, F401
 from ctl.types import network_validation as _network_validation  # noqa: E402, F401

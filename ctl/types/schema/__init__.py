@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ctl.types.kinds import Kind
-from ctl.types.schema import apps, cluster, config, core, meta, network, policy, rbac  # noqa: F401 (declare)
+from ctl.types.schema import apps, batch, cluster, config, core, meta, network, policy, rbac  # noqa: F401 (declare)
 from ctl.types.schema.build import DEFINITIONS, KIND_DEFINITIONS, Schema
 from ctl.types.schema.compile import FIELD_VALIDATION, Cause, Check, Compiler, Ctx
 from ctl.types.schema.listtypes import annotate as _annotate_list_types

@@ -1,0 +1,267 @@
+"""Fixtures for the batch tests: a real API server, the Job, CronJob and garbage-collector
+controllers running in this process (so a test can move the CronJob controller's clock and
+shorten the Job back-off), and :class:`RunToCompletionKubelet`.
+
+The kubelet stands in for scheduler and node agent for the pods of one namespace: it binds
+each new pod, reports it Running, then after ``run_seconds`` terminates it with the exit code
+its first container's ``EXIT_CODE`` variable names (default 0) - ``Succeeded`` for 0,
+``Failed`` otherwise - and removes pods that are being deleted, as an agent does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from ctl.client import ApiError, Client
+from ctl.client.events import EventRecorder
+from ctl.client.informer import SharedInformers
+from ctl.controllers.base import HashRange
+from ctl.controllers.cronjob import CronJobController
+from ctl.controllers.gc import GarbageCollector
+from ctl.controllers.job import JobController
+from ctl.types import meta
+from tests.cluster import ApiServerProcess
+from tests.controllers.conftest import ensure_node, running_status
+from tests.helpers import eventually  # noqa: F401 - the batch tests import it from here
+
+
+class Controllers:
+    """The batch controllers and the garbage collector on one client and one set of informers."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.informers = SharedInformers(client)
+        self.recorder = EventRecorder(client, "controller-manager", host="test")
+        hr = HashRange()
+        self.job = JobController(client, self.informers, self.recorder, hr, 4)
+        self.job.backoff_base = 0.2
+        self.cronjob = CronJobController(client, self.informers, self.recorder, hr, 2)
+        self.now = time.time()
+        self.cronjob.clock = lambda: self.now
+        self.gc = GarbageCollector(client, self.informers, self.recorder, hr, 2)
+
+    async def start(self) -> Controllers:
+        self.recorder.start()
+        self.informers.start()
+        await asyncio.wait_for(self.informers.wait_synced(), 20)
+        for c in (self.job, self.cronjob, self.gc):
+            await c.prepare()
+            c.start()
+        return self
+
+    def tick(self, to: float) -> None:
+        """Move the CronJob controller's clock to ``to`` and make it look at every CronJob."""
+        self.now = to
+        for cj in self.cronjob.cronjobs.list():
+            self.cronjob.queue.add(meta.object_key(cj))
+
+    async def stop(self) -> None:
+        for c in (self.job, self.cronjob, self.gc):
+            await c.stop()
+        await self.informers.stop()
+        await self.recorder.stop(0.5)
+
+
+def finished_status(pod: dict[str, Any], code: int) -> dict[str, Any]:
+    now = meta.now_rfc3339()
+    st = dict(pod.get("status") or {})
+    st["phase"] = "Succeeded" if code == 0 else "Failed"
+    st["conditions"] = [
+        {"type": "Ready", "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
+    ]
+    st["containerStatuses"] = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "ready": False,
+            "restartCount": 0,
+            "state": {
+                "terminated": {
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "startedAt": now,
+                    "finishedAt": now,
+                }
+            },
+        }
+        for c in (pod.get("spec") or {}).get("containers") or []
+    ]
+    return st
+
+
+def exit_code_of(pod: dict[str, Any]) -> int:
+    cs = (pod.get("spec") or {}).get("containers") or [{}]
+    for e in cs[0].get("env") or []:
+        if e.get("name") == "EXIT_CODE":
+            return int(e.get("value") or 0)
+    return 0
+
+
+class RunToCompletionKubelet:
+    """Binds, runs (for ``run_seconds``) and finishes the pods of one namespace; see the module docstring."""
+
+    def __init__(self, client: Client, namespace: str, node: str = "node-batch", run_seconds: float = 0.3):
+        self.client = client
+        self.namespace = namespace
+        self.node = node
+        self.run_seconds = run_seconds
+        self.hold = False  # while True, pods keep running
+        self.started: list[str] = []
+        self.started_at: list[float] = []  # monotonic times the pods were bound, in order
+        self.env_seen: dict[str, dict[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._main: asyncio.Task[None] | None = None
+        self._handled: set[str] = set()
+
+    async def start(self) -> RunToCompletionKubelet:
+        await ensure_node(self.client, self.node)
+        self._main = asyncio.create_task(self._run())
+        return self
+
+    async def _run(self) -> None:
+        async for typ, pod in self.client.watch("pods", self.namespace):
+            if typ == "DELETED":
+                continue
+            md = pod["metadata"]
+            if md.get("deletionTimestamp"):
+                self._spawn(self._remove(pod))
+                continue
+            if md["uid"] not in self._handled and not (pod.get("spec") or {}).get("nodeName"):
+                self._handled.add(md["uid"])
+                self._spawn(self._lifecycle(pod))
+
+    def _spawn(self, coro: Any) -> None:
+        t = asyncio.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _remove(self, pod: dict[str, Any]) -> None:
+        md = pod["metadata"]
+        with contextlib.suppress(ApiError):
+            await self.client.delete(
+                "pods",
+                md["name"],
+                namespace=md["namespace"],
+                grace_period_seconds=0,
+                preconditions={"uid": md["uid"]},
+            )
+
+    async def _set_status(self, name: str, make: Any) -> bool:
+        for _ in range(10):
+            try:
+                fresh = await self.client.get("pods", name, namespace=self.namespace)
+            except ApiError:
+                return False
+            if fresh["metadata"].get("deletionTimestamp"):
+                return False
+            fresh["status"] = make(fresh)
+            try:
+                await self.client.update(fresh, "status")
+                return True
+            except ApiError as e:
+                if e.code != 409:
+                    return False
+        return False
+
+    async def _lifecycle(self, pod: dict[str, Any]) -> None:
+        md = pod["metadata"]
+        try:
+            await self.client.bind(pod, self.node)
+        except ApiError:
+            return
+        self.started.append(md["name"])
+        self.started_at.append(time.monotonic())
+        c0 = ((pod.get("spec") or {}).get("containers") or [{}])[0]
+        self.env_seen[md["name"]] = {e["name"]: e.get("value", "") for e in c0.get("env") or []}
+        if not await self._set_status(md["name"], running_status):
+            return
+        await asyncio.sleep(self.run_seconds)
+        while self.hold:
+            await asyncio.sleep(0.05)
+        code = exit_code_of(pod)
+        await self._set_status(md["name"], lambda p: finished_status(p, code))
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._main, *self._tasks] if t is not None]
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+_counter = 0
+
+
+@pytest.fixture()
+async def client(apiserver: ApiServerProcess) -> AsyncIterator[Client]:
+    c = apiserver.client()
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture()
+async def ns(client: Client) -> AsyncIterator[str]:
+    global _counter
+    _counter += 1
+    name = f"b{_counter}-{int(time.time() * 1000) % 100000}"
+    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+
+
+@pytest.fixture()
+async def controllers(client: Client) -> AsyncIterator[Controllers]:
+    c = await Controllers(client).start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+@pytest.fixture()
+async def kubelet(client: Client, ns: str) -> AsyncIterator[RunToCompletionKubelet]:
+    k = await RunToCompletionKubelet(client, ns).start()
+    try:
+        yield k
+    finally:
+        await k.stop()
+
+
+def job(name: str, exit_code: int = 0, restart: str = "Never", **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": restart,
+                    "containers": [
+                        {
+                            "name": "work",
+                            "image": "busybox:1",
+                            "env": [{"name": "EXIT_CODE", "value": str(exit_code)}],
+                        }
+                    ],
+                }
+            },
+            **spec,
+        },
+    }
+
+
+def cronjob(name: str, schedule: str, exit_code: int = 0, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name},
+        "spec": {"schedule": schedule, "jobTemplate": {"spec": job("x", exit_code)["spec"]}, **spec},
+    }
