@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from agent.node import streams
+from agent.node import stats, streams
 from agent.node.agent import NodeAgent
 from agent.node.podworker import PodWorker
 from agent.runtime.base import RuntimeError_
@@ -81,6 +81,7 @@ class AgentEndpoint:
         self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/exec", self._stream_exec)
         self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/attach", self._stream_attach)
         self.app.router.add_get("/pods/{tenant}/{namespace}/{name}/portforward", self._portforward)
+        stats.install(self.app, agents)  # GET /stats/summary (agent/node/stats.py)
         self.runner: web.AppRunner | None = None
         self.port = 0
         self.socket_path = ""

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ctl.apiserver import connections, fairness, network_admission, podsub, tenancy
+from ctl.apiserver import connections, fairness, metrics_api, network_admission, podsub, tenancy
 from ctl.apiserver.app import APIServer
 from ctl.apiserver.auth import Authenticator, TokenFile
 from ctl.store import Store, encrypted, open_store
@@ -104,6 +104,7 @@ def build_server(store: Store, authenticator: Authenticator, data_dir: Path) -> 
     tenancy.install(server)
     network_admission.install(server)
     podsub.install(server)
+    metrics_api.install(server)  # metrics.k8s.io (kubectl top) and its figures in /metrics
     return server
 
 
