@@ -15,10 +15,10 @@ with optional ``deleteOptions``. As in kube-apiserver's eviction REST:
   healthy anyway (``unhealthyPodEvictionPolicy: IfHealthyBudget``, the default) or always
   (``AlwaysAllow``).
 
-Kubernetes keeps a budget's status with a disruption controller; here the numbers are
-computed by :func:`budget_status` from the API server's cache whenever an eviction is
-judged and when a budget is created or updated (an admission step), so ``kubectl get pdb``
-shows them from the start: ``expectedPods`` (pods the selector matches), ``currentHealthy``
+The disruption controller (:mod:`ctl.controllers.disruption`) keeps a budget's status current
+as pods change; the same numbers (:func:`ctl.types.disruption.budget_status`) are computed here
+from the API server's cache whenever an eviction is judged and when a budget is created or
+updated (an admission step), so ``kubectl get pdb`` shows them from the start: ``expectedPods`` (pods the selector matches), ``currentHealthy``
 (those Ready, not being deleted, not recently evicted), ``desiredHealthy`` (from
 ``minAvailable``, or ``expectedPods - maxUnavailable``; percentages round up) and
 ``disruptionsAllowed``. Evicted pods stay in ``disruptedPods`` until they are gone or for
@@ -29,7 +29,6 @@ Dry run (``?dryRun=All`` or in the delete options) judges and answers without wr
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -40,109 +39,12 @@ from ctl.apiserver import status as st
 from ctl.apiserver.params import check_delete_options
 from ctl.apiserver.paths import RequestInfo
 from ctl.types import kinds, meta
-from ctl.types.selectors import LabelSelector, SelectorError
+from ctl.types.disruption import budget_status
+from ctl.types.disruption import pod_ready as _ready
+from ctl.types.disruption import selects as _selected
 
-DISRUPTED_TTL = 120.0
 PDB_KIND = kinds.by_resource("policy/v1", "poddisruptionbudgets")
 POD_KIND = kinds.by_resource("v1", "pods")
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
-def _scaled(value: Any, total: int) -> int:
-    """An int-or-percent of ``total``, rounded up (as the disruption controller does)."""
-    if isinstance(value, str) and value.endswith("%"):
-        try:
-            return math.ceil(int(value[:-1]) * total / 100)
-        except ValueError:
-            return 0
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _selector(pdb: dict[str, Any]) -> LabelSelector | None:
-    """The budget's selector (None selects no pods, ``{}`` all of the namespace)."""
-    sel = (pdb.get("spec") or {}).get("selector")
-    if not isinstance(sel, dict):
-        return None
-    try:
-        return LabelSelector.from_spec(sel)
-    except SelectorError:
-        return None
-
-
-def _selected(pdb: dict[str, Any], pod: dict[str, Any]) -> bool:
-    sel = _selector(pdb)
-    return sel is not None and sel.matches((pod.get("metadata") or {}).get("labels") or {})
-
-
-def budget_status(
-    pdb: dict[str, Any], pods: list[dict[str, Any]], now: float | None = None
-) -> dict[str, Any]:
-    """The ``status`` of a budget over its namespace's ``pods`` (see the module docstring)."""
-    now = time.time() if now is None else now
-    spec = pdb.get("spec") or {}
-    old = pdb.get("status") or {}
-    matched = [
-        p
-        for p in pods
-        if _selected(pdb, p) and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-    ]
-    by_name = {p["metadata"]["name"]: p for p in matched}
-    disrupted: dict[str, str] = {}
-    for name, ts in (old.get("disruptedPods") or {}).items():
-        p = by_name.get(name)
-        try:
-            fresh = now - meta.parse_rfc3339(ts) < DISRUPTED_TTL
-        except (TypeError, ValueError):
-            fresh = False
-        if p is not None and fresh:
-            disrupted[name] = ts
-    healthy = sum(
-        1
-        for p in matched
-        if _ready(p) and not p["metadata"].get("deletionTimestamp") and p["metadata"]["name"] not in disrupted
-    )
-    expected = len(matched)
-    if spec.get("maxUnavailable") is not None:
-        desired = max(0, expected - _scaled(spec["maxUnavailable"], expected))
-    elif spec.get("minAvailable") is not None:
-        desired = _scaled(spec["minAvailable"], expected)
-    else:  # neither set: minAvailable 1, policy/v1beta1's default
-        desired = min(1, expected)
-    allowed = max(0, healthy - desired)
-    out: dict[str, Any] = {
-        "observedGeneration": (pdb.get("metadata") or {}).get("generation") or 1,
-        "disruptionsAllowed": allowed,
-        "currentHealthy": healthy,
-        "desiredHealthy": desired,
-        "expectedPods": expected,
-        "conditions": [
-            {
-                "type": "DisruptionAllowed",
-                "status": "True" if allowed > 0 else "False",
-                "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
-                "message": "",
-                "observedGeneration": (pdb.get("metadata") or {}).get("generation") or 1,
-                "lastTransitionTime": meta.rfc3339(now),
-            }
-        ],
-    }
-    if disrupted:
-        out["disruptedPods"] = disrupted
-    prev = {c.get("type"): c for c in old.get("conditions") or [] if isinstance(c, dict)}.get(
-        "DisruptionAllowed"
-    )
-    if prev and prev.get("status") == out["conditions"][0]["status"] and prev.get("lastTransitionTime"):
-        out["conditions"][0]["lastTransitionTime"] = prev["lastTransitionTime"]
-    return out
 
 
 def _too_many(pdb_name: str, message: str) -> st.APIError:

@@ -39,6 +39,7 @@ ALL_CONTROLLERS = (
     "namespace",
     "nodelifecycle",
     "resourcequota",
+    "disruption",
     "tenant",
     "job",
     "cronjob",
@@ -51,6 +52,7 @@ ALIASES = {
     "ns": "namespace",
     "podgc": "nodelifecycle",
     "quota": "resourcequota",
+    "pdb": "disruption",
 }
 
 
@@ -62,6 +64,7 @@ CONTROLLER_CLASSES = {
     "namespace": ("ctl.controllers.namespace", "NamespaceController"),
     "nodelifecycle": ("ctl.controllers.nodelifecycle", "NodeLifecycleController"),
     "resourcequota": ("ctl.controllers.quota", "ResourceQuotaController"),
+    "disruption": ("ctl.controllers.disruption", "DisruptionController"),
     "job": ("ctl.controllers.job", "JobController"),
     "cronjob": ("ctl.controllers.cronjob", "CronJobController"),
 }

@@ -108,6 +108,7 @@ def test_flags() -> None:
         "namespace",
         "nodelifecycle",
         "resourcequota",
+        "disruption",
         "tenant",
     ]
     assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
