@@ -20,6 +20,7 @@ from ctl.client import Client
 from ctl.tui.data import nodes as N
 from ctl.tui.data.feed import Feed
 from ctl.tui.data.session import ALL, Scope
+from ctl.tui.widgets.resource_table import widen
 from ctl.tui.widgets.usage_bar import usage_bar
 from ctl.types import columns, kinds
 
@@ -109,7 +110,8 @@ class CapacityScreen(Screen[None]):
             cells = self.row(name)
             if present:
                 for h, v in zip(HEADERS, cells, strict=True):
-                    table.update_cell(name, h, v, update_width=True)
+                    widen(table, h, v.cell_len if isinstance(v, Text) else len(v))
+                    table.update_cell(name, h, v)
             else:
                 table.add_row(*cells, key=name)
                 added = True

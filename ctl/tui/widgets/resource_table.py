@@ -23,10 +23,24 @@ from typing import Any
 from rich.cells import cell_len
 from textual.geometry import Size
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, Row, RowDoesNotExist, RowKey
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, Row, RowDoesNotExist, RowKey
 
 from ctl.tui.data import rows as R
 from ctl.tui.data.rows import ColumnSpec
+
+
+def widen(table: DataTable[Any], column: str, width: int) -> None:
+    """Make ``column`` at least ``width`` cells wide for an updated cell.
+
+    ``update_cell(update_width=True)`` re-measures the whole column whenever a cell gets
+    narrower, which for thousands of rows and a burst of updates is quadratic; columns here
+    only ever grow (as they do when rows are added), which costs O(1) per update.
+    """
+    col = table.columns.get(ColumnKey(column))
+    if col is not None and width > col.content_width:
+        col.content_width = width
+        table._require_update_dimensions = True  # recompute the virtual size on idle
+        table.check_idle()
 
 
 class ResourceTable(DataTable[str]):
@@ -114,7 +128,8 @@ class ResourceTable(DataTable[str]):
             elif shown and old is not None:
                 for i, (a, b) in enumerate(zip(old[1], cells, strict=False)):
                     if a != b:
-                        self.update_cell(key, str(i), b, update_width=True)
+                        widen(self, str(i), cell_len(b))
+                        self.update_cell(key, str(i), b)
                         resort = resort or str(i) == sort_key
         self._bulk_add(added)
         if resort or added:
