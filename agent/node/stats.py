@@ -179,8 +179,8 @@ def _hollow_figures(uid: str, pod: dict[str, Any]) -> dict[str, tuple[int, int]]
     for c in (pod.get("spec") or {}).get("containers") or []:
         name = str(c.get("name") or "")
         h = int.from_bytes(hashlib.blake2b(f"{uid}/{name}".encode(), digest_size=4).digest(), "big")
-        cpu, mem, _, _ = pod_requests({"containers": [c]})
-        cpu_nc = int((cpu or 0.1) * 1e9 * (0.05 + (h % 50) / 100))
+        milli, mem, _, _ = pod_requests({"containers": [c]})  # millicores, bytes
+        cpu_nc = int((milli or 100) * 1e6 * (0.05 + (h % 50) / 100))
         mem_b = int((mem or 64 * 2**20) * (0.2 + (h >> 8) % 60 / 100))
         out[name] = (max(cpu_nc, 1_000_000), max(mem_b, 1 << 20))
     return out
@@ -239,7 +239,7 @@ async def node_summary(agent: Any) -> dict[str, Any]:
         rname = getattr(rt, "name", "")
         cs_list: list[tuple[str, Any]] = []
         if rname == "hollow":
-            if (w.pod.get("status") or {}).get("phase") == "Running":
+            if (w.desired or w.pod.get("status") or {}).get("phase") == "Running":
                 for name, (nc, mb) in _hollow_figures(w.uid, w.pod).items():
                     cs_list.append((name, _Const(nc, mb)))
         else:

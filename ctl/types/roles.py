@@ -7,11 +7,14 @@ Every tenant starts with three ClusterRoles, created by the tenant controller
 * ``admin``: everything in the tenant;
 * ``edit``: workloads and their configuration (pods and their log/exec/action/binding
   subresources, ConfigMaps, Secrets, Events, Actions, ServiceAccounts, Deployments,
-  ReplicaSets and their scale, Leases, Mizar endpoints), no RBAC, quotas or credentials;
+  ReplicaSets and their scale, PodDisruptionBudgets, Leases, Mizar endpoints), evicting pods
+  (``create pods/eviction``, what ``kubectl drain`` needs), no RBAC, quotas or credentials;
 * ``view``: read-only over the same workloads, without Secrets or the pod subresources
-  that act (exec, action, binding).
+  that act (exec, action, binding, eviction).
 
-Both also read namespaces, quotas and the tenant's networks, VPCs and subnets.
+Both also read namespaces, quotas, the tenant's networks, VPCs and subnets, and the resource
+metrics (``metrics.k8s.io`` pods and nodes, ``kubectl top``), as Kubernetes aggregates
+``system:aggregated-metrics-reader`` into its view, edit and admin roles.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _WORKLOADS: list[tuple[str, list[str]]] = [
         ],
     ),
     ("apps", ["deployments", "replicasets", "deployments/scale", "replicasets/scale"]),
+    ("policy", ["poddisruptionbudgets"]),
     ("coordination.k8s.io", ["leases"]),
     ("mizar.centaurus.io", ["endpoints"]),
 ]
@@ -58,6 +62,7 @@ def builtin_cluster_roles() -> dict[str, list[dict[str, Any]]]:
             }
         )
     edit.append({"apiGroups": [""], "resources": ["secrets"], "verbs": READ_VERBS + WRITE_VERBS})
+    edit.append({"apiGroups": [""], "resources": ["pods/eviction"], "verbs": ["create"]})
     for rules in (edit, view):
         rules.append({"apiGroups": [""], "resources": ["namespaces", "resourcequotas"], "verbs": READ_VERBS})
         rules.append(
@@ -67,6 +72,7 @@ def builtin_cluster_roles() -> dict[str, list[dict[str, Any]]]:
                 "verbs": READ_VERBS,
             }
         )
+        rules.append({"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": READ_VERBS})
     return {
         "admin": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
         "edit": edit,
