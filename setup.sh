@@ -20,7 +20,7 @@ APT_PACKAGES=(
   iproute2 iputils-ping ethtool bridge-utils iperf3 tcpdump tshark procps psmisc util-linux
   libvirt-daemon-system libvirt-daemon libvirt-clients libvirt-dev pkg-config qemu-system-x86 qemu-utils
   linux-image-cloud-amd64 linux-headers-cloud-amd64 cpio gzip xz-utils genisoimage
-  clang llvm gcc make ca-certificates
+  clang llvm gcc make ca-certificates fish
 )
 
 need_apt=0

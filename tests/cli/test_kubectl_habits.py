@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
+from tests.cli.kubeconfigs import two_contexts
 from tests.cluster import ROOT, ApiServerProcess
 
 pytestmark = pytest.mark.slow
@@ -37,21 +37,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServerPro
     d: Path = tmp_path_factory.mktemp("habits")
     server = ApiServerProcess(d / "api").start()
     kc = d / "kubeconfig"
-    kc.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": server.url}}],
-                "users": [{"name": "u", "user": {}}],
-                "contexts": [
-                    {"name": "c", "context": {"cluster": "c", "user": "u"}},
-                    {"name": "demo-ctx", "context": {"cluster": "c", "user": "u", "namespace": "demo"}},
-                ],
-                "current-context": "c",
-            }
-        )
-    )
+    two_contexts(kc, server.url)
     try:
         with server.sync_client() as c:
             c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
