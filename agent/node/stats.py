@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -75,7 +76,7 @@ def _stat_field(p: Path, name: str) -> int | None:
 
 def cgroup_name(node_name: str) -> str:
     """The node's directory under ``/centaurus`` (the runc runtime's sanitizing of the node name)."""
-    return "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in node_name)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", node_name)
 
 
 def cgroup_usage(rel: str, root: Path = CGROUP_ROOT) -> tuple[int | None, int | None]:
