@@ -201,7 +201,7 @@ class _Const:
 _libvirt_conns: dict[str, Any] = {}
 
 
-def _libvirt_usage(uri: str, dom_uuid: str) -> tuple[int | None, int | None]:
+def libvirt_usage(uri: str, dom_uuid: str) -> tuple[int | None, int | None]:
     try:
         import libvirt  # noqa: PLC0415 - only agents with VM pods need it
 
@@ -250,7 +250,7 @@ async def node_summary(agent: Any) -> dict[str, Any]:
                     f = _Figure(f"runc|{cg}/{cid}", partial(cgroup_usage, f"centaurus/{cg}/{cid}"))
                 elif scheme == "libvirt":
                     uri = str(getattr(rt, "uri", "qemu:///system"))
-                    f = _Figure(f"libvirt|{cid}", partial(_libvirt_usage, uri, cid))
+                    f = _Figure(f"libvirt|{cid}", partial(libvirt_usage, uri, cid))
                 else:
                     continue
                 figures.append(f)

@@ -1,14 +1,17 @@
 """What the agent's stats read from a cgroup tree: v1, v2 and the hybrid layout, on real files.
 
 :func:`agent.node.stats.cgroup_usage` is pointed at a temporary directory laid out as the
-kernel lays out ``/sys/fs/cgroup`` in each mode, with the counters a container would have.
+kernel lays out ``/sys/fs/cgroup`` in each mode, with the counters a container would have; the
+VM figures are read from libvirt's in-memory test driver.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from agent.node.stats import cgroup_name, cgroup_usage, host_usage
+import pytest
+
+from agent.node.stats import libvirt_usage, cgroup_name, cgroup_usage, host_usage
 
 REL = "centaurus/node-1/abc-c-0"
 
@@ -44,3 +47,16 @@ def test_names_and_host_figures() -> None:
     assert cgroup_name("node 1/x") == "node_1_x" and cgroup_name("nœud") == "n_ud"
     cpu, mem = host_usage()
     assert cpu is not None and cpu > 0 and mem is not None and mem > 0
+
+
+def test_libvirt_domain_figures() -> None:
+    libvirt = pytest.importorskip("libvirt")
+    conn = libvirt.openReadOnly("test:///default")  # libvirt's own in-memory test driver
+    try:
+        dom_uuid = conn.listAllDomains()[0].UUIDString()
+    finally:
+        conn.close()
+    cpu, mem = libvirt_usage("test:///default", dom_uuid)
+    assert cpu is not None and cpu > 0
+    assert mem is not None and mem > 0 and mem % 1024 == 0  # libvirt reports KiB
+    assert libvirt_usage("test:///default", "00000000-0000-0000-0000-000000000000") == (None, None)
