@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.node.stats import libvirt_usage, cgroup_name, cgroup_usage, host_usage
+from agent.node.stats import cgroup_name, cgroup_usage, host_usage, libvirt_usage
 
 REL = "centaurus/node-1/abc-c-0"
 
