@@ -220,12 +220,13 @@ class CronJobController(Controller):
         if len(jobs) <= limit:
             return
 
-        def started(j: dict[str, Any]) -> str:
-            return str(
-                (j.get("status") or {}).get("startTime") or j["metadata"].get("creationTimestamp") or ""
-            )
+        def age(j: dict[str, Any]) -> tuple[float, str, str]:
+            # Oldest first: by scheduled time (to the second, unlike startTime), then creation, then name.
+            md = j["metadata"]
+            sched = _ts((md.get("annotations") or {}).get(SCHEDULED_ANNOTATION)) or 0.0
+            return (sched, str(md.get("creationTimestamp") or ""), str(md["name"]))
 
-        victims = sorted(jobs, key=started)[: len(jobs) - limit]
+        victims = sorted(jobs, key=age)[: len(jobs) - limit]
         await asyncio.gather(*(self._delete_job(cj, j, "SuccessfulDelete") for j in victims))
 
     async def _delete_job(self, cj: dict[str, Any], job: dict[str, Any], reason: str) -> None:
