@@ -4,7 +4,9 @@
 controllers and the runc node agent) with, in the system tenant's ``default``: ``burn`` (a
 busybox container spinning the CPU, plus an idle ``side`` container) and ``idle``; and in
 tenant ``tm-b`` (created here, its administrator's kubeconfig at ``top.tenant_kubeconfig``):
-``secret-b``. :func:`kubectl` runs the real kubectl with a kubeconfig.
+``secret-b``. :func:`kubectl` runs the real kubectl with a kubeconfig. The controller tests'
+``client``, ``ns`` and ``kubelet`` fixtures serve the disruption controller's tests (over the
+``cluster`` those define).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pytest
 import yaml
 
 from ctl.client import ApiError
+from tests.controllers.conftest import client, kubelet, ns  # noqa: F401 - fixtures of the PDB tests
 from tests.e2e.conftest import E2ECluster, cluster_factory, is_ready, require_root_runc, wait_for
 
 __all__ = ["cluster_factory"]

@@ -1,14 +1,16 @@
 """The disruption controller keeps PodDisruptionBudget status current as pods change.
 
 A real API server and the controller manager (a real process running only the disruption and
-ReplicaSet controllers) run for the module; :class:`FakeKubelet` binds the namespace's pods and
-reports them Running and Ready. Each budget is created before its pods exist, so the numbers
-the API server computes at creation are all zero: everything after that is the controller's.
+ReplicaSet controllers) run for the module; :class:`FakeKubelet` (the controller tests'
+``client``, ``ns`` and ``kubelet`` fixtures, shared through ``tests/metrics/conftest.py``) binds
+the namespace's pods and reports them Running and Ready. Each budget is created before its pods
+exist, so the numbers the API server computes at creation are all zero: everything after that
+is the controller's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,44 +24,20 @@ LABELS = {"app": "web"}
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServerProcess]:
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServerProcess, RoleProcess]]:
+    """The API server and a controller manager running only the disruption and ReplicaSet controllers."""
     d: Path = tmp_path_factory.mktemp("pdb")
     api = ApiServerProcess(d).start()
     ctrl = RoleProcess(
         "controllers", ["--server", api.url, "--controllers", "disruption,replicaset"], d / "controllers.log"
     ).start()
     try:
-        yield api
+        yield api, ctrl
     finally:
         ctrl.stop()
         api.stop()
         log = ctrl.log()
         assert "Traceback" not in log, log[-6000:]
-
-
-@pytest.fixture()
-async def client(cluster: ApiServerProcess) -> AsyncIterator[Client]:
-    c = cluster.client()
-    try:
-        yield c
-    finally:
-        await c.close()
-
-
-_n = 0
-
-
-@pytest.fixture()
-async def kubelet(client: Client) -> AsyncIterator[FakeKubelet]:
-    global _n
-    _n += 1
-    ns = f"pdb{_n}"
-    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    k = await FakeKubelet(client, ns).start()
-    try:
-        yield k
-    finally:
-        await k.stop()
 
 
 def pdb(name: str, **spec: Any) -> dict[str, Any]:
