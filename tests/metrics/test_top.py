@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from tests.e2e.conftest import E2ECluster
 from tests.metrics.conftest import TENANT_B, delete_tenant_pods, kubectl, needs_kubectl
 
@@ -132,6 +134,20 @@ def test_prometheus_metrics_carry_the_same_figures(top: E2ECluster) -> None:
     assert 'pod="secret-b"' in r.stdout  # the cluster's own view covers every tenant
     r = kubectl(top.tenant_kubeconfig, "get", "--raw", "/metrics")  # type: ignore[attr-defined]
     assert r.returncode != 0  # but a tenant may not read it
+
+
+def test_python_client_reads_the_metrics_api(top: E2ECluster) -> None:
+    kubernetes = pytest.importorskip("kubernetes")
+    api_client = kubernetes.config.new_client_from_config(str(top.kubeconfig))
+    try:
+        custom = kubernetes.client.CustomObjectsApi(api_client)
+        pods = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods")
+        assert pods["kind"] == "PodMetricsList"
+        assert {i["metadata"]["name"] for i in pods["items"]} == {"burn", "idle"}
+        nodes = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes")
+        assert [i["metadata"]["name"] for i in nodes["items"]] == [top.node]
+    finally:
+        api_client.close()
 
 
 def test_teardown_leaves_nothing(top: E2ECluster) -> None:
