@@ -35,6 +35,8 @@ log = logging.getLogger("centaurus.controllers")
 ALL_CONTROLLERS = (
     "replicaset",
     "deployment",
+    "daemonset",
+    "statefulset",
     "garbagecollector",
     "namespace",
     "nodelifecycle",
@@ -48,6 +50,8 @@ ALIASES = {
     "gc": "garbagecollector",
     "rs": "replicaset",
     "deploy": "deployment",
+    "ds": "daemonset",
+    "sts": "statefulset",
     "node": "nodelifecycle",
     "ns": "namespace",
     "podgc": "nodelifecycle",
@@ -60,6 +64,8 @@ ALIASES = {
 CONTROLLER_CLASSES = {
     "replicaset": ("ctl.controllers.replicaset", "ReplicaSetController"),
     "deployment": ("ctl.controllers.deployment", "DeploymentController"),
+    "daemonset": ("ctl.controllers.daemonset", "DaemonSetController"),
+    "statefulset": ("ctl.controllers.statefulset", "StatefulSetController"),
     "garbagecollector": ("ctl.controllers.gc", "GarbageCollector"),
     "namespace": ("ctl.controllers.namespace", "NamespaceController"),
     "nodelifecycle": ("ctl.controllers.nodelifecycle", "NodeLifecycleController"),

@@ -346,3 +346,86 @@ def columns_for(kind: str, wide: bool = False) -> list[Column]:
     if wide:
         cols += WIDE.get(kind, [])
     return cols
+
+
+# DaemonSet, StatefulSet, ControllerRevision (and PersistentVolumeClaim unless the storage
+# kinds print it already): the columns kubectl prints for them.
+def _n(o: dict[str, Any], *path: str) -> str:
+    return str(_g(o, *path, default=0))
+
+
+def _images(o: dict[str, Any]) -> str:
+    return ",".join(
+        c.get("image", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]) or []
+    )
+
+
+def _containers(o: dict[str, Any]) -> str:
+    return ",".join(
+        c.get("name", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]) or []
+    )
+
+
+def _owner(o: dict[str, Any]) -> str:
+    for r in _g(o, "metadata", "ownerReferences", default=[]) or []:
+        if r.get("controller"):
+            return f"{str(r.get('kind', '')).lower()}.{str(r.get('apiVersion', '')).split('/')[0]}/{r.get('name')}"
+    return "<none>"
+
+
+def _selector_text(o: dict[str, Any]) -> str:
+    return ",".join(
+        f"{k}={v}" for k, v in (_g(o, "spec", "selector", "matchLabels", default={}) or {}).items()
+    )
+
+
+COLUMNS.update(
+    {
+        "DaemonSet": [
+            ("DESIRED", lambda o: _n(o, "status", "desiredNumberScheduled")),
+            ("CURRENT", lambda o: _n(o, "status", "currentNumberScheduled")),
+            ("READY", lambda o: _n(o, "status", "numberReady")),
+            ("UP-TO-DATE", lambda o: _n(o, "status", "updatedNumberScheduled")),
+            ("AVAILABLE", lambda o: _n(o, "status", "numberAvailable")),
+            (
+                "NODE SELECTOR",
+                lambda o: (
+                    ",".join(
+                        f"{k}={v}"
+                        for k, v in (
+                            _g(o, "spec", "template", "spec", "nodeSelector", default={}) or {}
+                        ).items()
+                    )
+                    or "<none>"
+                ),
+            ),
+            _AGE,
+        ],
+        "StatefulSet": [
+            ("READY", lambda o: f"{_n(o, 'status', 'readyReplicas')}/{_n(o, 'spec', 'replicas')}"),
+            _AGE,
+        ],
+        "ControllerRevision": [
+            ("CONTROLLER", _owner),
+            ("REVISION", lambda o: _n(o, "revision")),
+            _AGE,
+        ],
+    }
+)
+COLUMNS.setdefault(
+    "PersistentVolumeClaim",
+    [
+        ("STATUS", lambda o: str(_g(o, "status", "phase", default="Pending"))),
+        ("VOLUME", lambda o: str(_g(o, "spec", "volumeName"))),
+        ("CAPACITY", lambda o: str(_g(o, "status", "capacity", "storage"))),
+        ("ACCESS MODES", lambda o: ",".join(_g(o, "status", "accessModes", default=[]) or [])),
+        ("STORAGECLASS", lambda o: str(_g(o, "spec", "storageClassName"))),
+        _AGE,
+    ],
+)
+WIDE.update(
+    {
+        "DaemonSet": [("CONTAINERS", _containers), ("IMAGES", _images), ("SELECTOR", _selector_text)],
+        "StatefulSet": [("CONTAINERS", _containers), ("IMAGES", _images)],
+    }
+)

@@ -179,6 +179,38 @@ declare(
 # batch/v1 (issue #14): run-to-completion pods and their schedules (ctl/controllers/job.py, cronjob.py).
 declare(Kind("Job", "batch", "v1", "jobs", "job", NAMESPACE, (), categories=_ALL))
 declare(Kind("CronJob", "batch", "v1", "cronjobs", "cronjob", NAMESPACE, ("cj",), categories=_ALL))
+# DaemonSet, StatefulSet and their ControllerRevision history (issue #14); the
+# PersistentVolumeClaim a StatefulSet's volumeClaimTemplates create, unless the storage
+# kinds declared it already.
+declare(Kind("DaemonSet", "apps", "v1", "daemonsets", "daemonset", NAMESPACE, ("ds",), categories=_ALL))
+declare(
+    Kind(
+        "StatefulSet",
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        NAMESPACE,
+        ("sts",),
+        ("status", "scale"),
+        categories=_ALL,
+    )
+)
+declare(
+    Kind("ControllerRevision", "apps", "v1", "controllerrevisions", "controllerrevision", NAMESPACE, (), ())
+)
+if by_kind("v1", "PersistentVolumeClaim") is None:
+    declare(
+        Kind(
+            "PersistentVolumeClaim",
+            "",
+            "v1",
+            "persistentvolumeclaims",
+            "persistentvolumeclaim",
+            NAMESPACE,
+            ("pvc",),
+        )
+    )
 declare(Kind("Lease", "coordination.k8s.io", "v1", "leases", "lease", NAMESPACE, (), subresources=()))
 _RBAC = "rbac.authorization.k8s.io"
 declare(Kind("Role", _RBAC, "v1", "roles", "role", NAMESPACE, (), subresources=()))

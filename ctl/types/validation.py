@@ -456,6 +456,9 @@ def _action(obj: dict[str, Any], causes: list[Cause]) -> None:
         )
 
 
+# DaemonSet, StatefulSet and ControllerRevision rules (issue #14) register themselves.
+from ctl.types import apps_validation as _apps_validation  # noqa: E402, F401
+
 # The batch and network kinds' rules register themselves with the decorators above.
 from ctl.types import batch_validation as _batch_validation  # noqa: E402, F401
 from ctl.types import network_validation as _network_validation  # noqa: E402, F401

@@ -164,3 +164,6 @@ BINDING = define(
     ),
 )
 BINDING_NAME = "io.k8s.api.core.v1.Binding"
+
+# DaemonSet, StatefulSet, ControllerRevision (and a minimal PersistentVolumeClaim) declare themselves.
+from ctl.types.schema import apps_sets as _apps_sets  # noqa: E402, F401
