@@ -20,8 +20,9 @@ Where the figures come from, by runtime:
   as cAdvisor computes it), or cgroup v2 ``cpu.stat`` ``usage_usec`` and ``memory.current`` minus
   ``inactive_file`` - so hybrid hosts work. The node's own figures are the machine's
   (``/proc/stat`` busy time, ``/proc/meminfo`` MemTotal - MemAvailable).
-* ``libvirt`` (VM pods): the domain's ``cpu_time`` and its ``rss`` memory statistic, through a
-  read-only libvirt connection, the domain found by the UUID in its container ID.
+* ``libvirt`` (VM pods): the domain's ``cpu_time`` and its ``rss`` memory statistic (the
+  balloon's ``actual`` or the domain's current allocation when libvirt has no RSS yet), through
+  a read-only libvirt connection, the domain found by the UUID in its container ID.
 * ``hollow``: simulated figures, stable per pod (derived from the uid and the pod's requests),
   so scale tests see plausible numbers without any process behind them.
 
@@ -211,8 +212,8 @@ def libvirt_usage(uri: str, dom_uuid: str) -> tuple[int | None, int | None]:
         dom = conn.lookupByUUIDString(dom_uuid)
         cpu = int(dom.getCPUStats(True)[0]["cpu_time"])
         ms = dom.memoryStats()
-        kib = ms.get("rss") or ms.get("actual")
-        return cpu, int(kib) * 1024 if kib is not None else None
+        kib = ms.get("rss") or ms.get("actual") or dom.info()[2]  # QEMU's RSS, else the balloon/allocation
+        return cpu, int(kib) * 1024 if kib else None
     except Exception:  # noqa: BLE001 - a domain that went away or a libvirt hiccup: no figure
         return None, None
 
