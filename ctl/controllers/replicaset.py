@@ -4,7 +4,12 @@ For each ReplicaSet it claims the active pods of its namespace (adopting matchin
 orphans, releasing pods that stopped matching), then creates pods from the template
 (``generateName: NAME-``, a controller ownerReference with ``blockOwnerDeletion``) or
 deletes the surplus, unscheduled / pending / not-ready pods first, as Kubernetes does.
-Creations go out in slow-start batches (1, 2, 4, ...) and stop at the first failure.
+Creations go out in slow-start batches (1, 2, 4, ...) and stop at the first failure;
+after a failed create (a quota that does not fit, an admission refusal) the ReplicaSet is
+not tried again before an exponential back-off (:data:`BACKOFF_BASE` doubling up to
+:data:`BACKOFF_MAX`, reset by a create that succeeds or a change of the ReplicaSet's spec),
+whatever events arrive meanwhile, so a refused template costs a few requests and Events
+a minute instead of hundreds a second.
 :class:`~ctl.controllers.ownership.Expectations` keep it from acting twice on the same
 change while its watch lags. Pods with a ``deletionTimestamp`` or in a terminal phase
 do not count.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import time
 from typing import Any
 
 from ctl.client.aio import ApiError
@@ -28,6 +34,8 @@ from ctl.types import meta
 from ctl.types.meta import object_key
 
 BURST = 500
+BACKOFF_BASE = 1.0  # seconds before the first retry after a failed create
+BACKOFF_MAX = 60.0
 
 
 class ReplicaSetController(Controller):
@@ -41,6 +49,9 @@ class ReplicaSetController(Controller):
         self.pods.add_index("ns", by_namespace)
         self.pods.add_index("controller", by_controller)
         self.exp = Expectations()
+        # key -> (consecutive failed creates, monotonic time before which no create is tried,
+        # the error, the generation it happened at)
+        self.backoff: dict[str, tuple[int, float, str, Any]] = {}
         self.rs.add_handler(self._on_rs)
         self.pods.add_handler(self._on_pod)
 
@@ -52,6 +63,7 @@ class ReplicaSetController(Controller):
     def _on_rs(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED":
             self.exp.delete(object_key(obj))
+            self.backoff.pop(object_key(obj), None)
         self._enqueue(obj)
 
     def _rs_for_ref(self, pod: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -121,6 +133,7 @@ class ReplicaSetController(Controller):
         rs = self.rs.get_key(key)
         if rs is None:
             self.exp.delete(key)
+            self.backoff.pop(key, None)
             return None
         needs_sync = self.exp.satisfied(key)
         tenant, namespace, _ = split_key(key)
@@ -128,13 +141,35 @@ class ReplicaSetController(Controller):
         candidates = [p for p in self.pods.by_index("ns", f"{tenant}/{namespace}") if is_active(p)]
         owned, retry = await claim(self.client, rs, "replicasets", "pods", candidates, selector_of(rs))
         manage_error: str | None = None
+        wait: float | None = None
         if needs_sync and not rs["metadata"].get("deletionTimestamp"):
-            manage_error = await self._manage(key, rs, owned)
+            manage_error, wait = await self._manage_with_backoff(key, rs, owned)
         again = await self._update_status(rs, owned, manage_error)
+        if wait is not None:
+            again = wait if again is None else min(again, wait)
         if retry:
             again = 0.2 if again is None else min(again, 0.2)
         del uid
         return again
+
+    async def _manage_with_backoff(
+        self, key: str, rs: dict[str, Any], pods: list[dict[str, Any]]
+    ) -> tuple[str | None, float | None]:
+        """:meth:`_manage`, unless a failed create is still backing off: (error, seconds until the next try)."""
+        gen = rs["metadata"].get("generation")
+        failures, not_before, last_err, at_gen = self.backoff.get(key, (0, 0.0, "", gen))
+        if at_gen != gen:  # the spec changed: the new template deserves a try at once
+            failures, not_before = 0, 0.0
+        now = time.monotonic()
+        if failures and now < not_before:
+            return last_err, not_before - now
+        err = await self._manage(key, rs, pods)
+        if err is None or "being terminated" in err:
+            self.backoff.pop(key, None)
+            return err, None
+        delay = min(BACKOFF_BASE * 2**failures, BACKOFF_MAX)
+        self.backoff[key] = (failures + 1, now + delay, err, gen)
+        return err, delay
 
     async def _manage(self, key: str, rs: dict[str, Any], pods: list[dict[str, Any]]) -> str | None:
         want = int((rs.get("spec") or {}).get("replicas", 1))

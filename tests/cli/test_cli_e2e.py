@@ -97,7 +97,7 @@ def test_apply_get_describe_delete(cluster: Ctl) -> None:
         "deployment.apps/example-web"
     ]
     assert "example-rs" in c("get", "all", "-n", "examples").stdout
-    assert "example-vpc" in c("get", "vpcs").stdout and "acme" in c("get", "tenants").stdout
+    assert "example-vpc" in c("get", "vpcs").stdout and "example-tenant" in c("get", "tenants").stdout
     assert "example-node" in c("get", "nodes", "-l", "example=true").stdout
     assert "example-pod" in c("get", "pods", "-A").stdout
     desc = c("describe", "pod", "example-pod", "-n", "examples").stdout
