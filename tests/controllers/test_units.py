@@ -104,6 +104,8 @@ def test_flags() -> None:
     assert select_controllers("*") == [
         "replicaset",
         "deployment",
+        "daemonset",
+        "statefulset",
         "garbagecollector",
         "namespace",
         "nodelifecycle",
