@@ -21,7 +21,7 @@ _centaurusctl() {
             --namespace=*) _centaurusctl_ns="${w#*=}"; continue ;;
             --context=*) _centaurusctl_ctx="${w#*=}"; continue ;;
             --tenant) ((i++)); continue ;;
-            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart-backoff|--revision|--role|--run-dir|--runtime|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o) ((i++)); continue ;;
+            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o) ((i++)); continue ;;
             -*) continue ;;
         esac
         if ((nargs == 0)); then
@@ -38,6 +38,8 @@ _centaurusctl() {
             "config view") path="config view" ;;
             "cordon") path="cordon" ;;
             "create") path="create" ;;
+            "create cronjob") path="create cronjob" ;;
+            "create job") path="create job" ;;
             "create namespace") path="create namespace" ;;
             "create tenant") path="create tenant" ;;
             "create token") path="create token" ;;
@@ -110,7 +112,7 @@ _centaurusctl() {
             --context) words="$(_centaurusctl_names contexts)" ;;
             --tenant) words="$(_centaurusctl_names tenants)" ;;
             --data-dir|--filename|--from-file|--kubeconfig|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart-backoff|--revision|--role|--run-dir|--runtime|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o)
+            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o)
                 case "$path|$prev" in
             "api-resources|--output") words="table wide name" ;;
             "api-resources|-o") words="table wide name" ;;
@@ -163,7 +165,9 @@ _centaurusctl() {
         "config use-context") words="--help --kubeconfig" ;;
         "config view") words="--help --kubeconfig --raw" ;;
         "cordon") words="--context --help --kubeconfig" ;;
-        "create") words="namespace tenant token --help" ;;
+        "create") words="cronjob job namespace tenant token --help" ;;
+        "create cronjob") words="--context --dry-run --help --image --kubeconfig --namespace --output --restart --schedule --tenant -n -o" ;;
+        "create job") words="--context --dry-run --from --help --image --kubeconfig --namespace --output --tenant -n -o" ;;
         "create namespace") words="--context --help --kubeconfig --tenant" ;;
         "create tenant") words="--context --help --kubeconfig --no-context --storage-cluster" ;;
         "create token") words="--add-context --context --duration --group --help --kubeconfig --namespace --role --tenant -n" ;;

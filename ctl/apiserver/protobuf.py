@@ -11,7 +11,7 @@ reviews (``auth can-i``, ``auth whoami``), ``DeleteOptions`` (``delete``, ``drai
 
 This module turns those bodies into the same JSON-shaped dict a JSON client would send.
 It knows the field numbers of the messages those clients fill in (ObjectMeta,
-Namespace, ConfigMap, Secret, Deployment down to Container, ResourceQuota,
+Namespace, ConfigMap, Secret, Deployment down to Container, Job, CronJob, ResourceQuota,
 PodDisruptionBudget, the RBAC kinds, the reviews, DeleteOptions, Eviction); unknown fields are skipped, as protobuf requires. Responses stay JSON:
 kubectl offers JSON in ``Accept`` as well.
 """
@@ -136,6 +136,29 @@ ROLE_BINDING: Schema = {
     ),
     3: ("roleRef", "msg", {1: ("apiGroup", "str", None), 2: ("kind", "str", None), 3: ("name", "str", None)}),
 }
+# batch/v1 (kubectl create job|cronjob, create job --from=cronjob/X)
+JOB_SPEC: Schema = {
+    1: ("parallelism", "int", None),
+    2: ("completions", "int", None),
+    3: ("activeDeadlineSeconds", "int", None),
+    4: ("selector", "msg", LABEL_SELECTOR),
+    5: ("manualSelector", "bool", None),
+    6: ("template", "msg", POD_TEMPLATE),
+    7: ("backoffLimit", "int", None),
+    8: ("ttlSecondsAfterFinished", "int", None),
+    9: ("completionMode", "str", None),
+    10: ("suspend", "bool", None),
+}
+CRONJOB_SPEC: Schema = {
+    1: ("schedule", "str", None),
+    2: ("startingDeadlineSeconds", "int", None),
+    3: ("concurrencyPolicy", "str", None),
+    4: ("suspend", "bool", None),
+    5: ("jobTemplate", "msg", {1: ("metadata", "msg", OBJECT_META), 2: ("spec", "msg", JOB_SPEC)}),
+    6: ("successfulJobsHistoryLimit", "int", None),
+    7: ("failedJobsHistoryLimit", "int", None),
+    8: ("timeZone", "str", None),
+}
 KINDS: dict[str, Schema] = {
     "Namespace": {
         1: ("metadata", "msg", OBJECT_META),
@@ -155,6 +178,8 @@ KINDS: dict[str, Schema] = {
         5: ("immutable", "bool", None),
     },
     "Deployment": {1: ("metadata", "msg", OBJECT_META), 2: ("spec", "msg", DEPLOYMENT_SPEC)},
+    "Job": {1: ("metadata", "msg", OBJECT_META), 2: ("spec", "msg", JOB_SPEC)},
+    "CronJob": {1: ("metadata", "msg", OBJECT_META), 2: ("spec", "msg", CRONJOB_SPEC)},
     "ServiceAccount": {1: ("metadata", "msg", OBJECT_META)},
     "ResourceQuota": {
         1: ("metadata", "msg", OBJECT_META),

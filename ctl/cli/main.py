@@ -26,6 +26,7 @@ from typer.core import TyperOption
 
 from ctl.cli import (
     apply_cmd,
+    batch_cmd,
     cluster_cmd,
     completion_cmd,
     config_cmd,
@@ -110,6 +111,7 @@ app.add_typer(config_cmd.app, name="config")
 cluster_cmd.register(app)
 workload_cmd.register(app)
 tenant_cmd.register(app)  # adds `create tenant|token` to the create group and the `token` group
+batch_cmd.register(app)  # adds `create job|cronjob`
 app.add_typer(vm_cmd.app, name="vm")
 app.add_typer(transit_cmd.app, name="transit")
 app.add_typer(network_cmd.app, name="network")
