@@ -43,6 +43,7 @@ _WORKLOADS: list[tuple[str, list[str]]] = [
     ),
     ("apps", ["deployments", "replicasets", "deployments/scale", "replicasets/scale"]),
     ("policy", ["poddisruptionbudgets"]),
+    ("batch", ["jobs", "cronjobs"]),
     ("coordination.k8s.io", ["leases"]),
     ("mizar.centaurus.io", ["endpoints"]),
 ]
