@@ -16,7 +16,10 @@ whose owner is gone or now holds another value - an owner the operator's informe
 holding its record costs nothing, any other is confirmed by a fresh GET first, so a record that another operator instance has just created for an object this one has
 not seen yet is never taken away. Together: allocated == referenced. A hand-set value whose
 record is held by an owner that is gone (an endpoint deleted a moment ago, its release not yet
-done) is taken over the same way (:meth:`Allocator.claim_wanted`), not refused.
+done) is taken over the same way (:meth:`Allocator.claim_wanted`), not refused. A record that
+appears for an owner whose status already names another value (two operators raced for it)
+makes the owner sync again (``on_extra``), and the sync releases what the owner does not use; a
+VPC keeps the VNI its status names.
 
 The records are watched by one informer (label selector), so choosing a free candidate is a
 local lookup; a candidate taken meanwhile costs one refused create.
@@ -57,6 +60,7 @@ class Allocator:
     ) -> None:
         self.client = client
         self.cached = cached  # (kind, informer key) -> the object as the operator's informers have it
+        self.on_extra: Callable[[Kind, str], None] | None = None  # an owner to sync (see _index)
         self.informer = Informer(
             client, "configmaps", namespace=ALLOC_NAMESPACE, tenant=ALLOC_TENANT, label_selector=ALLOC_LABEL
         )
@@ -70,8 +74,21 @@ class Allocator:
     # ---- records ----------------------------------------------------------------------------
 
     def _index(self, typ: str, r: dict[str, Any], old: dict[str, Any] | None) -> None:
-        if typ != "DELETED":
-            self._note(r)
+        if typ == "DELETED":
+            return
+        self._note(r)
+        data = r.get("data") or {}
+        if typ == "ADDED" and self.cached is not None and self.on_extra is not None:
+            # A record (maybe another operator's, from a race) for an owner whose status already
+            # names another value: sync the owner, which releases the records it does not use.
+            kind = VPC if data.get("kind") == "vni" else ENDPOINT
+            owner = self.cached(kind, str(data.get("owner") or ""))
+            if (
+                owner is not None
+                and uid(owner) == data.get("uid")
+                and self._holds_other(owner, data.get("kind"), data.get("value"))
+            ):
+                self.on_extra(kind, str(data.get("owner")))
 
     def _note(self, r: dict[str, Any]) -> None:
         ouid = str((r.get("data") or {}).get("uid") or "")
@@ -173,6 +190,9 @@ class Allocator:
             if await self.claim_wanted(vni_record(wanted), "vni", vpc, str(wanted)):
                 return wanted
             raise Taken(f"VNI {wanted} is in use by another VPC")
+        current = status(vpc).get("vni")
+        if isinstance(current, int) and await self.claim(vni_record(current), "vni", vpc, str(current)):
+            return current  # the one its status names (re-claimed if it was released meanwhile)
         held = self.values_of(uid(vpc), "vni")
         if held:
             return int(held[0])

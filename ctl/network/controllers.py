@@ -109,6 +109,7 @@ class DropletController(NetController):
                 p = st.programmers.pop(name, None)
                 if p is not None:
                     await p.stop()
+                    st.retune()
                 self._replace(name)
                 await st.converge(touched)
             return None

@@ -5,7 +5,9 @@ hollow daemons, each on its own Unix socket (``DIR/NAME.sock``), speaking the sa
 ``agent/transit/rpc.py`` for what the operator uses (``/healthz``, ``/v1/status``, list/put/
 delete of substrates, vpcs, nets, endpoints, agents). Objects are kept in memory, keyed as
 the real daemon keys them; a PUT of a list is all or nothing. ``GET /v1/rpcs`` returns the
-request counts (``{"PUT endpoints": n, ...}``), ``DELETE /v1/rpcs`` resets them, and
+request counts (``{"PUT endpoints": n, ...}``), ``GET /v1/items`` the entries written and removed
+(``{"endpoints": n, ...}``: a batched PUT of 50 endpoints counts one request and 50 entries),
+``DELETE /v1/rpcs`` resets both, and
 ``POST /v1/wipe`` forgets every object and changes the pid (a daemon that restarted empty).
 
     python -m ctl.network.hollow --dir /tmp/h --names d1,d2,d3    # or --count 100 --prefix d
@@ -44,6 +46,7 @@ class HollowTransit:
         self.name = name
         self.objects: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
         self.rpcs: Counter[str] = Counter()
+        self.items: Counter[str] = Counter()
         self.pid = next(_pids)
 
     def app(self) -> web.Application:
@@ -75,9 +78,14 @@ class HollowTransit:
         async def rpcs(_: web.Request) -> web.Response:
             return web.json_response(dict(self.rpcs))
 
+        @r.get("/v1/items")
+        async def items(_: web.Request) -> web.Response:
+            return web.json_response(dict(self.items))
+
         @r.delete("/v1/rpcs")
         async def reset(_: web.Request) -> web.Response:
             self.rpcs.clear()
+            self.items.clear()
             return web.json_response({})
 
         @r.post("/v1/wipe")
@@ -98,6 +106,7 @@ class HollowTransit:
             self.rpcs[f"PUT {k}"] += 1
             body = await req.json()
             items = body if isinstance(body, list) else [body]
+            self.items[k] += len(items)
             for o in items:
                 o = dict(o)
                 if k == "endpoints" and o.get("veth"):
@@ -119,6 +128,7 @@ class HollowTransit:
             k = kind_of(req)
             self.rpcs[f"DELETE {k}"] += 1
             o = self.objects[k].pop(req.match_info["key"], None)
+            self.items[k] += 1
             if o is None:
                 return web.json_response({"kind": "Status", "code": 404, "message": "not found"}, status=404)
             return web.json_response(o)

@@ -25,7 +25,7 @@ from ctl.client.informer import SharedInformers
 from ctl.controllers.main import client_config, duration
 from ctl.network import objects as ob
 from ctl.network.controllers import ALL, restore
-from ctl.network.state import DEFAULT_NODE_GRACE, NetState
+from ctl.network.state import DEFAULT_CHECK_RATE, DEFAULT_NODE_GRACE, NetState
 from ctl.util.daemon import run_daemon
 from ctl.util.tasks import cancel_and_wait
 
@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=4, help="concurrent syncs per kind (default 4)")
     p.add_argument(
         "--check-interval", type=float, default=2.0, help="seconds between transitd restart checks"
+    )
+    p.add_argument(
+        "--check-rate",
+        type=float,
+        default=DEFAULT_CHECK_RATE,
+        help="transitd restart checks per second over all droplets (the interval grows past "
+        f"--check-interval on large clusters; default {DEFAULT_CHECK_RATE:g})",
     )
     p.add_argument(
         "--program-timeout", type=float, default=10.0, help="seconds a sync waits for transit daemons"
@@ -80,7 +87,13 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event) -> int:
     informers = SharedInformers(client)
     recorder = EventRecorder(client, "netoperator", host=socket.gethostname())
     state = NetState(
-        client, informers, recorder, args.check_interval, args.program_timeout, args.node_grace_period
+        client,
+        informers,
+        recorder,
+        args.check_interval,
+        args.program_timeout,
+        args.node_grace_period,
+        args.check_rate,
     )
     controllers = [c(state, args.workers) for c in ALL]
     for k in (ob.BOUNCER, ob.DIVIDER):
@@ -136,6 +149,9 @@ def run(argv: list[str]) -> int:
         return 1
     if args.workers < 1:
         print("error: netoperator: --workers must be at least 1", file=sys.stderr, flush=True)
+        return 1
+    if args.check_rate <= 0:
+        print("error: netoperator: --check-rate must be positive", file=sys.stderr, flush=True)
         return 1
 
     async def main(stop: asyncio.Event) -> int:

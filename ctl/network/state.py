@@ -5,7 +5,9 @@ One :class:`NetState` is shared by every reconciler of :mod:`ctl.network.control
 :class:`~ctl.network.allocator.Allocator` (VNI and IP records), one
 :class:`~ctl.network.programmer.DropletProgrammer` per droplet (created on first use), the
 :class:`~ctl.network.nodehealth.NodeHealth` of the droplets' Nodes and the set of droplets it
-excludes from placement. Its helpers write a status only when it differs, park an object as
+excludes from placement. The transit daemons' restart checks are spread so that they cost at
+most ``check_rate`` status requests a second in all (:meth:`NetState.retune`): every
+``--check-interval`` seconds per daemon on a small cluster, less often on a large one. Its helpers write a status only when it differs, park an object as
 ``Failed`` with a Warning Event, and :meth:`NetState.converge` waits until the touched keys are
 applied on the droplets concerned - never on an excluded droplet (its Node is NotReady: its
 daemon is programmed in the background, retried with back-off, and nobody waits for it).
@@ -31,6 +33,7 @@ from ctl.network.topology import Key, Topology
 Obj = dict[str, Any]
 WAIT_RETRY = 2.0  # seconds before an object waiting for another one looks again
 DEFAULT_NODE_GRACE = 30.0  # seconds a droplet's Node may be NotReady before its placements move
+DEFAULT_CHECK_RATE = 100.0  # transitd restart checks per second, over all droplets
 
 
 class NetState:
@@ -42,15 +45,20 @@ class NetState:
         check_interval: float = 2.0,
         program_timeout: float = 10.0,
         node_grace: float = DEFAULT_NODE_GRACE,
+        check_rate: float = DEFAULT_CHECK_RATE,
     ) -> None:
         self.client = client
         self.informers = informers
         self.recorder = recorder
         self.topology = Topology()
         self.allocator = Allocator(client, lambda kind, key: informers.get(kind).get_key(key))
+        self.allocator.on_extra = lambda kind, key: self.enqueue(
+            "vpc" if kind is ob.VPC else "endpoint", [key]
+        )
         self.programmers: dict[str, DropletProgrammer] = {}
         self.executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="transit")
         self.check_interval = check_interval
+        self.check_rate = check_rate
         self.program_timeout = program_timeout
         self.uids: dict[str, str] = {}  # object key -> uid (for releases after a delete)
         self.controllers: dict[str, Controller] = {}
@@ -69,8 +77,15 @@ class NetState:
                 name, self.topology, self.executor, self.check_interval, self._droplet_state
             )
             self.programmers[name] = p
+            self.retune()
             p.start()
         return p
+
+    def retune(self) -> None:
+        """Spread the transitd restart checks: at most ``check_rate`` per second over all droplets."""
+        every = max(self.check_interval, len(self.programmers) / self.check_rate)
+        for p in self.programmers.values():
+            p.check_interval = every
 
     def _droplet_state(self, name: str, ok: bool, pid: int | None) -> None:
         c = self.controllers.get("droplet")

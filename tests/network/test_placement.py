@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ctl.client import ApiError, Client
+from ctl.network.nodehealth import NodeHealth, node_name
 from ctl.network.placement import place
 from ctl.types import meta
 from ctl.types.columns import columns_for
@@ -208,3 +209,42 @@ async def test_replace_on_node_notready_reprograms_only_affected(
         op.stop()
         hollow.stop()
         assert "Traceback" not in op.log(), op.log()[-4000:]
+
+
+def test_node_health_grace_by_own_clock() -> None:
+    h = NodeHealth(grace=10)
+    drop = {"metadata": {"name": "d1"}, "spec": {}}
+    other = {"metadata": {"name": "d2"}, "spec": {"node": "n2"}}
+    assert node_name(drop) == "d1" and node_name(other) == "n2"
+
+    def node(status: str) -> dict:
+        return {"metadata": {"name": "d1"}, "status": {"conditions": [{"type": "Ready", "status": status}]}}
+
+    assert not h.verdict(drop, None, now=0).excluded  # no Node: a transit-only host is healthy
+    assert not h.verdict(drop, node("True"), now=0).excluded
+    v = h.verdict(drop, node("Unknown"), now=100)
+    assert not v.excluded and v.recheck is not None and 10 <= v.recheck < 10.1
+    assert not h.verdict(drop, node("False"), now=109).excluded  # still within the grace period
+    v = h.verdict(drop, node("False"), now=110.5)
+    assert v.excluded and "grace 10s" in v.message
+    assert not h.verdict(drop, node("True"), now=111).excluded  # Ready again: the clock restarts
+    assert not h.verdict(drop, node("False"), now=112).excluded
+
+
+@pytest.mark.slow
+def test_netoperator_bad_flags_one_line() -> None:
+    import subprocess
+    import sys
+
+    from tests.cluster import ROOT
+
+    for flags, msg in ((["--check-rate", "0"], "--check-rate"), (["--workers", "0"], "--workers")):
+        r = subprocess.run(
+            [sys.executable, "-m", "ctl", "serve", "netoperator", "--server", "http://127.0.0.1:1", *flags],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=ROOT,
+        )
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and msg in lines[0], r.stderr
