@@ -444,6 +444,10 @@ class APIServer:
     ) -> web.StreamResponse:
         labels, fields = self._selectors(params, kind)
         namespace = info.namespace
+        if tenant is None and namespace is not None and kind.namespaced:
+            # /tenants/all/namespaces/NS/...: one namespace name across tenants. The store
+            # prefix cannot say that (the tenant comes first), so the namespace filters.
+            fields = FieldSelector([*fields.reqs, ("metadata.namespace", "=", namespace)])
         if kind.namespaced and namespace is None:
             ns_field = fields.equality_value("metadata.namespace")
             if ns_field:

@@ -112,6 +112,15 @@ def test_same_names_in_two_tenants(tenancy: Tenancy) -> None:
     assert tenancy.b.ok("GET", "/api/v1/namespaces/shared/configmaps/same")["data"] == {"owner": "B"}
     both = tenancy.admin.ok("GET", "/api/v1/tenants/all/configmaps", params="labelSelector=team%3Dt")["items"]
     assert sorted(o["metadata"]["tenant"] for o in both) == ["a", "b"]
+    # One namespace name across tenants: only that namespace's objects, from every tenant.
+    tenancy.a.ok("POST", "/api/v1/namespaces/default/configmaps", cm("elsewhere", {"team": "t"}, {}))
+    in_shared = tenancy.admin.ok(
+        "GET", "/api/v1/tenants/all/namespaces/shared/configmaps", params="labelSelector=team%3Dt"
+    )["items"]
+    assert sorted((o["metadata"]["tenant"], o["metadata"]["namespace"]) for o in in_shared) == [
+        ("a", "shared"),
+        ("b", "shared"),
+    ]
 
 
 def _b_object(tenancy: Tenancy) -> None:
