@@ -1,6 +1,8 @@
 """Workload commands: ``centaurusctl rollout status|history|undo|restart|pause|resume`` and ``scale``.
 
-They act on Deployments (``deployment/NAME``, also ``deploy/NAME``) the way kubectl does:
+They act on Deployments (``deployment/NAME``, also ``deploy/NAME``) the way kubectl does;
+``status``, ``history``, ``undo`` and ``restart`` also take ``daemonset/NAME`` and
+``statefulset/NAME`` (their ControllerRevision history, :mod:`ctl.cli.rollout_sets`):
 
 * ``rollout status`` follows a rollout with a Rich progress display until it completes,
   fails (progress deadline exceeded) or ``--timeout`` passes;
@@ -30,6 +32,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ctl.cli import rollout_sets
 from ctl.cli.errors import CLIError
 from ctl.client import ApiError, Client
 from ctl.client.kubeconfig import load as load_config
@@ -39,8 +42,11 @@ HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+_ROLLOUT_KINDS = ("Deployment", "DaemonSet", "StatefulSet")  # pause/resume: Deployments only
 
-rollout_app = typer.Typer(no_args_is_help=True, help="Manage the rollout of a deployment.")
+rollout_app = typer.Typer(
+    no_args_is_help=True, help="Manage the rollout of a deployment, daemon set or stateful set."
+)
 console = Console()
 T = TypeVar("T")
 
@@ -163,12 +169,15 @@ def status(
     kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Show the status of a rollout, waiting for it to finish."""
-    _, nm = _parse_ref(ref, name, ("Deployment",))
+    k, nm = _parse_ref(ref, name, _ROLLOUT_KINDS)
     t = Target(kubeconfig, namespace, tenant)
     try:
         timeout = meta.parse_duration(timeout_text)
     except ValueError as e:
         raise CLIError(f"--timeout: {e}") from None
+    if k.kind != "Deployment":
+        _run(t, lambda c: rollout_sets.status(c, console, k, nm, t.namespace, t.tenant, watch, timeout))
+        return
 
     async def go(c: Client) -> None:
         deadline = time.monotonic() + timeout if timeout > 0 else None
@@ -231,9 +240,12 @@ def history(
     tenant: str | None = TenantOpt,
     kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
-    """List the revisions of a deployment."""
-    _, nm = _parse_ref(ref, name, ("Deployment",))
+    """List the revisions of a deployment, daemon set or stateful set."""
+    k, nm = _parse_ref(ref, name, _ROLLOUT_KINDS)
     t = Target(kubeconfig, namespace, tenant)
+    if k.kind != "Deployment":
+        _run(t, lambda c: rollout_sets.history(c, console, k, nm, t.namespace, t.tenant, revision))
+        return
 
     async def go(c: Client) -> None:
         d = await _get_deployment(c, t, nm)
@@ -271,8 +283,11 @@ def undo(
     kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
     """Roll back to a previous revision."""
-    _, nm = _parse_ref(ref, name, ("Deployment",))
+    k, nm = _parse_ref(ref, name, _ROLLOUT_KINDS)
     t = Target(kubeconfig, namespace, tenant)
+    if k.kind != "Deployment":
+        _run(t, lambda c: rollout_sets.undo(c, console, k, nm, t.namespace, t.tenant, to_revision))
+        return
 
     async def go(c: Client) -> None:
         for _ in range(5):
@@ -319,18 +334,23 @@ def restart(
     tenant: str | None = TenantOpt,
     kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
-    """Restart every pod of a deployment with a rolling update."""
-    _, nm = _parse_ref(ref, name, ("Deployment",))
+    """Restart every pod of a deployment, daemon set or stateful set with a rolling update."""
+    k, nm = _parse_ref(ref, name, _ROLLOUT_KINDS)
     t = Target(kubeconfig, namespace, tenant)
 
     async def go(c: Client) -> None:
-        d = await _get_deployment(c, t, nm)
-        if (d.get("spec") or {}).get("paused"):
-            raise CLIError(f"can't restart paused deployment (run 'rollout resume deployment/{nm}' first)")
+        if k.kind == "Deployment":
+            d = await _get_deployment(c, t, nm)
+            if (d.get("spec") or {}).get("paused"):
+                raise CLIError(
+                    f"can't restart paused deployment (run 'rollout resume deployment/{nm}' first)"
+                )
+        else:
+            await rollout_sets.get_owner(c, k, nm, t.namespace, t.tenant)
         now = meta.now_rfc3339()
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-        await c.patch("deployments", nm, patch, namespace=t.namespace, tenant=t.tenant)
-        console.print(f"deployment.apps/{nm} restarted", highlight=False)
+        await c.patch(k.plural, nm, patch, namespace=t.namespace, tenant=t.tenant)
+        console.print(f"{k.plural[:-1]}.apps/{nm} restarted", highlight=False)
 
     _run(t, go)
 
