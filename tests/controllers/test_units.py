@@ -112,6 +112,8 @@ def test_flags() -> None:
         "resourcequota",
         "disruption",
         "tenant",
+        "job",
+        "cronjob",
     ]
     assert select_controllers("rs,gc") == ["replicaset", "garbagecollector"]
     assert "nodelifecycle" not in select_controllers("*,-nodelifecycle")
