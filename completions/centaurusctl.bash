@@ -21,7 +21,7 @@ _centaurusctl() {
             --namespace=*) _centaurusctl_ns="${w#*=}"; continue ;;
             --context=*) _centaurusctl_ctx="${w#*=}"; continue ;;
             --tenant) ((i++)); continue ;;
-            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o) ((i++)); continue ;;
+            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--from-file|--from-literal|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--type|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o|-r) ((i++)); continue ;;
             -*) continue ;;
         esac
         if ((nargs == 0)); then
@@ -38,9 +38,13 @@ _centaurusctl() {
             "config view") path="config view" ;;
             "cordon") path="cordon" ;;
             "create") path="create" ;;
+            "create configmap") path="create configmap" ;;
             "create cronjob") path="create cronjob" ;;
+            "create deployment") path="create deployment" ;;
             "create job") path="create job" ;;
             "create namespace") path="create namespace" ;;
+            "create secret") path="create secret" ;;
+            "create secret generic") path="create secret generic" ;;
             "create tenant") path="create tenant" ;;
             "create token") path="create token" ;;
             "delete") path="delete" ;;
@@ -96,7 +100,7 @@ _centaurusctl() {
             "vm stop") path="vm stop" ;;
                 *)
                     case "$path" in
-                        ""|"config"|"create"|"image"|"network"|"packet"|"rollout"|"token"|"transit"|"vm") COMPREPLY=(); return ;;
+                        ""|"config"|"create"|"create secret"|"image"|"network"|"packet"|"rollout"|"token"|"transit"|"vm") COMPREPLY=(); return ;;
                     esac
                     nargs=1; first="$w" ;;
             esac
@@ -112,7 +116,7 @@ _centaurusctl() {
             --context) words="$(_centaurusctl_names contexts)" ;;
             --tenant) words="$(_centaurusctl_names tenants)" ;;
             --data-dir|--filename|--from-file|--kubeconfig|-f) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o)
+            --add-context|--agent-hook|--bind-address|--bouncers|--cascade|--cidr|--container|--count|--current-replicas|--data-dir|--disable|--dividers|--dry-run|--dst|--dst-mac|--duration|--encryption-key-file|--etcd-endpoints|--field-selector|--file|--filename|--from|--from-file|--from-literal|--grace-period|--group|--hollow-nodes|--host|--host-ip|--hosts|--image|--ip|--itf|--json|--kubeconfig|--log-level|--mac|--mode|--name|--netns|--network|--node-monitor-grace-period|--opt|--output|--ping|--pod-eviction-timeout|--port|--replicas|--restart|--restart-backoff|--revision|--role|--run-dir|--runtime|--schedule|--seconds|--selector|--snapshot-id|--sniff-itf|--sniff-netns|--socket|--sort-by|--src|--src-host|--storage-cluster|--store|--substrate-itf|--tail|--tcp|--timeout|--to|--to-revision|--ttl|--type|--veth|--vm-runtime-uri|--vni|--wait|-H|-c|-f|-l|-o|-r)
                 case "$path|$prev" in
             "api-resources|--output") words="table wide name" ;;
             "api-resources|-o") words="table wide name" ;;
@@ -154,7 +158,7 @@ _centaurusctl() {
     if ((nargs == 0)) || [[ "$cur" == -* ]]; then
         case "$path" in
         "") words="annotate api-resources apply completion config cordon create delete describe down exec get image init label logs network packet rollout scale serve status token transit tui uncordon version vm --context --help --kubeconfig --namespace --tenant -n" ;;
-        "annotate") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
+        "annotate") words="--all --context --help --kubeconfig --namespace --overwrite --selector --tenant -l -n" ;;
         "api-resources") words="--help --output -o" ;;
         "apply") words="--context --dry-run --filename --help --kubeconfig --namespace --recursive --tenant -R -f -n" ;;
         "completion") words="--help --write" ;;
@@ -165,13 +169,17 @@ _centaurusctl() {
         "config use-context") words="--help --kubeconfig" ;;
         "config view") words="--help --kubeconfig --raw" ;;
         "cordon") words="--context --help --kubeconfig" ;;
-        "create") words="cronjob job namespace tenant token --help" ;;
+        "create") words="configmap cronjob deployment job namespace secret tenant token --context --filename --help --kubeconfig --namespace --recursive --tenant -R -f -n" ;;
+        "create configmap") words="--context --from-file --from-literal --help --kubeconfig --namespace --tenant -n" ;;
         "create cronjob") words="--context --dry-run --help --image --kubeconfig --namespace --output --restart --schedule --tenant -n -o" ;;
+        "create deployment") words="--context --help --image --kubeconfig --namespace --port --replicas --tenant -n -r" ;;
         "create job") words="--context --dry-run --from --help --image --kubeconfig --namespace --output --tenant -n -o" ;;
         "create namespace") words="--context --help --kubeconfig --tenant" ;;
+        "create secret") words="generic --help" ;;
+        "create secret generic") words="--context --from-file --from-literal --help --kubeconfig --namespace --tenant --type -n" ;;
         "create tenant") words="--context --help --kubeconfig --no-context --storage-cluster" ;;
         "create token") words="--add-context --context --duration --group --help --kubeconfig --namespace --role --tenant -n" ;;
-        "delete") words="--all --cascade --context --filename --force --grace-period --help --ignore-not-found --kubeconfig --namespace --recursive --selector --tenant --wait -R -f -l -n" ;;
+        "delete") words="--all --cascade --context --filename --force --grace-period --help --ignore-not-found --kubeconfig --namespace --no-wait --recursive --selector --tenant --timeout --wait -R -f -l -n" ;;
         "describe") words="--context --help --kubeconfig --namespace --tenant -n" ;;
         "down") words="--data-dir --help --kill-pods --timeout" ;;
         "exec") words="--container --context --help --kubeconfig --namespace --stdin --tenant --tty -c -i -n -t" ;;
@@ -182,7 +190,7 @@ _centaurusctl() {
         "image list") words="--help --output -o" ;;
         "image remove") words="--force --help -f" ;;
         "init") words="--bind-address --data-dir --demo --detach --disable --encryption-key-file --etcd-endpoints --help --hollow-nodes --hosts --log-level --network --node-monitor-grace-period --pod-eviction-timeout --port --restart-backoff --runtime --store --substrate-itf --vm-runtime-uri -d" ;;
-        "label") words="--context --help --kubeconfig --namespace --overwrite --tenant -n" ;;
+        "label") words="--all --context --help --kubeconfig --namespace --overwrite --selector --tenant -l -n" ;;
         "logs") words="--container --context --follow --help --kubeconfig --namespace --no-prefix --prefix --previous --selector --tail --tenant --timestamps -c -f -l -n -p" ;;
         "network") words="trace --help" ;;
         "network trace") words="--context --help --kubeconfig --namespace --output --tenant -n -o" ;;

@@ -2,11 +2,14 @@
 
 ``KIND NAME KEY=VALUE... KEY-...`` (or ``KIND/NAME ...``) sends one merge patch of
 ``metadata.labels`` / ``metadata.annotations``; ``KEY-`` removes a key. Changing a key
-that already has another value needs ``--overwrite``, as in kubectl.
+that already has another value needs ``--overwrite``, as in kubectl. ``KIND -l SELECTOR``
+or ``KIND --all`` edits every matching object of the namespace (a name given as well is
+refused as an invalid update, since every word after KIND is then an update).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -51,11 +54,22 @@ def _meta_edit(
     kubeconfig: str | None,
     context: str | None,
     overwrite: bool,
+    selector: str | None = None,
+    all_: bool = False,
 ) -> None:
-    """label/annotate: KIND NAME k=v k2- ... (k- removes a key)."""
+    """label/annotate: KIND NAME k=v k2- ... (k- removes a key); KIND -l SEL|--all k=v ... for many."""
+    many = bool(selector) or all_
+    if selector and all_:
+        raise CLIError("only one of -l/--selector and --all may be given")
     if len(resource) < 2:
         raise CLIError(f"{field[:-1]} needs KIND NAME (or KIND/NAME) and at least one KEY=VALUE or KEY-")
-    if "/" in resource[0]:
+    if many:
+        targets, changes = split_kind_name([resource[0]]), resource[1:]
+        if any(n for _, n in targets):
+            raise CLIError(
+                f"names cannot be given with -l/--selector or --all: {field[:-1]} KIND -l SEL KEY=VALUE"
+            )
+    elif "/" in resource[0]:
         targets, changes = split_kind_name([resource[0]]), resource[1:]
     else:
         targets, changes = split_kind_name(resource[:2]), resource[2:]
@@ -67,7 +81,16 @@ def _meta_edit(
     async def go() -> None:
         t = tenant_for(client, tenant)
         try:
-            for k, n in targets:
+            todo = list(targets)
+            if many:
+                todo = []
+                for k, _ in targets:
+                    ns = namespace_for(client, namespace) if k.namespaced else None
+                    lst = await client.list_all(k, namespace=ns, tenant=t, label_selector=selector)
+                    todo += [(k, output.metadata(o).get("name")) for o in lst["items"]]
+                if not todo:
+                    print("No resources found.", file=sys.stderr)
+            for k, n in todo:
                 assert n is not None
                 ns = namespace_for(client, namespace) if k.namespaced else None
                 if not overwrite:
@@ -95,14 +118,27 @@ def _command(field: str, doc: str) -> Callable[..., None]:
     def command(
         resource: list[str] = typer.Argument(..., help="KIND NAME KEY=VALUE... (KEY- removes)"),
         overwrite: bool = typer.Option(False, "--overwrite"),
+        selector: str = typer.Option(
+            None, "-l", "--selector", help="every object of KIND matching this selector"
+        ),
+        all_: bool = typer.Option(False, "--all", help="every object of KIND in the namespace"),
         namespace: str = NamespaceOpt,
         tenant: str = TenantOpt,
         kubeconfig: str = KubeconfigOpt,
         context: str = ContextOpt,
     ) -> None:
-        _meta_edit(field, resource, namespace, tenant, kubeconfig, context, overwrite)
+        _meta_edit(field, resource, namespace, tenant, kubeconfig, context, overwrite, selector, all_)
 
-    command.__doc__ = doc
+    verb = "label" if field == "labels" else "annotate"
+    command.__doc__ = f"""{doc}
+
+    Examples:
+      centaurusctl {verb} pods web-1 tier=frontend
+      centaurusctl {verb} deploy/hello owner=ops --overwrite
+      centaurusctl {verb} pods -l app=hello tier=frontend
+      centaurusctl {verb} configmaps --all -n demo reviewed=yes
+      centaurusctl {verb} pods web-1 tier-
+    """
     return command
 
 

@@ -120,9 +120,22 @@ app.add_typer(tui_cmd.app)
 completion_cmd.register(app)
 
 
+# kubectl's spelling of a boolean flag's value, for the flags whose Typer option is --X/--no-X
+KUBECTL_BOOLS = {"--wait=false": "--no-wait", "--wait=true": "--wait"}
+
+
+def kubectl_bools(argv: list[str]) -> list[str]:
+    """``--wait=false`` as ``--no-wait`` (before a ``--``: what follows it belongs to a command)."""
+    if "--" in argv:
+        i = argv.index("--")
+        return kubectl_bools(argv[:i]) + argv[i:]
+    return [KUBECTL_BOOLS.get(a, a) for a in argv]
+
+
 def main() -> None:
     from ctl.client import ApiError, ConfigError
 
+    sys.argv = kubectl_bools(sys.argv)
     try:
         rc = app(standalone_mode=False)
         if isinstance(rc, int) and rc:

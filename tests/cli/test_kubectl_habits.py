@@ -9,6 +9,7 @@ a real ``python -m ctl`` process with a kubeconfig of two contexts (``c`` on nam
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.cli.kubeconfigs import two_contexts
 from tests.cluster import ROOT, ApiServerProcess
@@ -120,3 +122,101 @@ def test_help_has_examples_and_no_bool_metavars() -> None:
     for args in (["--help"], ["get", "--help"], ["logs", "--help"]):
         out = ok(None, *args)
         assert "Examples" in out and "<bool>" not in out, (args, out)
+
+
+def test_label_and_annotate_many(api: tuple[ApiServerProcess, Path]) -> None:
+    _, kc = api
+    out = ok(kc, "-n", "demo", "label", "cm", "-l", "app=habits", "tier=web")
+    assert out.splitlines() == ["configmap/a-cm labeled", "configmap/b-cm labeled"]
+    assert ok(kc, "-n", "demo", "get", "cm", "-l", "tier=web", "-o", "name").split() == [
+        "configmap/a-cm",
+        "configmap/b-cm",
+    ]
+    assert "configmap/a-cm annotated" in ok(kc, "annotate", "cm", "--all", "-n", "demo", "seen=yes")
+    got = ok(kc, "-n", "demo", "get", "cm", "-o", "jsonpath={.items[*].metadata.annotations.seen}")
+    assert got == "yes yes"
+    fails(kc, "-n", "demo", "label", "cm", "-l", "app=habits", "tier=db", expect="--overwrite is false")
+    fails(kc, "-n", "demo", "label", "cm", "-l", "app=habits", "--all", "x=y", expect="only one of")
+    fails(kc, "-n", "demo", "label", "cm", "-l", "app=habits", "a-cm", "x=y", expect="invalid label update")
+    ok(kc, "-n", "demo", "label", "cm", "-l", "app=habits", "tier-")
+    assert ok(kc, "-n", "demo", "get", "cm", "-l", "tier", "-o", "name") == ""
+
+
+def test_create_from_files_and_generators(api: tuple[ApiServerProcess, Path], tmp_path: Path) -> None:
+    _, kc = api
+    f = tmp_path / "two.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: f-one}\ndata: {k: v}\n---\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: f-two, namespace: demo}\n"
+    )
+    assert ok(kc, "create", "-f", str(f), "-n", "demo").splitlines() == [
+        "configmap/f-one created",
+        "configmap/f-two created",
+    ]
+    r = ctl(kc, "create", "-f", str(f), "-n", "demo")  # create, unlike apply, refuses what exists
+    assert r.returncode == 1 and r.stderr.count("AlreadyExists") == 2 and "Traceback" not in r.stderr, (
+        r.stderr
+    )
+    assert ok(
+        kc,
+        "-n",
+        "demo",
+        "create",
+        "deployment",
+        "web",
+        "--image",
+        "busybox:latest",
+        "-r",
+        "3",
+        "--",
+        "sleep",
+        "9",
+    )
+    dep = yaml.safe_load(ok(kc, "-n", "demo", "get", "deploy", "web", "-o", "yaml"))
+    assert dep["spec"]["replicas"] == 3 and dep["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    (c0,) = dep["spec"]["template"]["spec"]["containers"]
+    assert (c0["name"], c0["image"], c0["command"]) == ("busybox", "busybox:latest", ["sleep", "9"])
+    src = tmp_path / "app.conf"
+    src.write_text("mode: fast\n")
+    out = ok(kc, "create", "configmap", "gen", "-n", "demo", "--from-literal", "a=1", "--from-file", str(src))
+    assert out.strip() == "configmap/gen created"
+    assert (
+        ok(kc, "-n", "demo", "get", "cm", "gen", "-o", "jsonpath={.data}")
+        == '{"a":"1","app.conf":"mode: fast\\n"}'
+    )
+    ok(
+        kc,
+        "create",
+        "secret",
+        "generic",
+        "sec",
+        "-n",
+        "demo",
+        "--from-literal",
+        "pw=s3cret",
+        "--from-file",
+        f"k={src}",
+    )
+
+    data = yaml.safe_load(ok(kc, "-n", "demo", "get", "secret", "sec", "-o", "yaml"))["data"]
+    assert base64.b64decode(data["pw"]) == b"s3cret" and base64.b64decode(data["k"]) == b"mode: fast\n"
+    fails(kc, "create", "configmap", "bad", "--from-literal", "novalue", expect="expected KEY=VALUE")
+    fails(kc, "create", "configmap", "bad", "--from-file", str(tmp_path / "nope"), expect="cannot read")
+    fails(kc, "create", "deployment", "nodeploy", expect="--image")
+    fails(kc, "create", "-f", str(f), "configmap", "x", expect="cannot be combined")
+
+
+def test_delete_waits_by_default(api: tuple[ApiServerProcess, Path]) -> None:
+    """No namespace controller runs here, so a deleted namespace stays Terminating: the wait shows."""
+    server, kc = api
+    with server.sync_client() as c:
+        for n in ("wait-a", "wait-b"):
+            c.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}})
+    r = ctl(kc, "delete", "namespace", "wait-a", "--timeout", "1")
+    assert r.returncode == 1 and 'namespace "wait-a" deleted' in r.stdout, r
+    assert "timed out waiting for the deletion of namespace/wait-a" in r.stderr
+    assert 'namespace "wait-b" deleted' in ok(kc, "delete", "namespace", "wait-b", "--wait=false")
+    assert 'namespace "wait-a" deleted' in ok(kc, "delete", "ns", "wait-a", "--no-wait", "--ignore-not-found")
+    # an object that goes at once: the wait ends as soon as it is gone
+    assert 'configmap "f-one" deleted' in ok(kc, "-n", "demo", "delete", "cm", "f-one")
+    fails(kc, "-n", "demo", "get", "cm", "f-one", expect="NotFound")
