@@ -5,7 +5,9 @@ shorten the Job back-off), and :class:`RunToCompletionKubelet`.
 The kubelet stands in for scheduler and node agent for the pods of one namespace: it binds
 each new pod, reports it Running, then after ``run_seconds`` terminates it with the exit code
 its first container's ``EXIT_CODE`` variable names (default 0) - ``Succeeded`` for 0,
-``Failed`` otherwise - and removes pods that are being deleted, as an agent does.
+``Failed`` otherwise; with ``restartPolicy: OnFailure`` a failing pod instead stays Running and
+its ``restartCount`` grows every ``run_seconds`` - and removes pods that are being deleted, as an
+agent does.
 """
 
 from __future__ import annotations
@@ -93,6 +95,12 @@ def finished_status(pod: dict[str, Any], code: int) -> dict[str, Any]:
         for c in (pod.get("spec") or {}).get("containers") or []
     ]
     return st
+
+
+def _restarted(status: dict[str, Any], n: int) -> dict[str, Any]:
+    for cs in status.get("containerStatuses") or []:
+        cs["restartCount"] = n
+    return status
 
 
 def exit_code_of(pod: dict[str, Any]) -> int:
@@ -185,6 +193,14 @@ class RunToCompletionKubelet:
         while self.hold:
             await asyncio.sleep(0.05)
         code = exit_code_of(pod)
+        if code != 0 and (pod.get("spec") or {}).get("restartPolicy") == "OnFailure":
+            # restarted in place, as a kubelet does: the pod stays Running, restartCount grows
+            for n in range(1, 1000):
+                ok = await self._set_status(md["name"], lambda p, n=n: _restarted(running_status(p), n))
+                if not ok:
+                    return
+                await asyncio.sleep(self.run_seconds)
+            return
         await self._set_status(md["name"], lambda p: finished_status(p, code))
 
     async def stop(self) -> None:

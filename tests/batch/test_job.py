@@ -94,6 +94,16 @@ async def test_backoff_limit_exceeded_with_backoff(
     assert len(await _pods(client, ns, "job-name=fail")) == 3  # nothing new after Failed
 
 
+async def test_on_failure_restarts_count_against_backoff_limit(
+    client: Client, ns: str, controllers: Controllers, kubelet: RunToCompletionKubelet
+) -> None:
+    kubelet.run_seconds = 0.2
+    await client.create(job("crashy", exit_code=1, restart="OnFailure", backoffLimit=2), namespace=ns)
+    j = await _finished(client, ns, "crashy", "Failed")
+    assert _cond(j, "Failed")["reason"] == "BackoffLimitExceeded" and j["status"]["failed"] == 3
+    assert len(kubelet.started) == 1  # one pod, restarted in place: never re-created
+
+
 async def test_active_deadline(
     client: Client, ns: str, controllers: Controllers, kubelet: RunToCompletionKubelet
 ) -> None:
