@@ -96,6 +96,8 @@ def test_centaurusctl_create_job_and_cronjob(api: tuple[ApiServerProcess, Path])
         "AGE",
     ]
     assert "*/5 * * * *" in table and "<none>" in table
+    desc = ok(kc, "describe", "job", "once", "-n", "demo")
+    assert "once" in desc and "busybox:1" in desc, desc
     # bad input: one line, exit 1, nothing created
     fails(
         kc,
