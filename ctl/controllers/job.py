@@ -18,7 +18,8 @@ through the shared pods informer's ``controller`` index) and:
   template with the ``job-name``/``controller-uid`` labels (and their
   ``batch.kubernetes.io/`` forms) and a controller ownerReference; an Indexed Job's pod
   gets its index in the ``batch.kubernetes.io/job-completion-index`` annotation and
-  label and in the ``JOB_COMPLETION_INDEX`` variable of every container. After a
+  label and in the ``JOB_COMPLETION_INDEX`` variable of every container, and the hostname
+  ``NAME-INDEX``. After a
   failure, re-creation waits an exponential back-off (``BACKOFF_BASE`` * 2^(failures-1),
   at most ``BACKOFF_MAX``; 10 s and 6 min as in Kubernetes, ``CENTAURUS_JOB_BACKOFF_BASE``
   overrides the base);
@@ -405,6 +406,7 @@ class JobController(Controller):
             labels[COMPLETION_INDEX_ANNOTATION] = str(index)
             annotations[COMPLETION_INDEX_ANNOTATION] = str(index)
             gen = f"{jmd['name']}-{index}-"
+            spec.setdefault("hostname", f"{jmd['name']}-{index}"[:63].rstrip("-"))
             for c in [*(spec.get("containers") or []), *(spec.get("initContainers") or [])]:
                 env = [e for e in c.get("env") or [] if e.get("name") != "JOB_COMPLETION_INDEX"]
                 env.append({"name": "JOB_COMPLETION_INDEX", "value": str(index)})

@@ -160,6 +160,7 @@ async def test_indexed_completion(
         i = p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
         assert p["metadata"]["name"].startswith(f"idx-{i}-")
         assert kubelet.env_seen[p["metadata"]["name"]]["JOB_COMPLETION_INDEX"] == i
+        assert p["spec"]["hostname"] == f"idx-{i}"
 
 
 async def test_suspend_and_resume(
