@@ -19,10 +19,9 @@ through the shared pods informer's ``controller`` index) and:
   ``batch.kubernetes.io/`` forms) and a controller ownerReference; an Indexed Job's pod
   gets its index in the ``batch.kubernetes.io/job-completion-index`` annotation and
   label and in the ``JOB_COMPLETION_INDEX`` variable of every container, and the hostname
-  ``NAME-INDEX``. After a
-  failure, re-creation waits an exponential back-off (``BACKOFF_BASE`` * 2^(failures-1),
-  at most ``BACKOFF_MAX``; 10 s and 6 min as in Kubernetes, ``CENTAURUS_JOB_BACKOFF_BASE``
-  overrides the base);
+  ``NAME-INDEX``. After a failure, re-creation waits an exponential back-off
+  (``BACKOFF_BASE`` * 2^(failures-1), at most ``BACKOFF_MAX``; 10 s and 6 min as in
+  Kubernetes, ``CENTAURUS_JOB_BACKOFF_BASE`` overrides the base);
 * ``suspend: true`` deletes the active pods and sets the ``Suspended`` condition;
   resuming resets ``startTime``;
 * ``ttlSecondsAfterFinished``: that long after it finished the Job is deleted with the
