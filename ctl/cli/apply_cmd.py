@@ -20,7 +20,18 @@ from typing import Any
 import typer
 
 from ctl.cli import output
-from ctl.cli.common import ContextOpt, KubeconfigOpt, NamespaceOpt, TenantOpt, connect, run, tenant_for
+from ctl.cli.common import (
+    ContextOpt,
+    KubeconfigOpt,
+    NamespaceOpt,
+    TenantOpt,
+    connect,
+    create_validated,
+    patch_validated,
+    print_warnings,
+    run,
+    tenant_for,
+)
 from ctl.cli.errors import CLIError
 from ctl.cli.manifests import load_manifests
 from ctl.client import ApiError, Client, kind_of_object
@@ -77,7 +88,7 @@ async def apply_one(
         if e.code != 404:
             raise
         if not dry:
-            await client.create(obj, md.get("namespace"), t, kind=kind)
+            await create_validated(client, obj, md.get("namespace"), t, kind)
         return "created" + (" (dry run)" if dry else "")
     last_raw = (output.mapping(output.metadata(existing).get("annotations")) or {}).get(LAST_APPLIED)
     try:
@@ -91,7 +102,7 @@ async def apply_one(
     if existing == result:
         return "unchanged"
     if not dry:
-        await client.patch(kind, md["name"], patch, md.get("namespace"), t, patch_type="strategic")
+        await patch_validated(client, kind, md["name"], patch, md.get("namespace"), t)
     return "configured" + (" (dry run)" if dry else "")
 
 
@@ -105,7 +116,17 @@ def apply(
     kubeconfig: str = KubeconfigOpt,
     context: str = ContextOpt,
 ) -> None:
-    """Create or update objects from manifests (kind/name created|configured|unchanged)."""
+    """Create or update objects from manifests (kind/name created|configured|unchanged).
+
+    Unknown fields are dropped and reported (``Warning: unknown field "spec.x"``), as kubectl
+    does with the server's fieldValidation=Warn.
+
+    Examples:
+      centaurusctl apply -f manifests/demo.yaml
+      centaurusctl apply -f manifests/examples/ -R
+      cat app.yaml | centaurusctl apply -f -
+      centaurusctl apply -f deploy.yaml --dry-run
+    """
     objs = load_manifests(filename, recursive)
     client = connect(kubeconfig, context)
 
@@ -119,7 +140,10 @@ def apply(
                 try:
                     kind = kind_of_object(obj)
                     label = output.name_of(kind, obj)
-                    verdict = await apply_one(client, obj, namespace, tenant_for(client, tenant), dry_run)
+                    try:
+                        verdict = await apply_one(client, obj, namespace, tenant_for(client, tenant), dry_run)
+                    finally:
+                        print_warnings(client)  # before the object's line, as kubectl
                     print(f"{label} {verdict}")
                 except ValueError as e:
                     failed += 1

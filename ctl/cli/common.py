@@ -123,3 +123,52 @@ def global_defaults(cmd: Any, values: dict[str, str]) -> dict[str, Any]:
         if m:
             out[name] = m
     return out
+
+
+# ---------------------------------------------------------------- writes that report unknown fields
+FIELD_VALIDATION = "Warn"  # what apply/create send: unknown fields are dropped and reported, as kubectl
+
+
+async def create_validated(
+    client: Client, obj: dict[str, Any], namespace: str | None, tenant: str | None, kind: Kind
+) -> dict[str, Any]:
+    """``client.create`` with ``?fieldValidation=Warn``; the warnings are printed by :func:`print_warnings`."""
+    r: dict[str, Any] = await client.request(
+        "POST",
+        client.path(kind, namespace if kind.namespaced else None, tenant=tenant),
+        obj,
+        params={"fieldValidation": FIELD_VALIDATION},
+    )
+    return r
+
+
+async def patch_validated(
+    client: Client, kind: Kind, name: str, patch: Any, namespace: str | None, tenant: str | None
+) -> dict[str, Any]:
+    """A strategic merge patch with ``?fieldValidation=Warn``."""
+    r: dict[str, Any] = await client.request(
+        "PATCH",
+        client.path(kind, namespace if kind.namespaced else None, name, tenant=tenant),
+        patch,
+        params={"fieldValidation": FIELD_VALIDATION},
+        content_type="application/strategic-merge-patch+json",
+    )
+    return r
+
+
+def warning_text(header: str) -> str:
+    """``299 - "unknown field \\"spec.x\\""`` as kubectl prints it: ``unknown field "spec.x"``."""
+    parts = header.split(" ", 2)
+    text = parts[2] if len(parts) == 3 and parts[0].isdigit() else header
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return text
+
+
+def print_warnings(client: Client) -> None:
+    """Print (and forget) the server's warnings, one ``Warning: ...`` line each on stderr."""
+    import sys
+
+    for w in client.warnings:
+        print(f"Warning: {warning_text(w)}", file=sys.stderr)
+    client.warnings.clear()

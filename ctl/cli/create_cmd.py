@@ -26,8 +26,10 @@ from ctl.cli.common import (
     NamespaceOpt,
     TenantOpt,
     connect,
+    create_validated,
     global_defaults,
     namespace_for,
+    print_warnings,
     run,
     tenant_for,
     with_client,
@@ -84,9 +86,12 @@ def create_from_files(
                 md = obj.setdefault("metadata", {})
                 if kind.namespaced:
                     md["namespace"] = md.get("namespace") or ns or client.config.namespace
-                created = await client.create(
-                    obj, md.get("namespace") if kind.namespaced else None, md.get("tenant") or t, kind=kind
-                )
+                try:
+                    created = await create_validated(
+                        client, obj, md.get("namespace"), md.get("tenant") or t, kind
+                    )
+                finally:
+                    print_warnings(client)
                 print(f"{output.name_of(kind, created)} created")
             except (
                 ApiError,

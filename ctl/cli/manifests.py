@@ -1,7 +1,8 @@
 """Reading manifests: files, directories (``-R`` to recurse) and stdin; YAML or JSON, multi-document.
 
 Each document becomes one object; ``List`` documents are flattened. Errors name the
-file (and document number) and say what is wrong, as one line.
+file (and document number) and say what is wrong and where (line and column, and for YAML
+the construct it happened in), as one line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,27 @@ def _files(path: str, recursive: bool) -> list[Path]:
     return sorted(f for f in it if f.is_file() and f.suffix in SUFFIXES)
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """What is wrong and where: the problem at its line and column, then what it was inside of.
+
+    PyYAML's own first line is often only the context ("while parsing a block mapping"); the
+    problem ("expected <block end>, but found '<block mapping start>'") is what a user needs.
+    """
+    problem = getattr(e, "problem", None)
+    mark = getattr(e, "problem_mark", None)
+    if not problem:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    out = problem
+    if mark is not None:
+        out += f" (line {mark.line + 1}, column {mark.column + 1})"
+    context, cmark = getattr(e, "context", None), getattr(e, "context_mark", None)
+    if context:
+        out += f", {context}" + (
+            f" started at line {cmark.line + 1}, column {cmark.column + 1}" if cmark else ""
+        )
+    return out
+
+
 def _parse(text: str, src: str) -> list[dict[str, Any]]:
     stripped = text.lstrip()
     try:
@@ -36,11 +58,10 @@ def _parse(text: str, src: str) -> list[dict[str, Any]]:
             docs = doc if isinstance(doc, list) else [doc]
         else:
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise CLIError(f"error parsing {src}: {first}{where}") from None
+    except json.JSONDecodeError as e:
+        raise CLIError(f"error parsing {src}: {e.msg} (line {e.lineno}, column {e.colno})") from None
+    except yaml.YAMLError as e:
+        raise CLIError(f"error parsing {src}: {_yaml_problem(e)}") from None
     out: list[dict[str, Any]] = []
     for i, d in enumerate(docs):
         if not isinstance(d, dict):

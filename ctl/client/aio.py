@@ -69,6 +69,7 @@ class Client:
         self._session: aiohttp.ClientSession | None = None
         self._base = config.server
         self._headers = {"Accept": "application/json", "User-Agent": "centaurusctl"}
+        self.warnings: list[str] = []  # the servers' Warning headers (RFC 7234 "299 - text"), oldest first
         if config.token:
             self._headers["Authorization"] = f"Bearer {config.token}"
 
@@ -151,6 +152,7 @@ class Client:
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 payload = await resp.read()
+                self.warnings += resp.headers.getall("Warning", [])
                 if resp.status >= 400:
                     raise self._error(resp.status, payload)
                 if raw:

@@ -220,3 +220,31 @@ def test_delete_waits_by_default(api: tuple[ApiServerProcess, Path]) -> None:
     # an object that goes at once: the wait ends as soon as it is gone
     assert 'configmap "f-one" deleted' in ok(kc, "-n", "demo", "delete", "cm", "f-one")
     fails(kc, "-n", "demo", "get", "cm", "f-one", expect="NotFound")
+
+
+def test_unknown_fields_warn_and_bad_yaml_says_where(
+    api: tuple[ApiServerProcess, Path], tmp_path: Path
+) -> None:
+    _, kc = api
+    f = tmp_path / "typo.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: typo, namespace: demo}\ndata: {a: b}\ndatta: {c: d}\n"
+    )
+    for verb in ("apply", "create"):
+        if verb == "create":
+            ok(kc, "-n", "demo", "delete", "cm", "typo")
+        r = ctl(kc, verb, "-f", str(f))
+        assert r.returncode == 0 and "configmap/typo" in r.stdout, r.stderr
+        assert r.stderr.startswith("Warning: unknown field") and "datta" in r.stderr, (verb, r.stderr)
+        got = yaml.safe_load(ok(kc, "-n", "demo", "get", "cm", "typo", "-o", "yaml"))
+        assert "datta" not in got and got["data"] == {"a": "b"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n labels: {a: b}\n")
+    fails(kc, "apply", "-f", str(bad), expect=f"{bad}: expected <block end>")
+    r = ctl(kc, "apply", "-f", str(bad))
+    assert "(line 5, column 2)" in r.stderr and "block mapping started at line 1" in r.stderr, r.stderr
+    bad.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n   oops: [\n")
+    fails(kc, "create", "-f", str(bad), expect="mapping values are not allowed here (line 5, column 8)")
+    js = tmp_path / "bad.json"
+    js.write_text('{"apiVersion": "v1",\n "kind": }')
+    fails(kc, "apply", "-f", str(js), expect="Expecting value (line 2, column 10)")
