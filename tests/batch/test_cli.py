@@ -146,6 +146,8 @@ def test_kubectl(api: tuple[ApiServerProcess, Path]) -> None:
     table = ok(kc, "-n", "demo", "get", "cronjobs", tool=k)
     assert "SCHEDULE" in table.split("\n")[0] and "*/10 * * * *" in table
     ok(kc, "-n", "demo", "get", "cj", "kc", "-o", "yaml", tool=k)
+    assert "Failed pods before the Job is Failed" in ok(kc, "explain", "jobs.spec.backoffLimit", tool=k)
+    assert "time zone" in ok(kc, "explain", "cronjob.spec.timeZone", tool=k)
     desc = ok(kc, "-n", "demo", "describe", "job", "kj", tool=k)
     assert "Name:" in desc and "kj" in desc and "Parallelism:" in desc and "busybox:1" in desc, desc
     desc = ok(kc, "-n", "demo", "describe", "cronjob", "kc", tool=k)
