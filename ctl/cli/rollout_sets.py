@@ -72,8 +72,9 @@ def status_message(k: kinds.Kind, obj: dict[str, Any]) -> tuple[str, bool]:
     updated = int(st.get("updatedReplicas") or 0)
     if ready < replicas:
         return f"Waiting for {replicas - ready} pods to be ready...", False
-    partition = int(((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition") or 0)
-    if partition > 0:
+    rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate") or {}
+    if rolling.get("partition") is not None:  # as kubectl: a set partition, even 0 (the default)
+        partition = int(rolling["partition"])
         if updated < replicas - partition:
             return (
                 f"Waiting for partitioned roll out to finish: {updated} out of {replicas - partition} new pods have been updated...",
