@@ -13,7 +13,6 @@ agent does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -29,7 +28,7 @@ from ctl.controllers.gc import GarbageCollector
 from ctl.controllers.job import JobController
 from ctl.types import meta
 from tests.cluster import ApiServerProcess
-from tests.controllers.conftest import ensure_node, running_status
+from tests.controllers.conftest import FakeKubelet, running_status
 from tests.helpers import eventually  # noqa: F401 - the batch tests import it from here
 
 
@@ -111,54 +110,20 @@ def exit_code_of(pod: dict[str, Any]) -> int:
     return 0
 
 
-class RunToCompletionKubelet:
-    """Binds, runs (for ``run_seconds``) and finishes the pods of one namespace; see the module docstring."""
+class RunToCompletionKubelet(FakeKubelet):
+    """Binds, runs (for ``run_seconds``) and finishes the pods of one namespace; see the module docstring.
+
+    The watch loop, removal of pods being deleted and ``stop`` are :class:`FakeKubelet`'s; what
+    a pod does once bound is this class's :meth:`_start_pod`.
+    """
 
     def __init__(self, client: Client, namespace: str, node: str = "node-batch", run_seconds: float = 0.3):
-        self.client = client
-        self.namespace = namespace
-        self.node = node
+        super().__init__(client, namespace, node, lease=False)
         self.run_seconds = run_seconds
         self.hold = False  # while True, pods keep running
         self.started: list[str] = []
         self.started_at: list[float] = []  # monotonic times the pods were bound, in order
         self.env_seen: dict[str, dict[str, str]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
-        self._handled: set[str] = set()
-
-    async def start(self) -> RunToCompletionKubelet:
-        await ensure_node(self.client, self.node)
-        self._main = asyncio.create_task(self._run())
-        return self
-
-    async def _run(self) -> None:
-        async for typ, pod in self.client.watch("pods", self.namespace):
-            if typ == "DELETED":
-                continue
-            md = pod["metadata"]
-            if md.get("deletionTimestamp"):
-                self._spawn(self._remove(pod))
-                continue
-            if md["uid"] not in self._handled and not (pod.get("spec") or {}).get("nodeName"):
-                self._handled.add(md["uid"])
-                self._spawn(self._lifecycle(pod))
-
-    def _spawn(self, coro: Any) -> None:
-        t = asyncio.create_task(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
-
-    async def _remove(self, pod: dict[str, Any]) -> None:
-        md = pod["metadata"]
-        with contextlib.suppress(ApiError):
-            await self.client.delete(
-                "pods",
-                md["name"],
-                namespace=md["namespace"],
-                grace_period_seconds=0,
-                preconditions={"uid": md["uid"]},
-            )
 
     async def _set_status(self, name: str, make: Any) -> bool:
         for _ in range(10):
@@ -177,7 +142,7 @@ class RunToCompletionKubelet:
                     return False
         return False
 
-    async def _lifecycle(self, pod: dict[str, Any]) -> None:
+    async def _start_pod(self, pod: dict[str, Any]) -> None:
         md = pod["metadata"]
         try:
             await self.client.bind(pod, self.node)
@@ -202,14 +167,6 @@ class RunToCompletionKubelet:
                 await asyncio.sleep(self.run_seconds)
             return
         await self._set_status(md["name"], lambda p: finished_status(p, code))
-
-    async def stop(self) -> None:
-        tasks = [t for t in [self._main, *self._tasks] if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
 
 
 _counter = 0
@@ -244,7 +201,8 @@ async def controllers(client: Client) -> AsyncIterator[Controllers]:
 
 @pytest.fixture()
 async def kubelet(client: Client, ns: str) -> AsyncIterator[RunToCompletionKubelet]:
-    k = await RunToCompletionKubelet(client, ns).start()
+    k = RunToCompletionKubelet(client, ns)
+    await k.start()
     try:
         yield k
     finally:
