@@ -96,6 +96,7 @@ _centaurusctl() {
             "vm reboot") path="vm reboot" ;;
             "vm restore") path="vm restore" ;;
             "vm snapshot") path="vm snapshot" ;;
+            "vm snapshots") path="vm snapshots" ;;
             "vm start") path="vm start" ;;
             "vm stop") path="vm stop" ;;
                 *)
@@ -149,6 +150,8 @@ _centaurusctl() {
             "transit update|-o") words="table json yaml" ;;
             "version|--output") words="text json yaml" ;;
             "version|-o") words="text json yaml" ;;
+            "vm snapshots|--output") words="table json yaml" ;;
+            "vm snapshots|-o") words="table json yaml" ;;
                 esac
                 COMPREPLY=($(compgen -W "$words" -- "$cur"))
                 return ;;
@@ -224,10 +227,11 @@ _centaurusctl() {
         "tui") words="--context --help --kubeconfig --namespace --tenant -n" ;;
         "uncordon") words="--context --help --kubeconfig" ;;
         "version") words="--client --context --help --kubeconfig --output -o" ;;
-        "vm") words="reboot restore snapshot start stop --help" ;;
+        "vm") words="reboot restore snapshot snapshots start stop --help" ;;
         "vm reboot") words="--context --help --kubeconfig --namespace --no-wait --snapshot-id --tenant --timeout --wait -n" ;;
         "vm restore") words="--context --help --kubeconfig --namespace --no-wait --snapshot-id --tenant --timeout --wait -n" ;;
         "vm snapshot") words="--context --help --kubeconfig --namespace --no-wait --snapshot-id --tenant --timeout --wait -n" ;;
+        "vm snapshots") words="--context --help --kubeconfig --namespace --output --tenant -n -o" ;;
         "vm start") words="--context --help --kubeconfig --namespace --no-wait --snapshot-id --tenant --timeout --wait -n" ;;
         "vm stop") words="--context --help --kubeconfig --namespace --no-wait --snapshot-id --tenant --timeout --wait -n" ;;
             *) words="" ;;

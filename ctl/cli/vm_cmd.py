@@ -2,17 +2,22 @@
 
 Each command posts a CustomAction to ``pods/POD/action``, prints the Action's name,
 and with ``--wait`` (the default) follows the Action until the node agent reports it
-complete, printing its status fields (``rebootSuccessful``, ``snapshotID`` ...).
+complete, printing its status fields (``rebootSuccessful``, ``snapshotID`` ...); an Action
+that failed ends the command with its error (exit 1). ``snapshot --snapshot-id NAME`` names
+the snapshot (the agent refuses a name the VM already has); ``vm snapshots POD`` lists the
+VM's snapshots from its completed snapshot Actions (name, when taken, the Action).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Any
 
 import typer
 
+from ctl.cli import output
 from ctl.cli.common import (
     ContextOpt,
     KubeconfigOpt,
@@ -73,11 +78,20 @@ def _do(
         print("  " + ", ".join(f"{k}={v}" for k, v in st.items()))
 
 
+EXAMPLES = {
+    "reboot": "centaurusctl vm reboot vm1 -n demo",
+    "snapshot": "centaurusctl vm snapshot vm1 --snapshot-id before-upgrade",
+    "restore": "centaurusctl vm restore vm1 --snapshot-id before-upgrade",
+    "stop": "centaurusctl vm stop vm1 --no-wait",
+    "start": "centaurusctl vm start vm1",
+}
+
+
 def _cmd(op: str, doc: str, with_snapshot: bool = False) -> None:
     def command(
         pod: str,
         snapshot_id: str = typer.Option(
-            None, "--snapshot-id", help="snapshot to restore / name for the snapshot"
+            None, "--snapshot-id", help="snapshot to restore / name for the new snapshot"
         ),
         namespace: str = NamespaceOpt,
         tenant: str = TenantOpt,
@@ -91,7 +105,12 @@ def _cmd(op: str, doc: str, with_snapshot: bool = False) -> None:
             raise CLIError("restore needs --snapshot-id (see the snapshot action's status)")
         _do(op, pod, params, namespace, tenant, kubeconfig, context, wait, timeout)
 
-    command.__doc__ = doc
+    command.__doc__ = f"""{doc}
+
+    Examples:
+      {EXAMPLES[op]}
+      centaurusctl vm snapshots vm1
+    """
     app.command(op)(command)
 
 
@@ -100,3 +119,55 @@ _cmd("snapshot", "Take a snapshot of the VM.")
 _cmd("restore", "Restore the VM from a snapshot.")
 _cmd("stop", "Stop (shut down) the VM.")
 _cmd("start", "Start a stopped VM.")
+
+
+@app.command("snapshots")
+def snapshots(
+    pod: str,
+    out: str = output.output_option(output.DATA_FORMATS),
+    namespace: str = NamespaceOpt,
+    tenant: str = TenantOpt,
+    kubeconfig: str = KubeconfigOpt,
+    context: str = ContextOpt,
+) -> None:
+    """List a VM pod's snapshots (from its completed snapshot Actions).
+
+    Examples:
+      centaurusctl vm snapshots vm1
+      centaurusctl vm snapshots vm1 -n demo -o json
+    """
+    client = connect(kubeconfig, context)
+    ns = namespace_for(client, namespace)
+    t = tenant_for(client, tenant)
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            await client.get("pods", pod, ns, t)  # a clear NotFound for a pod that is not there
+            lst = await client.list_all("actions", namespace=ns, tenant=t)
+        finally:
+            await client.close()
+        rows = []
+        for a in lst["items"]:
+            spec, st = a.get("spec") or {}, a.get("status") or {}
+            if spec.get("podName") != pod or spec.get("operation") != "snapshot":
+                continue
+            if not st.get("complete") or st.get("error") or not isinstance(st.get("snapshotID"), str):
+                continue
+            md = output.metadata(a)
+            taken = st.get("completionTime") or md.get("creationTimestamp") or ""
+            rows.append({"snapshotID": st["snapshotID"], "taken": taken, "action": md.get("name", "")})
+        return sorted(rows, key=lambda r: str(r["taken"]))
+
+    rows = run(go())
+    if out != "table":
+        print(output.dump({"pod": pod, "namespace": ns, "snapshots": rows}, out), end="")
+        return
+    if not rows:
+        print(f"No snapshots of pod {pod!r} in namespace {ns!r}.", file=sys.stderr)
+        return
+    print(
+        output.plain_table(
+            ["SNAPSHOT", "TAKEN", "ACTION"],
+            [[r["snapshotID"], str(r["taken"]), str(r["action"])] for r in rows],
+        )
+    )

@@ -153,6 +153,7 @@ COLUMNS: dict[str, list[Column]] = {
         ("OPERATION", lambda o: str(_g(o, "spec", "operation"))),
         ("POD", lambda o: str(_g(o, "spec", "podName"))),
         ("COMPLETE", lambda o: str(_g(o, "status", "complete", default=False))),
+        ("ERROR", lambda o: str(_g(o, "status", "error", default="") or "")),  # a failed Action says why
         _AGE,
     ],
 }

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
@@ -101,7 +102,14 @@ async def snapshot(
     state, _, _ = await asyncio.to_thread(observe, dom)
     if state not in (RUNNING, BLOCKED, PAUSED):
         return {"error": "snapshot needs a running or paused virtual machine"}
-    snap_id = f"snap-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuidlib.uuid4().hex[:6]}"
+    snap_id = params.get("snapshotID") or params.get("snapshotName")  # the name the user asked for
+    if snap_id and (
+        not isinstance(snap_id, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", snap_id)
+    ):
+        return {"error": f"invalid snapshot name {snap_id!r}: letters, digits, '.', '_' and '-', at most 63"}
+    if snap_id and any(s["id"] == snap_id for s in st["snapshots"]):
+        return {"error": f"snapshot {snap_id!r} already exists"}
+    snap_id = snap_id or f"snap-{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuidlib.uuid4().hex[:6]}"
     rec: dict[str, Any] = {"id": snap_id, "time": now_rfc3339()}
     if st["kind"] == "disk":
         await asyncio.to_thread(
