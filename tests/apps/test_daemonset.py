@@ -267,3 +267,20 @@ async def test_on_delete(client: Client, ns: str, farm: NodeFarm) -> None:
         return imgs == ["busybox:1", "busybox:2"] and st.get("updatedNumberScheduled") == 1
 
     await eventually(replaced, what="only the deleted pod replaced, at the new template")
+
+
+async def test_failed_pod_is_replaced(client: Client, ns: str, farm: NodeFarm) -> None:
+    node = await farm.add_node("a", {"farm": ns})
+    await client.create(daemonset(ns, "fp"), namespace=ns)
+    await eventually(lambda: _desired_avail(client, ns, "fp", 1), what="available")
+    pod = (await ds_pods(client, ns, "fp"))[0]
+    pod["status"]["phase"] = "Failed"
+    await client.update(pod, "status")
+
+    async def replaced() -> bool:
+        pods = await ds_pods(client, ns, "fp")
+        return [p["spec"]["nodeName"] for p in pods] == [node] and pods[0]["metadata"]["uid"] != pod[
+            "metadata"
+        ]["uid"]
+
+    await eventually(replaced, what="the failed pod deleted and a new one created")

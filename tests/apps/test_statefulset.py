@@ -219,3 +219,23 @@ async def test_on_delete(client: Client, ns: str, farm: NodeFarm) -> None:
     assert await images() == {"od-0": "busybox:1", "od-1": "busybox:1"}
     await client.delete("pods", "od-0", namespace=ns)
     await eventually(lambda: _eq(images(), {"od-0": "busybox:2", "od-1": "busybox:1"}), what="od-0 replaced")
+
+
+async def test_failed_pod_is_recreated_under_its_name(client: Client, ns: str, farm: NodeFarm) -> None:
+    await farm.add_node("a")
+    await client.create(statefulset("fl", 1), namespace=ns)
+    await eventually(lambda: _eq(names(client, ns, "fl"), ["fl-0"]), what="fl-0")
+    pod = await eventually(lambda: _running(client, ns, "fl-0"), what="fl-0 running")
+    pod["status"]["phase"] = "Failed"
+    await client.update(pod, "status")
+
+    async def recreated() -> bool:
+        p = await _running(client, ns, "fl-0")
+        return p is not None and p["metadata"]["uid"] != pod["metadata"]["uid"]
+
+    await eventually(recreated, what="fl-0 recreated", ignore=(Exception,))
+
+
+async def _running(client: Client, ns: str, name: str) -> dict[str, Any] | None:
+    p = await client.get("pods", name, namespace=ns)
+    return p if (p.get("status") or {}).get("phase") == "Running" else None
