@@ -239,3 +239,20 @@ async def test_failed_pod_is_recreated_under_its_name(client: Client, ns: str, f
 async def _running(client: Client, ns: str, name: str) -> dict[str, Any] | None:
     p = await client.get("pods", name, namespace=ns)
     return p if (p.get("status") or {}).get("phase") == "Running" else None
+
+
+async def test_deleting_the_set_removes_pods_and_history_but_keeps_claims(
+    client: Client, ns: str, farm: NodeFarm
+) -> None:
+    await farm.add_node("a")
+    await client.create(statefulset("gone", 2, podManagementPolicy="Parallel"), namespace=ns)
+    await eventually(lambda: _eq(names(client, ns, "gone"), ["gone-0", "gone-1"]), what="2 pods")
+    before = await claims(client, ns)
+    await client.delete("statefulsets", "gone", namespace=ns)
+
+    async def cleaned() -> bool:
+        revs = (await client.list("controllerrevisions", ns))["items"]
+        return not await names(client, ns, "gone") and not revs
+
+    await eventually(cleaned, timeout=30, what="pods and revisions garbage-collected")
+    assert await claims(client, ns) == before  # whenDeleted: Retain
