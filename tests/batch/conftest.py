@@ -29,7 +29,10 @@ from ctl.controllers.job import JobController
 from ctl.types import meta
 from tests.cluster import ApiServerProcess
 from tests.controllers.conftest import FakeKubelet, running_status
+from tests.controllers.conftest import ns as _ns_fixture
 from tests.helpers import eventually  # noqa: F401 - the batch tests import it from here
+
+ns = _ns_fixture  # a fresh namespace per test, on the API server of the client fixture below
 
 
 class Controllers:
@@ -169,9 +172,6 @@ class RunToCompletionKubelet(FakeKubelet):
         await self._set_status(md["name"], lambda p: finished_status(p, code))
 
 
-_counter = 0
-
-
 @pytest.fixture()
 async def client(apiserver: ApiServerProcess) -> AsyncIterator[Client]:
     c = apiserver.client()
@@ -179,15 +179,6 @@ async def client(apiserver: ApiServerProcess) -> AsyncIterator[Client]:
         yield c
     finally:
         await c.close()
-
-
-@pytest.fixture()
-async def ns(client: Client) -> AsyncIterator[str]:
-    global _counter
-    _counter += 1
-    name = f"b{_counter}-{int(time.time() * 1000) % 100000}"
-    await client.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
 
 
 @pytest.fixture()
