@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from ctl.client import Client
 from ctl.controllers.daemonset import should_run
 from ctl.controllers.podutil import is_available
 from tests.apps.conftest import NodeFarm, eventually, pod_template, set_image
+from tests.cluster import RoleProcess
 
 HASH = "controller-revision-hash"
 
@@ -284,3 +286,53 @@ async def test_failed_pod_is_replaced(client: Client, ns: str, farm: NodeFarm) -
         ]["uid"]
 
     await eventually(replaced, what="the failed pod deleted and a new one created")
+
+
+async def test_follows_hollow_nodes_joining_and_leaving(
+    client: Client, ns: str, cluster: Any, tmp_path: Path
+) -> None:
+    """A real hollow agent's nodes join after the DaemonSet exists; its pods run there; they leave."""
+    prefix = f"{ns}-hollow"
+    names = [f"{prefix}-{i}" for i in range(3)]
+    term = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": names}]}
+    affinity = {
+        "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+    }
+    body = daemonset(ns, "hollow", pod={"affinity": affinity, "terminationGracePeriodSeconds": 0})
+    body["spec"]["template"]["spec"].pop("nodeSelector")
+    await client.create(body, namespace=ns)
+    agent = RoleProcess(
+        "agent",
+        [
+            "--server",
+            cluster[0].url,
+            "--hollow-nodes",
+            "3",
+            "--hollow-prefix",
+            prefix,
+            "--data-dir",
+            str(tmp_path / "hollow"),
+            "--endpoint-port",
+            "0",
+            "--hollow-start-delay",
+            "0.1",
+        ],
+        tmp_path / "agent.log",
+    ).start()
+    try:
+
+        async def running() -> bool:
+            pods = await ds_pods(client, ns, "hollow")
+            return sorted(p["spec"]["nodeName"] for p in pods) == names and all(
+                (p.get("status") or {}).get("phase") == "Running" for p in pods
+            )
+
+        await eventually(running, timeout=60, what="a Running pod on each hollow node")
+    finally:
+        agent.stop()
+    for n in names[1:]:
+        await client.delete("nodes", n)
+    await eventually(
+        lambda: _eq(nodes_of(client, ns, "hollow"), names[:1]), timeout=30, what="pods left with their nodes"
+    )
+    await client.delete("nodes", names[0])
