@@ -66,7 +66,14 @@ def job_spec_causes(spec: Any, path: str, causes: list[Cause], job_md: dict[str,
     tspec = tpl.get("spec")
     pod_spec_causes(tspec, f"{path}.template.spec", causes, {"metadata": tpl.get("metadata") or {}})
     rp = (tspec or {}).get("restartPolicy") if isinstance(tspec, dict) else None
-    if rp not in ("Never", "OnFailure"):
+    if rp is None:
+        causes.append(
+            Cause(
+                f"{path}.template.spec.restartPolicy",
+                'Required value: a Job\'s pods need "OnFailure" or "Never"',
+            )
+        )
+    elif rp not in ("Never", "OnFailure"):
         causes.append(
             Cause(
                 f"{path}.template.spec.restartPolicy",

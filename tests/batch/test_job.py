@@ -208,6 +208,11 @@ async def test_validation(client: Client, ns: str) -> None:
     with pytest.raises(ApiError) as e:
         await client.create(bad, namespace=ns)
     assert e.value.code == 422 and "restartPolicy" in str(e.value)
+    unset = job("unset")
+    del unset["spec"]["template"]["spec"]["restartPolicy"]
+    with pytest.raises(ApiError) as e:
+        await client.create(unset, namespace=ns)
+    assert e.value.code == 422 and "restartPolicy" in str(e.value) and "Required value" in str(e.value)
     with pytest.raises(ApiError) as e:
         await client.create(job("neg", backoffLimit=-1), namespace=ns)
     assert e.value.code == 422 and "backoffLimit" in str(e.value)
