@@ -50,6 +50,7 @@ from ctl.cli import (
 )
 from ctl.cli.common import global_defaults
 from ctl.cli.errors import CLIError
+from ctl.cli.examples import add_examples
 
 _value_type = TyperOption.display_type_rich
 
@@ -132,12 +133,21 @@ def kubectl_bools(argv: list[str]) -> list[str]:
     return [KUBECTL_BOOLS.get(a, a) for a in argv]
 
 
+def command() -> Any:
+    """The Click command tree of the CLI, every command's help with its Examples."""
+    import typer.main
+
+    root = typer.main.get_command(app)
+    add_examples(root)
+    return root
+
+
 def main() -> None:
     from ctl.client import ApiError, ConfigError
 
     sys.argv = kubectl_bools(sys.argv)
     try:
-        rc = app(standalone_mode=False)
+        rc = command()(standalone_mode=False)
         if isinstance(rc, int) and rc:
             sys.exit(rc)
     except CLIError as e:

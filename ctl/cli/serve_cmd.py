@@ -54,4 +54,7 @@ app = typer.Typer()
     help="Run a daemon role: apiserver, scheduler, controllers, agent, transitd, agent-cleanup.",
 )
 def serve(ctx: typer.Context, role: str = typer.Argument(..., help="the role to run")) -> None:
+    if role in ("--help", "-h"):  # help options are off so that `serve ROLE --help` reaches the role
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
     sys.exit(run_role(role, list(ctx.args)))

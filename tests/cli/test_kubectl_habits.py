@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -119,9 +121,53 @@ def test_get_templates_sort_and_no_headers(api: tuple[ApiServerProcess, Path]) -
 
 
 def test_help_has_examples_and_no_bool_metavars() -> None:
-    for args in (["--help"], ["get", "--help"], ["logs", "--help"]):
+    for args in (
+        ["--help"],
+        ["get", "--help"],
+        ["logs", "--help"],
+        ["serve", "--help"],
+        ["vm", "snapshots", "--help"],
+    ):
         out = ok(None, *args)
         assert "Examples" in out and "<bool>" not in out, (args, out)
+    assert "usage: centaurusctl serve scheduler" in ok(None, "serve", "scheduler", "--help")
+
+
+def _parse(root: Any, args: list[str]) -> None:
+    """Parse ``args`` down the command tree as Click would before running the command (unknown flags fail)."""
+    ctx = root.make_context("centaurusctl", list(args))
+    cmd, rest = root, [*getattr(ctx, "_protected_args", []), *ctx.args]
+    while hasattr(cmd, "commands") and rest:
+        name, cmd, rest = cmd.resolve_command(ctx, rest)
+        ctx = cmd.make_context(name, rest, parent=ctx)
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args] if hasattr(cmd, "commands") else []
+
+
+def test_every_command_has_examples_that_parse() -> None:
+    """Every visible command's help has an Examples section, and every example is a valid command line."""
+    from ctl.cli.examples import missing_examples
+    from ctl.cli.main import command
+
+    root = command()
+    assert missing_examples(root) == []
+    checked = 0
+
+    def walk(cmd: Any) -> None:
+        nonlocal checked
+        for sub in (getattr(cmd, "commands", None) or {}).values():
+            for line in (sub.help or "").split("Examples:", 1)[-1].splitlines():
+                if any(c in line for c in "|<>"):  # a shell pipeline or redirection around it
+                    continue
+                words = shlex.split(line.strip())
+                if words[:1] == ["centaurusctl"] and "--help" not in words:
+                    _parse(root, words[1:])
+                    checked += 1
+            walk(sub)
+
+    walk(root)
+    assert checked > 80
+    with pytest.raises(Exception, match="No such option"):
+        _parse(root, ["get", "pods", "--bogus"])
 
 
 def test_label_and_annotate_many(api: tuple[ApiServerProcess, Path]) -> None:
