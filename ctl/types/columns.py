@@ -430,3 +430,20 @@ WIDE.update(
         "StatefulSet": [("CONTAINERS", _containers), ("IMAGES", _images)],
     }
 )
+
+
+# -o wide for the batch kinds (kubectl's CONTAINERS, IMAGES, SELECTOR).
+def _cronjob_template(o: dict[str, Any]) -> dict[str, Any]:
+    return {"spec": _g(o, "spec", "jobTemplate", "spec", default={})}
+
+
+WIDE.update(
+    {
+        "Job": [("CONTAINERS", _containers), ("IMAGES", _images), ("SELECTOR", _selector_text)],
+        "CronJob": [
+            ("CONTAINERS", lambda o: _containers(_cronjob_template(o))),
+            ("IMAGES", lambda o: _images(_cronjob_template(o))),
+            ("SELECTOR", lambda o: _selector_text(_cronjob_template(o)) or "<none>"),
+        ],
+    }
+)

@@ -84,6 +84,10 @@ def test_centaurusctl_create_job_and_cronjob(api: tuple[ApiServerProcess, Path])
     table = ok(kc, "get", "jobs", "-n", "demo")
     assert table.split("\n")[0].split() == ["NAME", "COMPLETIONS", "DURATION", "AGE"]
     assert "0/1" in table
+    wide = ok(kc, "get", "jobs", "once", "-n", "demo", "-o", "wide")
+    assert wide.split("\n")[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"] and "busybox:1" in wide
+    wide = ok(kc, "get", "cronjobs", "tick", "-n", "demo", "-o", "wide")
+    assert wide.split("\n")[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"] and "busybox:1" in wide
     table = ok(kc, "get", "cronjobs", "-n", "demo")
     assert table.split("\n")[0].split() == [
         "NAME",
