@@ -57,4 +57,9 @@ def serve(ctx: typer.Context, role: str = typer.Argument(..., help="the role to 
     if role in ("--help", "-h"):  # help options are off so that `serve ROLE --help` reaches the role
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
+    if {"-h", "--help"} & set(ctx.args):  # the role's own help, dressed as the rest of the CLI's
+        from ctl.cli.role_help import rich_role_help
+
+        with rich_role_help():
+            sys.exit(run_role(role, list(ctx.args)))
     sys.exit(run_role(role, list(ctx.args)))

@@ -130,7 +130,6 @@ def test_help_has_examples_and_no_bool_metavars() -> None:
     ):
         out = ok(None, *args)
         assert "Examples" in out and "<bool>" not in out, (args, out)
-    assert "usage: centaurusctl serve scheduler" in ok(None, "serve", "scheduler", "--help")
 
 
 def _parse(root: Any, args: list[str]) -> None:
@@ -294,3 +293,12 @@ def test_unknown_fields_warn_and_bad_yaml_says_where(
     js = tmp_path / "bad.json"
     js.write_text('{"apiVersion": "v1",\n "kind": }')
     fails(kc, "apply", "-f", str(js), expect="Expecting value (line 2, column 10)")
+
+
+def test_serve_role_help_looks_like_the_rest() -> None:
+    for role in ("scheduler", "apiserver", "controllers"):
+        out = ok(None, "serve", role, "--help")
+        assert out.lstrip().startswith(f"Usage: centaurusctl serve {role} [OPTIONS]"), out[:200]
+        assert "╭─ Options" in out and "--help" in out and "usage:" not in out, out[:400]
+    assert "╭─ Options" in ok(None, "serve", "scheduler", "-h")
+    fails(None, "serve", "nosuch", expect="unknown role 'nosuch'")
