@@ -433,13 +433,18 @@ WIDE.update(
 
 
 # -o wide for the batch kinds (kubectl's CONTAINERS, IMAGES, SELECTOR).
+def _job_selector(o: dict[str, Any]) -> str:
+    """The selector, or the label the Job controller puts on its pods (no selector is defaulted)."""
+    return _selector_text(o) or f"batch.kubernetes.io/controller-uid={_g(o, 'metadata', 'uid')}"
+
+
 def _cronjob_template(o: dict[str, Any]) -> dict[str, Any]:
     return {"spec": _g(o, "spec", "jobTemplate", "spec", default={})}
 
 
 WIDE.update(
     {
-        "Job": [("CONTAINERS", _containers), ("IMAGES", _images), ("SELECTOR", _selector_text)],
+        "Job": [("CONTAINERS", _containers), ("IMAGES", _images), ("SELECTOR", _job_selector)],
         "CronJob": [
             ("CONTAINERS", lambda o: _containers(_cronjob_template(o))),
             ("IMAGES", lambda o: _images(_cronjob_template(o))),

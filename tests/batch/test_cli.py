@@ -86,6 +86,7 @@ def test_centaurusctl_create_job_and_cronjob(api: tuple[ApiServerProcess, Path])
     assert "0/1" in table
     wide = ok(kc, "get", "jobs", "once", "-n", "demo", "-o", "wide")
     assert wide.split("\n")[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"] and "busybox:1" in wide
+    assert f"batch.kubernetes.io/controller-uid={j['metadata']['uid']}" in wide
     wide = ok(kc, "get", "cronjobs", "tick", "-n", "demo", "-o", "wide")
     assert wide.split("\n")[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"] and "busybox:1" in wide
     table = ok(kc, "get", "cronjobs", "-n", "demo")
