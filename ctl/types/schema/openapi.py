@@ -114,6 +114,8 @@ EXEC_PARAMS = [
     _q("stderr", "boolean", "Attach stderr."),
     _q("tty", "boolean", "Allocate a terminal."),
 ]
+ATTACH_PARAMS = [p for p in EXEC_PARAMS if p["name"] != "command"]
+PORTFORWARD_PARAMS = [_q("ports", "integer", "The pod port to forward (repeat for each port).")]
 
 
 def _path_param(name: str, what: str) -> Schema:
@@ -223,6 +225,13 @@ def _sub_ops(k: Kind, sub: str, scope: str, obj: Schema) -> Schema:
         return {
             "get": _op(k, "connect", f"connectGet{base}", EXEC_PARAMS, {"200": ("OK", {"type": "string"})}),
             "post": _op(k, "connect", f"connectPost{base}", EXEC_PARAMS, {"200": ("OK", {"type": "string"})}),
+        }
+    if sub in ("attach", "portforward"):  # streaming upgrades (WebSocket or SPDY), like exec
+        params = ATTACH_PARAMS if sub == "attach" else PORTFORWARD_PARAMS
+        ok = {"200": ("OK", {"type": "string"})}
+        return {
+            "get": _op(k, "connect", f"connectGet{base}", params, ok),
+            "post": _op(k, "connect", f"connectPost{base}", params, ok),
         }
     if sub == "action":
         action_body = {
