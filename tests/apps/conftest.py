@@ -20,6 +20,7 @@ import pytest
 from ctl.client import ApiError, Client
 from ctl.types import meta
 from tests.controllers.conftest import (  # noqa: F401 - fixtures used by the tests here
+    FakeKubelet,
     client,
     cluster,
     eventually,
@@ -32,16 +33,14 @@ from tests.controllers.conftest import (  # noqa: F401 - fixtures used by the te
 _fixtures = (client, cluster, ns)  # re-exported: pytest finds them in this module
 
 
-class NodeFarm:
+class NodeFarm(FakeKubelet):
+    """:class:`FakeKubelet` for several nodes (its task handling and pod removal are reused)."""
+
     def __init__(self, client: Client, namespace: str, prefix: str) -> None:
-        self.client = client
-        self.namespace = namespace
+        super().__init__(client, namespace, node=prefix, lease=False)
         self.prefix = prefix
         self.nodes: list[str] = []
         self.not_ready: set[str] = set()  # pod names to report Running but not Ready
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._main: asyncio.Task[None] | None = None
-        self._renew_task: asyncio.Task[None] | None = None
         self._rr = 0
 
     async def add_node(
@@ -80,7 +79,7 @@ class NodeFarm:
 
     async def start(self) -> NodeFarm:
         self._main = asyncio.create_task(self._run())
-        self._renew_task = asyncio.create_task(self._renew())
+        self._lease_task = asyncio.create_task(self._renew())
         return self
 
     async def _renew(self) -> None:
@@ -107,22 +106,6 @@ class NodeFarm:
             elif node in self.nodes and not _reported(pod, md["name"] not in self.not_ready):
                 self._spawn(self._start(pod, node, bind=False))
 
-    def _spawn(self, coro: Any) -> None:
-        t = asyncio.create_task(coro)
-        self._tasks.add(t)
-        t.add_done_callback(self._tasks.discard)
-
-    async def _remove(self, pod: dict[str, Any]) -> None:
-        md = pod["metadata"]
-        with contextlib.suppress(ApiError):
-            await self.client.delete(
-                "pods",
-                md["name"],
-                namespace=md["namespace"],
-                grace_period_seconds=0,
-                preconditions={"uid": md["uid"]},
-            )
-
     async def _start(self, pod: dict[str, Any], node: str, bind: bool) -> None:
         md = pod["metadata"]
         with contextlib.suppress(ApiError):
@@ -147,12 +130,7 @@ class NodeFarm:
         await self._start(pod, pod["spec"]["nodeName"], bind=False)
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._main, self._renew_task, *self._tasks) if t is not None]
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await super().stop()
         for n in list(self.nodes):
             with contextlib.suppress(ApiError):
                 await self.client.delete("nodes", n)
