@@ -127,8 +127,8 @@ def _field(num: int, payload: bytes) -> bytes:
 def test_protobuf_bodies_that_cannot_be_decoded_are_415_and_nothing_is_stored(http: Http, ns: str) -> None:
     path = f"/api/v1/namespaces/{ns}/configmaps"
     ct = "application/vnd.kubernetes.protobuf"
-    # a kind the decoder does not know (a Role), in a well-formed envelope
-    type_meta = _field(1, b"rbac.authorization.k8s.io/v1") + _field(2, b"Role")
+    # a kind the decoder does not know (a PriorityClass), in a well-formed envelope
+    type_meta = _field(1, b"scheduling.k8s.io/v1") + _field(2, b"PriorityClass")
     raw = _field(1, _field(1, b"r1"))  # metadata.name
     envelope = b"k8s\x00" + _field(1, type_meta) + _field(2, raw)
     r = http.post(path, data=envelope, ct=ct)
