@@ -58,14 +58,22 @@ def _strategy_type(st: Any, allowed: tuple[str, ...], causes: list[Cause]) -> st
     return str(t) if t else None
 
 
-@validator("DaemonSet")
-def _daemonset(obj: dict[str, Any], causes: list[Cause]) -> None:
+def _common(obj: dict[str, Any], causes: list[Cause]) -> dict[str, Any] | None:
+    """The rules both kinds share; their spec, or None when there is none to check further."""
     _workload(obj, causes)  # spec, selector, template and its pod spec, as for ReplicaSets
     spec = obj.get("spec")
     if not isinstance(spec, dict):
-        return
+        return None
     for f in ("minReadySeconds", "revisionHistoryLimit"):
         _non_negative(spec, f, causes)
+    return spec
+
+
+@validator("DaemonSet")
+def _daemonset(obj: dict[str, Any], causes: list[Cause]) -> None:
+    spec = _common(obj, causes)
+    if spec is None:
+        return
     tpl_spec = (spec.get("template") or {}).get("spec") or {}
     if isinstance(tpl_spec, dict):
         _one_of(tpl_spec.get("restartPolicy"), ("Always",), "spec.template.spec.restartPolicy", causes)
@@ -115,12 +123,9 @@ def _default_daemonset(obj: dict[str, Any]) -> None:
 
 @validator("StatefulSet")
 def _statefulset(obj: dict[str, Any], causes: list[Cause]) -> None:
-    _workload(obj, causes)  # spec, selector, template and its pod spec, as for ReplicaSets
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
+    spec = _common(obj, causes)
+    if spec is None:
         return
-    for f in ("minReadySeconds", "revisionHistoryLimit"):
-        _non_negative(spec, f, causes)
     _one_of(spec.get("podManagementPolicy"), _POLICIES, "spec.podManagementPolicy", causes)
     st = spec.get("updateStrategy")
     if _strategy_type(st, _DS_STRATEGIES, causes) == "RollingUpdate":

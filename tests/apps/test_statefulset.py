@@ -50,6 +50,14 @@ async def status(client: Client, ns: str, name: str) -> dict[str, Any]:
     return (await client.get("statefulsets", name, namespace=ns)).get("status") or {}
 
 
+async def record_deletions(client: Client, ns: str, selector: str, order: list[str]) -> None:
+    """Append each pod's name to ``order`` when its deletion starts (until cancelled)."""
+    async for _typ, pod in client.watch("pods", ns, label_selector=selector):
+        n = pod["metadata"]["name"]
+        if pod["metadata"].get("deletionTimestamp") and n not in order:
+            order.append(n)
+
+
 async def _eq(coro: Any, want: Any) -> bool:
     return bool(await coro == want)
 
@@ -103,14 +111,7 @@ async def test_scale_down_in_reverse_order_and_claims_kept(client: Client, ns: s
     await eventually(lambda: _eq(names(client, ns, "db"), ["db-0", "db-1", "db-2"]), what="3 pods")
     before = await claims(client, ns)
     order: list[str] = []
-
-    async def watch() -> None:
-        async for _typ, pod in client.watch("pods", ns, label_selector="app=db"):
-            n = pod["metadata"]["name"]
-            if pod["metadata"].get("deletionTimestamp") and n not in order:
-                order.append(n)
-
-    w = asyncio.create_task(watch())
+    w = asyncio.create_task(record_deletions(client, ns, "app=db", order))
     await asyncio.sleep(0.3)
     await client.patch("statefulsets", "db", {"spec": {"replicas": 1}}, namespace=ns)
     try:
@@ -151,14 +152,7 @@ async def test_rolling_update_with_partition(client: Client, ns: str, farm: Node
     st0 = await eventually(lambda: st_when(lambda s: s.get("readyReplicas") == 3), what="3 ready")
     first = st0["currentRevision"]
     order: list[str] = []
-
-    async def watch() -> None:
-        async for _typ, pod in client.watch("pods", ns, label_selector="app=ru"):
-            n = pod["metadata"]["name"]
-            if pod["metadata"].get("deletionTimestamp") and n not in order:
-                order.append(n)
-
-    w = asyncio.create_task(watch())
+    w = asyncio.create_task(record_deletions(client, ns, "app=ru", order))
     await asyncio.sleep(0.3)
     await set_image(client, ns, "statefulsets", "ru", "busybox:2")
     try:
