@@ -39,19 +39,13 @@ from ctl.apiserver.auth import Identity
 from ctl.apiserver.paths import ALL_TENANTS, RequestInfo
 from ctl.apiserver.podsub import AGENT_ENDPOINT_ANNOTATION
 from ctl.types import kinds
-from ctl.types.kinds import CLUSTER, NAMESPACE, Kind
 from ctl.types.selectors import FieldSelector, LabelSelector, SelectorError
 
 log = logging.getLogger("centaurus.apiserver.metrics")
 
-GROUP, VERSION = "metrics.k8s.io", "v1beta1"
+GROUP, VERSION = kinds.METRICS_GROUP, kinds.METRICS_VERSION
 API_VERSION = f"{GROUP}/{VERSION}"
-NODE_METRICS = kinds.declare_virtual(
-    Kind("NodeMetrics", GROUP, VERSION, "nodes", "", CLUSTER, subresources=(), verbs=("get", "list"))
-)
-POD_METRICS = kinds.declare_virtual(
-    Kind("PodMetrics", GROUP, VERSION, "pods", "", NAMESPACE, subresources=(), verbs=("get", "list"))
-)
+NODE_METRICS, POD_METRICS = kinds.NODE_METRICS, kinds.POD_METRICS
 PATH = re.compile(
     r"^/apis/metrics\.k8s\.io/v1beta1"
     r"(?:/tenants/(?P<tenant>[^/]+))?(?:/namespaces/(?P<ns>[^/]+))?"

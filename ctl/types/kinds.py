@@ -276,3 +276,31 @@ for _kind, _group in (
     declare_virtual(
         Kind(_kind, _group, "v1", _kind.lower() + "s", _kind.lower(), CLUSTER, subresources=(), verbs=_CREATE)
     )
+
+# The resource metrics API (kubectl top): read-only views the API server computes from the
+# node agents' summaries (ctl.apiserver.metrics_api); nothing is stored.
+METRICS_GROUP, METRICS_VERSION = "metrics.k8s.io", "v1beta1"
+NODE_METRICS = declare_virtual(
+    Kind(
+        "NodeMetrics",
+        METRICS_GROUP,
+        METRICS_VERSION,
+        "nodes",
+        "",
+        CLUSTER,
+        subresources=(),
+        verbs=("get", "list"),
+    )
+)
+POD_METRICS = declare_virtual(
+    Kind(
+        "PodMetrics",
+        METRICS_GROUP,
+        METRICS_VERSION,
+        "pods",
+        "",
+        NAMESPACE,
+        subresources=(),
+        verbs=("get", "list"),
+    )
+)
