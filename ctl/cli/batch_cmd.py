@@ -35,8 +35,8 @@ from ctl.cli.common import (
 )
 from ctl.cli.errors import CLIError
 from ctl.client import ApiError
-from ctl.controllers.cronjob import job_from_template
 from ctl.types.cron import CronError, parse
+from ctl.types.jobtemplate import job_from_template
 
 DryRunOpt = typer.Option("none", "--dry-run", help="none, client (print only) or server (validate only)")
 OutOpt = typer.Option(None, "-o", "--output", help="yaml, json or name: print the object")

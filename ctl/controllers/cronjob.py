@@ -39,38 +39,14 @@ from ctl.controllers.base import Controller
 from ctl.controllers.job import finished
 from ctl.types import meta
 from ctl.types.cron import CronError, Schedule
+from ctl.types.jobtemplate import SCHEDULED_ANNOTATION, job_from_template
 from ctl.types.meta import object_key
 
-SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MAX_MISSED = 100
 
 
 def job_name(cronjob: str, scheduled: float) -> str:
     return f"{cronjob}-{int(scheduled // 60)}"
-
-
-def job_from_template(cj: dict[str, Any], name: str, scheduled: float | None = None) -> dict[str, Any]:
-    """A Job from a CronJob's ``jobTemplate`` (also what ``create job --from=cronjob/X`` posts)."""
-    jt = (cj.get("spec") or {}).get("jobTemplate") or {}
-    jmd = jt.get("metadata") or {}
-    md: dict[str, Any] = {
-        "name": name,
-        "labels": dict(jmd.get("labels") or {}),
-        "annotations": dict(jmd.get("annotations") or {}),
-    }
-    if scheduled is not None:
-        md["annotations"][SCHEDULED_ANNOTATION] = meta.rfc3339(scheduled)
-    else:  # a manual run: kubectl marks it so, and the CronJob owns it as it owns its own runs
-        md["annotations"]["cronjob.kubernetes.io/instantiate"] = "manual"
-    md["ownerReferences"] = [meta.owner_reference(cj)]
-    if not md["annotations"]:
-        del md["annotations"]
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": md,
-        "spec": copy.deepcopy(jt.get("spec") or {}),
-    }
 
 
 def _ref(job: dict[str, Any]) -> dict[str, Any]:
