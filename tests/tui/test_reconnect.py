@@ -28,7 +28,7 @@ async def test_reconnects_after_apiserver_restart(fresh_apiserver: ApiServerProc
             assert "cannot reach" in status.connection or "did not answer" in status.connection
             fresh_apiserver.start()
             await until(lambda: status.up, "the status line to show the reconnection", timeout=30)
-            assert app.main.tui.session.reconnects == 1
+            assert app.main.tui.session.reconnects >= 1  # a slow restart may take two tries
             c.create(pod("after"), namespace="default")
             await until(
                 lambda: (
