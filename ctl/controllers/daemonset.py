@@ -11,7 +11,9 @@ Pods are created bound: ``spec.nodeName`` is the node, and ``spec.affinity.nodeA
 requires ``metadata.name`` of that node (matchFields, as Kubernetes writes it, so a
 ``describe`` reads the same). No scheduler round trip is needed, so pods follow nodes that
 join (hollow nodes too) at API speed; pods on nodes that left, or on nodes no longer
-eligible, are deleted, and so are failed pods (to be created again).
+eligible, are deleted, and so are failed pods: the replacement of a node's failed pod waits
+1 s, 2 s, 4 s ... (at most 5 min) after each failure (ten minutes without one start it over),
+with a ``FailedDaemonPod`` Warning Event, so a pod that keeps failing is no hot loop.
 
 Updates go through :mod:`ctl.controllers.revisions`: the pod label
 ``controller-revision-hash`` names the template revision. ``RollingUpdate`` with
@@ -29,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
+import time
 from typing import Any
 
 from ctl.client.informer import SharedInformers
@@ -133,6 +136,8 @@ class DaemonSetController(revisions.RevisionedController):
         super().setup(informers)
         self.nodes = informers.get("nodes")
         self.nodes.add_handler(self._on_node)
+        # "DS-KEY/NODE" -> (failed pods seen there, the last one's uid, no new pod before this time)
+        self.backoff: dict[str, tuple[int, str, float]] = {}
 
     def _on_node(self, typ: str, node: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "MODIFIED" and old is not None:
@@ -148,6 +153,8 @@ class DaemonSetController(revisions.RevisionedController):
         ds = self.owners.get_key(key)
         if ds is None:
             self.exp.delete(key)
+            for k in [k for k in self.backoff if k.startswith(key + "/")]:
+                del self.backoff[k]
             return None
         if ds["metadata"].get("deletionTimestamp"):
             return None
@@ -163,6 +170,8 @@ class DaemonSetController(revisions.RevisionedController):
         await self.finish(ds, pods, {rev["metadata"]["name"]}, new)
         if retry:
             again = 0.2 if again is None else min(again, 0.2)
+        if plan["retry_after"] < math.inf:
+            again = plan["retry_after"] + 0.05 if again is None else min(again, plan["retry_after"] + 0.05)
         return again
 
     def _plan(self, ds: dict[str, Any], h: str, pods: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,6 +188,7 @@ class DaemonSetController(revisions.RevisionedController):
         create: list[str] = []
         desired: list[str] = []
         misscheduled = 0
+        retry_after = math.inf  # the soonest a node's failed-pod back-off ends
         for name, plist in by_node.items():
             if name not in nodes:
                 delete.extend(p for p in plist if not p["metadata"].get("deletionTimestamp"))
@@ -197,9 +207,15 @@ class DaemonSetController(revisions.RevisionedController):
                 continue  # keeps running under a NoSchedule taint; not counted as desired
             failed = [p for p in plist if (p.get("status") or {}).get("phase") == "Failed"]
             delete.extend(failed)
+            for p in failed:
+                self._failed(ds, name, p)
             plist = [p for p in plist if p not in failed]
             if not plist and run and not terminating and not failed:
-                create.append(name)
+                wait = self.backoff.get(f"{object_key(ds)}/{name}", (0, "", 0.0))[2] - time.monotonic()
+                if wait > 0:
+                    retry_after = min(retry_after, wait)
+                else:
+                    create.append(name)
             elif len(plist) > 1:
                 new = [p for p in plist if _hash(p) == h]
                 # keep one: an updated available pod, else the oldest
@@ -215,7 +231,22 @@ class DaemonSetController(revisions.RevisionedController):
             "create": create,
             "delete": delete,
             "misscheduled": misscheduled,
+            "retry_after": retry_after,
         }
+
+    def _failed(self, ds: dict[str, Any], node: str, pod: dict[str, Any]) -> None:
+        """A failed pod on ``node``: it is deleted, and its replacement waits 1 s, 2 s, 4 s ... (5 min at most)."""
+        bkey = f"{object_key(ds)}/{node}"
+        n, uid, until = self.backoff.get(bkey, (0, "", 0.0))
+        if uid == pod["metadata"]["uid"]:
+            return
+        n = 1 if time.monotonic() - until > 600.0 else n + 1  # ten quiet minutes start it over
+        self.backoff[bkey] = (n, pod["metadata"]["uid"], time.monotonic() + min(2.0 ** (n - 1), 300.0))
+        self.recorder.warning(
+            ds,
+            "FailedDaemonPod",
+            f"Found failed daemon pod {pod['metadata']['name']} on node {node}, will try to kill it",
+        )
 
     def _rolling(
         self, ds: dict[str, Any], h: str, plan: dict[str, Any]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -271,21 +272,33 @@ async def test_on_delete(client: Client, ns: str, farm: NodeFarm) -> None:
     await eventually(replaced, what="only the deleted pod replaced, at the new template")
 
 
-async def test_failed_pod_is_replaced(client: Client, ns: str, farm: NodeFarm) -> None:
+async def test_failed_pod_is_replaced_with_back_off(client: Client, ns: str, farm: NodeFarm) -> None:
     node = await farm.add_node("a", {"farm": ns})
     await client.create(daemonset(ns, "fp"), namespace=ns)
     await eventually(lambda: _desired_avail(client, ns, "fp", 1), what="available")
-    pod = (await ds_pods(client, ns, "fp"))[0]
-    pod["status"]["phase"] = "Failed"
-    await client.update(pod, "status")
+    delays = []
+    for _ in range(3):  # fail each replacement as soon as it runs: 1 s, then 2 s before the next
+        pod = await eventually(lambda: _running_pod(client, ns, "fp"), what="a running pod")
+        pod["status"]["phase"] = "Failed"
+        t0 = time.monotonic()
+        await client.update(pod, "status")
 
-    async def replaced() -> bool:
-        pods = await ds_pods(client, ns, "fp")
-        return [p["spec"]["nodeName"] for p in pods] == [node] and pods[0]["metadata"]["uid"] != pod[
-            "metadata"
-        ]["uid"]
+        async def replaced(old: str = pod["metadata"]["uid"]) -> dict[str, Any] | None:
+            pods = await ds_pods(client, ns, "fp")
+            return pods[0] if len(pods) == 1 and pods[0]["metadata"]["uid"] != old else None
 
-    await eventually(replaced, what="the failed pod deleted and a new one created")
+        new = await eventually(replaced, what="the failed pod deleted and a new one created")
+        assert new["spec"]["nodeName"] == node
+        delays.append(time.monotonic() - t0)
+    assert delays[1] >= 0.9 and delays[2] >= 1.9, delays  # the back-off doubles
+    events = (await client.list("events", ns))["items"]
+    assert sum(1 for e in events if e.get("reason") == "FailedDaemonPod") >= 3
+
+
+async def _running_pod(client: Client, ns: str, app: str) -> dict[str, Any] | None:
+    pods = await ds_pods(client, ns, app)
+    ok = len(pods) == 1 and (pods[0].get("status") or {}).get("phase") == "Running"
+    return pods[0] if ok else None
 
 
 async def test_follows_hollow_nodes_joining_and_leaving(
