@@ -12,7 +12,7 @@ They act on Deployments (``deployment/NAME``, also ``deploy/NAME``) the way kube
   the Deployment (the controller then rolls it out as a new revision);
 * ``rollout restart`` stamps ``kubectl.kubernetes.io/restartedAt`` on the pod template;
 * ``rollout pause|resume`` set ``spec.paused``;
-* ``scale TYPE/NAME --replicas N`` (deployment or replicaset) writes the scale subresource.
+* ``scale TYPE/NAME --replicas N`` (deployment, replicaset or statefulset) writes the scale subresource.
 
 Every command takes ``-n/--namespace``, ``--tenant`` and ``--kubeconfig``; failures are
 one line on stderr and exit code 1 (:class:`~ctl.cli.errors.CLIError`).
@@ -404,7 +404,7 @@ def resume(
 
 
 def scale(
-    ref: str = typer.Argument(..., help="deployment/NAME or replicaset/NAME"),
+    ref: str = typer.Argument(..., help="deployment/NAME, replicaset/NAME or statefulset/NAME"),
     name: str | None = typer.Argument(None),
     replicas: int = typer.Option(..., "--replicas", help="the new number of replicas"),
     current_replicas: int = typer.Option(
@@ -414,8 +414,8 @@ def scale(
     tenant: str | None = TenantOpt,
     kubeconfig: str | None = KubeconfigOpt,
 ) -> None:
-    """Set the number of replicas of a deployment or replica set (the scale subresource)."""
-    k, nm = _parse_ref(ref, name, ("Deployment", "ReplicaSet"))
+    """Set the number of replicas of a deployment, replica set or stateful set (the scale subresource)."""
+    k, nm = _parse_ref(ref, name, ("Deployment", "ReplicaSet", "StatefulSet"))
     if replicas < 0:
         raise CLIError("--replicas must be a non-negative integer")
     t = Target(kubeconfig, namespace, tenant)

@@ -129,6 +129,18 @@ async def test_real_kubectl(client: Client, ns: str, farm: NodeFarm, kubeconfig:
         rc, out, err = await kubectl(kubeconfig, "rollout", "undo", ref, "-n", ns)
         assert rc == 0 and "rolled back" in out, (out, err)
         assert await _image(client, plural, ns, name) == "busybox:1"
+    # both CLIs scale a StatefulSet through its scale subresource
+    rc, out, err = await kubectl(kubeconfig, "scale", "sts/ksts", "-n", ns, "--replicas=3")
+    assert rc == 0, err
+    await eventually(lambda: _ready(client, ns, "ksts", 3), what="3 ready")
+    rc, out, err = await ctl(kubeconfig, "scale", "statefulset/ksts", "-n", ns, "--replicas", "1")
+    assert rc == 0 and "scaled" in out, err
+    await eventually(lambda: _ready(client, ns, "ksts", 1), what="1 ready")
+
+
+async def _ready(client: Client, ns: str, name: str, n: int) -> bool:
+    st = (await client.get("statefulsets", name, namespace=ns)).get("status") or {}
+    return st.get("readyReplicas") == n and st.get("replicas") == n
 
 
 def test_status_messages_as_kubectl() -> None:
