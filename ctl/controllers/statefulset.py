@@ -4,8 +4,11 @@ Pod ``NAME-i`` (``i`` in ``0..replicas-1``) gets ``spec.hostname: NAME-i`` and
 ``spec.subdomain: serviceName``, the labels ``statefulset.kubernetes.io/pod-name`` and
 ``apps.kubernetes.io/pod-index``, and for every ``volumeClaimTemplates`` entry ``T`` a
 volume ``T`` backed by the PersistentVolumeClaim ``T-NAME-i``. Claims are created before
-their pod and never deleted by this controller (``whenScaled``/``whenDeleted: Retain``),
-so a pod that is deleted, rescheduled or scaled away and back finds its claim again.
+their pod and, by default (``persistentVolumeClaimRetentionPolicy`` ``whenScaled`` and
+``whenDeleted: Retain``), never deleted, so a pod that is deleted, rescheduled or scaled
+away and back finds its claim again. ``whenDeleted: Delete`` makes the set an owner of its
+claims and ``whenScaled: Delete`` makes a pod being scaled away the owner of its claims, so
+the garbage collector deletes them with the set or after the pod, as in Kubernetes.
 
 ``podManagementPolicy: OrderedReady`` creates ``NAME-i`` only once ``NAME-0..i-1`` are
 Running and Ready and removes surplus pods one at a time from the highest ordinal, only
@@ -45,6 +48,12 @@ def ordinal_of(sts_name: str, pod: dict[str, Any]) -> int | None:
 
 def claim_name(template: dict[str, Any], pod_name: str) -> str:
     return f"{(template.get('metadata') or {}).get('name')}-{pod_name}"
+
+
+def _policy(sts: dict[str, Any], which: str) -> str:
+    """``persistentVolumeClaimRetentionPolicy.whenDeleted|whenScaled`` (Retain by default)."""
+    pol = (sts.get("spec") or {}).get("persistentVolumeClaimRetentionPolicy") or {}
+    return str(pol.get(which) or "Retain")
 
 
 def running_ready(pod: dict[str, Any]) -> bool:
@@ -148,14 +157,16 @@ class StatefulSetController(revisions.RevisionedController):
         if condemned:
             condemned.sort(key=lambda t: t[0], reverse=True)
             if parallel:
-                await self.delete_pods(
-                    key, sts, [p for _, p in condemned if not p["metadata"].get("deletionTimestamp")]
-                )
-                return
-            if any(p["metadata"].get("deletionTimestamp") for _, p in condemned):
-                return
-            if all(running_ready(slots[i]) for i in range(replicas)):
-                await self.delete_pods(key, sts, [condemned[0][1]])
+                doomed = [p for _, p in condemned if not p["metadata"].get("deletionTimestamp")]
+            elif any(p["metadata"].get("deletionTimestamp") for _, p in condemned):
+                doomed = []
+            elif all(running_ready(slots[i]) for i in range(replicas)):
+                doomed = [condemned[0][1]]
+            else:
+                doomed = []
+            for p in doomed:
+                await self._ensure_claims(sts, p["metadata"]["name"], condemned=p)
+            await self.delete_pods(key, sts, doomed)
             return
         # 3. rolling update: one pod at a time, from the top down to the partition
         if not rolling:
@@ -198,23 +209,39 @@ class StatefulSetController(revisions.RevisionedController):
             pspec["volumes"] = list(vols.values())
         return {"apiVersion": "v1", "kind": "Pod", "metadata": md, "spec": pspec}
 
-    async def _ensure_claims(self, sts: dict[str, Any], pod_name: str) -> None:
-        """Create the pod's missing claims (an existing claim is reused as it is)."""
+    async def _ensure_claims(
+        self, sts: dict[str, Any], pod_name: str, condemned: dict[str, Any] | None = None
+    ) -> None:
+        """Create the pod's missing claims, and give them the owners the retention policy asks for.
+
+        ``whenDeleted: Delete`` makes the set an owner of its claims (the garbage collector
+        deletes them with the set); ``whenScaled: Delete`` makes the ``condemned`` pod (one
+        being scaled away) their only owner of this set's, so they go when the pod has gone.
+        """
         templates = (sts.get("spec") or {}).get("volumeClaimTemplates") or []
         if not templates or kinds.by_kind("v1", "PersistentVolumeClaim") is None:
             return
         smd = sts["metadata"]
+        owners: list[dict[str, Any]] = []
+        if condemned is not None and _policy(sts, "whenScaled") == "Delete":
+            owners = [meta.owner_reference(condemned, controller=False, block=False)]
+        elif _policy(sts, "whenDeleted") == "Delete":
+            owners = [meta.owner_reference(sts, controller=False)]
         labels = dict(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
         for t in templates:
             cname = claim_name(t, pod_name)
             try:
-                await self.client.get(
+                pvc = await self.client.get(
                     "persistentvolumeclaims", cname, namespace=smd.get("namespace"), tenant=smd.get("tenant")
                 )
-                continue
             except ApiError as e:
                 if e.code != 404:
                     raise
+            else:
+                await self._set_claim_owners(sts, pvc, pod_name, owners)
+                continue
+            if condemned is not None:
+                continue  # a pod going away needs no new claim
             tmd = t.get("metadata") or {}
             body = {
                 "apiVersion": "v1",
@@ -224,6 +251,7 @@ class StatefulSetController(revisions.RevisionedController):
                     "namespace": smd.get("namespace"),
                     "labels": {**labels, **(tmd.get("labels") or {})},
                     **({"annotations": dict(tmd["annotations"])} if tmd.get("annotations") else {}),
+                    **({"ownerReferences": owners} if owners else {}),
                 },
                 "spec": copy.deepcopy(t.get("spec") or {}),
             }
@@ -240,6 +268,34 @@ class StatefulSetController(revisions.RevisionedController):
                         sts, "FailedCreate", f"create Claim {cname} for Pod {pod_name} failed: {e}"
                     )
                     raise
+
+    async def _set_claim_owners(
+        self, sts: dict[str, Any], pvc: dict[str, Any], pod_name: str, owners: list[dict[str, Any]]
+    ) -> None:
+        """Make this set's and this pod's owner references of ``pvc`` exactly ``owners``."""
+        md = pvc["metadata"]
+        refs = md.get("ownerReferences") or []
+        ours = [
+            r
+            for r in refs
+            if r.get("uid") == sts["metadata"]["uid"]
+            or (r.get("kind") == "Pod" and r.get("name") == pod_name)
+        ]
+        if {r.get("uid") for r in ours} == {r["uid"] for r in owners}:
+            return
+        keep = [r for r in refs if r not in ours]
+        patch = {"metadata": {"ownerReferences": keep + owners, "resourceVersion": md["resourceVersion"]}}
+        try:
+            await self.client.patch(
+                "persistentvolumeclaims",
+                md["name"],
+                patch,
+                namespace=md.get("namespace"),
+                tenant=md.get("tenant"),
+            )
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
 
     async def _create_pod(self, key: str, sts: dict[str, Any], i: int, rev: dict[str, Any]) -> bool:
         smd = sts["metadata"]

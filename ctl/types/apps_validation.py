@@ -4,7 +4,8 @@ Imported at the end of :mod:`ctl.types.validation`, whose ``validator``/``defaul
 decorators it registers with; the schema has type-checked the object before these rules
 run. The defaults are Kubernetes' own: a DaemonSet updates ``RollingUpdate`` with
 ``maxUnavailable: 1, maxSurge: 0``; a StatefulSet has one replica, ``OrderedReady``
-pod management, ``RollingUpdate`` with ``partition: 0``; both keep 10 revisions.
+pod management, ``RollingUpdate`` with ``partition: 0`` and ``Retain`` claims when deleted
+and when scaled; both keep 10 revisions.
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def _statefulset(obj: dict[str, Any], causes: list[Cause]) -> None:
     if spec is None:
         return
     _one_of(spec.get("podManagementPolicy"), _POLICIES, "spec.podManagementPolicy", causes)
+    retention = spec.get("persistentVolumeClaimRetentionPolicy") or {}
+    for f in ("whenDeleted", "whenScaled"):
+        path = f"spec.persistentVolumeClaimRetentionPolicy.{f}"
+        _one_of(retention.get(f), ("Retain", "Delete"), path, causes)
     st = spec.get("updateStrategy")
     if _strategy_type(st, _DS_STRATEGIES, causes) == "RollingUpdate":
         ru = (st or {}).get("rollingUpdate") or {}
@@ -158,6 +163,13 @@ def _default_statefulset(obj: dict[str, Any]) -> None:
         default_pod_spec(tpl["spec"])
     if spec.get("podManagementPolicy") is None:
         spec["podManagementPolicy"] = "OrderedReady"
+    if spec.get("persistentVolumeClaimRetentionPolicy") is None:
+        spec["persistentVolumeClaimRetentionPolicy"] = {}
+    retention = spec["persistentVolumeClaimRetentionPolicy"]
+    if isinstance(retention, dict):
+        for f in ("whenDeleted", "whenScaled"):
+            if retention.get(f) is None:
+                retention[f] = "Retain"
     _default_update_strategy(spec, {"partition": 0})
     for t in spec.get("volumeClaimTemplates") or []:
         if isinstance(t, dict) and isinstance(t.get("spec"), dict):

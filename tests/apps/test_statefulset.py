@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-from ctl.client import Client
+import pytest
+
+from ctl.client import ApiError, Client
 from tests.apps.conftest import NodeFarm, eventually, pod_template, set_image
 
 HASH = "controller-revision-hash"
@@ -250,3 +252,37 @@ async def test_deleting_the_set_removes_pods_and_history_but_keeps_claims(
 
     await eventually(cleaned, timeout=30, what="pods and revisions garbage-collected")
     assert await claims(client, ns) == before  # whenDeleted: Retain
+
+
+async def test_claim_retention_policy_delete(client: Client, ns: str, farm: NodeFarm) -> None:
+    await farm.add_node("a")
+    policy = {"whenDeleted": "Delete", "whenScaled": "Delete"}
+    body = statefulset("rp", 3, podManagementPolicy="Parallel", persistentVolumeClaimRetentionPolicy=policy)
+    await client.create(body, namespace=ns)
+    await eventually(lambda: _eq(names(client, ns, "rp"), ["rp-0", "rp-1", "rp-2"]), what="3 pods")
+    sts = await client.get("statefulsets", "rp", namespace=ns)
+    pvc = await client.get("pvc", "data-rp-0", namespace=ns)
+    assert [r["uid"] for r in pvc["metadata"]["ownerReferences"]] == [sts["metadata"]["uid"]]
+    await client.patch("statefulsets", "rp", {"spec": {"replicas": 1}}, namespace=ns)
+    await eventually(lambda: _eq(names(client, ns, "rp"), ["rp-0"]), what="scaled to 1")
+
+    async def claims_are(want: list[str]) -> bool:
+        return sorted(await claims(client, ns)) == want
+
+    await eventually(
+        lambda: claims_are(["data-rp-0"]), timeout=30, what="the scaled-away pods' claims deleted"
+    )
+    await client.delete("statefulsets", "rp", namespace=ns)
+    await eventually(lambda: claims_are([]), timeout=30, what="the last claim deleted with the set")
+
+
+async def test_claim_retention_policy_is_validated(client: Client, ns: str) -> None:
+    body = statefulset("bad", 1, persistentVolumeClaimRetentionPolicy={"whenScaled": "Keep"})
+    with pytest.raises(ApiError) as e:
+        await client.create(body, namespace=ns)
+    assert e.value.code == 422 and "whenScaled" in str(e.value)
+    ok = await client.create(statefulset("good", 0), namespace=ns)
+    assert ok["spec"]["persistentVolumeClaimRetentionPolicy"] == {
+        "whenDeleted": "Retain",
+        "whenScaled": "Retain",
+    }
