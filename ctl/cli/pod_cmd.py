@@ -77,7 +77,15 @@ async def _log_targets(
         sel = str(LabelSelector.from_spec((owner.get("spec") or {}).get("selector")))
     except SelectorError as e:
         raise CLIError(f"{word}/{name}: {e}") from None
-    pods = (await client.list("pods", ns, tn, label_selector=sel))["items"] if sel else []
+    if sel:
+        pods = (await client.list("pods", ns, tn, label_selector=sel))["items"]
+    else:  # a Job that names no selector: the pods it owns
+        uid = (owner.get("metadata") or {}).get("uid")
+        pods = [
+            p
+            for p in (await client.list("pods", ns, tn))["items"]
+            if any(r.get("uid") == uid for r in (p.get("metadata") or {}).get("ownerReferences") or [])
+        ]
     if not pods:
         raise CLIError(f"{word}/{name} has no pods")
     pods.sort(key=lambda p: (p.get("status", {}).get("phase") != "Running", p["metadata"]["name"]))

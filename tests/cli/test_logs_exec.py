@@ -177,3 +177,39 @@ def test_cli_logs_of_owners_selectors_prefix_and_timestamps(cluster: tuple[ApiSe
     ):
         r = ctl(kc, *args)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and expect in r.stderr, (args, r.stderr)
+
+
+def test_cli_logs_of_a_job(cluster: tuple[ApiServerProcess, Path]) -> None:
+    """job/NAME: the Job's pods (by its selector, or by ownership when it names none)."""
+    api, kc = cluster
+    with api.sync_client() as c:
+        node = c.list("nodes")["items"][0]["metadata"]["name"]
+        job = c.create(
+            {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": "once"},
+                "spec": {"template": {"spec": {**POD["spec"], "restartPolicy": "Never"}}},
+            }
+        )
+        ref = {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": "once",
+            "uid": job["metadata"]["uid"],
+            "controller": True,
+        }
+        labels = (((job.get("spec") or {}).get("selector") or {}).get("matchLabels")) or {}
+        pod = c.create({**POD, "metadata": {"name": "once-abc", "labels": labels, "ownerReferences": [ref]}})
+        c.bind(pod, node)
+        eventually_sync(
+            lambda: (c.get("pods", "once-abc").get("status") or {}).get("phase") == "Running",
+            30,
+            0.2,
+            "once-abc",
+        )
+    r = ctl(kc, "logs", "job/once", "--prefix")
+    assert r.returncode == 0 and r.stdout.startswith("[pod/once-abc/c] hollow container c"), (
+        r.stdout,
+        r.stderr,
+    )
