@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from ctl.client.aio import ApiError
+from ctl.client.informer import SharedInformers
 from ctl.controllers import revisions
 from ctl.controllers.podutil import is_available, is_ready
 from ctl.types import kinds, meta
@@ -68,6 +69,10 @@ class StatefulSetController(revisions.RevisionedController):
     name = "statefulset"
     kind = "StatefulSet"
     plural = "statefulsets"
+
+    def setup(self, informers: SharedInformers) -> None:
+        super().setup(informers)
+        self.claims = informers.get("persistentvolumeclaims")  # looked up by name, never listed
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> float | None:
@@ -230,14 +235,8 @@ class StatefulSetController(revisions.RevisionedController):
         labels = dict(((sts.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
         for t in templates:
             cname = claim_name(t, pod_name)
-            try:
-                pvc = await self.client.get(
-                    "persistentvolumeclaims", cname, namespace=smd.get("namespace"), tenant=smd.get("tenant")
-                )
-            except ApiError as e:
-                if e.code != 404:
-                    raise
-            else:
+            pvc = self.claims.get_key(meta.sibling_key(sts, cname))
+            if pvc is not None:
                 await self._set_claim_owners(sts, pvc, pod_name, owners)
                 continue
             if condemned is not None:
