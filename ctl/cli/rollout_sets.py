@@ -22,8 +22,8 @@ from rich.table import Table
 
 from ctl.cli.errors import CLIError
 from ctl.client import ApiError, Client
-from ctl.controllers.revisions import clean_template, revision_number, sorted_history, template_of
 from ctl.types import kinds, meta
+from ctl.types.revisions import clean_template, revision_number, sorted_history, template_of
 
 CHANGE_CAUSE = "kubernetes.io/change-cause"
 

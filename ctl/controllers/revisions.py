@@ -26,35 +26,19 @@ from ctl.client import Client
 from ctl.client.aio import ApiError
 from ctl.client.informer import SharedInformers, by_controller, by_namespace
 from ctl.controllers.base import Controller
-from ctl.controllers.deployment.util import drop_nulls, template_hash
+from ctl.controllers.deployment.util import template_hash
 from ctl.controllers.ownership import Expectations, claim
 from ctl.controllers.podutil import is_ready, selector_of
 from ctl.types import meta
 from ctl.types.meta import object_key
-
-HASH_LABEL = "controller-revision-hash"
-KIND = "controllerrevisions"
-
-
-def revision_number(rev: dict[str, Any]) -> int:
-    try:
-        return int(rev.get("revision") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
-def clean_template(template: dict[str, Any]) -> dict[str, Any]:
-    """The template as history stores and compares it: no nulls, no revision-hash label."""
-    t = drop_nulls(copy.deepcopy(template or {}))
-    labels = (t.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop(HASH_LABEL, None)
-    return t
-
-
-def template_of(rev: dict[str, Any]) -> dict[str, Any]:
-    """The pod template a revision snapshots."""
-    return copy.deepcopy(((rev.get("data") or {}).get("spec") or {}).get("template") or {})
+from ctl.types.revisions import (
+    HASH_LABEL,
+    KIND,
+    clean_template,
+    revision_number,
+    sorted_history,
+    template_of,
+)
 
 
 def owner_template(owner: dict[str, Any]) -> dict[str, Any]:
@@ -64,10 +48,6 @@ def owner_template(owner: dict[str, Any]) -> dict[str, Any]:
 def revision_hash(owner: dict[str, Any]) -> str:
     collision = (owner.get("status") or {}).get("collisionCount")
     return template_hash(owner_template(owner), collision)
-
-
-def sorted_history(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(revisions, key=lambda r: (revision_number(r), r["metadata"].get("name", "")))
 
 
 def _new_revision(owner: dict[str, Any], h: str, number: int) -> dict[str, Any]:

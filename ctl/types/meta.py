@@ -155,3 +155,18 @@ def sibling_key(obj: dict[str, Any], name: str) -> str:
     """:func:`object_key` of the object called ``name`` in ``obj``'s tenant and namespace (an owner, a child)."""
     tenant, namespace, _ = object_key(obj).split("/", 2)
     return f"{tenant}/{namespace}/{name}"
+
+
+def drop_nulls(value: Any) -> Any:
+    """``value`` without the ``null`` members of its objects, at any depth.
+
+    In Kubernetes a ``null`` field and a missing one are the same thing (they decode to the
+    same Go struct), and clients send nulls: ``kubectl rollout undo`` copies a ReplicaSet's
+    template back with ``metadata.creationTimestamp: null``. Hashes and comparisons of pod
+    templates go through this, so such a template is the same template.
+    """
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from ctl.types.meta import drop_nulls
+
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
@@ -28,21 +30,6 @@ _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 
 def safe_encode(s: str) -> str:
     return "".join(_SAFE[ord(c) % len(_SAFE)] for c in s)
-
-
-def drop_nulls(value: Any) -> Any:
-    """``value`` without the ``null`` members of its objects, at any depth.
-
-    In Kubernetes a ``null`` field and a missing one are the same thing (they decode to the
-    same Go struct), and clients send nulls: ``kubectl rollout undo`` copies a ReplicaSet's
-    template back with ``metadata.creationTimestamp: null``. Hashes and comparisons of pod
-    templates go through this, so such a template is the same template.
-    """
-    if isinstance(value, dict):
-        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [drop_nulls(v) for v in value]
-    return value
 
 
 def strip_hash(template: dict[str, Any]) -> dict[str, Any]:
