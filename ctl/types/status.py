@@ -7,8 +7,6 @@ client libraries read both the same way.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ctl.types.shapes import Status, StatusDetails
 
 REASONS = {
@@ -30,9 +28,7 @@ REASONS = {
 }
 
 
-def status_body(
-    code: int, message: str, reason: str, details: StatusDetails | None = None
-) -> Status:
+def status_body(code: int, message: str, reason: str, details: StatusDetails | None = None) -> Status:
     out: Status = {
         "kind": "Status",
         "apiVersion": "v1",
