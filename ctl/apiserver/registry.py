@@ -18,6 +18,11 @@ Where a kind differs (Pods, Namespaces, Tenants), the verbs ask its strategy
 (:mod:`ctl.apiserver.strategies`); this module stays generic.
 
 Nothing is half-stored: every check happens before the single store write.
+
+The module is a little over 600 lines on purpose: the verbs share one write path (defaults,
+validation, admission, managedFields, CAS, finish) that reads best in one place; what could
+leave already has (per-kind strategies, field validation, server-side apply, scale, tables,
+watch streams).
 """
 
 from __future__ import annotations
