@@ -42,7 +42,7 @@ from typing import Any
 from ctl.client.aio import ApiError
 from ctl.client.informer import SharedInformers, by_controller
 from ctl.controllers.base import Controller
-from ctl.controllers.ownership import Expectations
+from ctl.controllers.ownership import Expectations, delete_owned_pod
 from ctl.controllers.podutil import is_ready
 from ctl.types import meta
 from ctl.types.batch_validation import (
@@ -453,21 +453,7 @@ class JobController(Controller):
         return done
 
     async def _delete_pod(self, key: str, job: dict[str, Any], pod: dict[str, Any]) -> None:
-        pmd = pod["metadata"]
-        try:
-            await self.client.delete(
-                "pods",
-                pmd["name"],
-                namespace=pmd.get("namespace"),
-                tenant=pmd.get("tenant"),
-                preconditions={"uid": pmd["uid"]},
-            )
-        except ApiError as e:
-            self.exp.deletion_observed(key, object_key(pod))
-            if e.code != 404:
-                self.recorder.warning(job, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")
-            return
-        self.recorder.normal(job, "SuccessfulDelete", f"Deleted pod: {pmd['name']}")
+        await delete_owned_pod(self.client, self.exp, self.recorder, key, job, pod)
 
     async def _delete_all(self, key: str, job: dict[str, Any], pods: list[dict[str, Any]]) -> None:
         if not pods:

@@ -20,7 +20,9 @@ from typing import Any
 
 from ctl.client import Client
 from ctl.client.aio import ApiError
+from ctl.client.events import EventRecorder
 from ctl.types import meta
+from ctl.types.meta import object_key
 from ctl.types.selectors import LabelSelector
 
 
@@ -132,3 +134,37 @@ class Expectations:
 
 def clone(obj: dict[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(obj)
+
+
+async def delete_owned_pod(
+    client: Client,
+    exp: Expectations,
+    recorder: EventRecorder,
+    key: str,
+    owner: dict[str, Any],
+    pod: dict[str, Any],
+) -> ApiError | None:
+    """Delete one pod of ``owner`` (uid precondition), as client-go's PodControl does.
+
+    The caller already expected the deletion under ``key``; when the delete fails the
+    expectation is marked observed (the watch will not deliver it). A pod already gone is not
+    an error; another failure is a FailedDelete Warning on the owner and is returned.
+    Success is a SuccessfulDelete Event.
+    """
+    pmd = pod["metadata"]
+    try:
+        await client.delete(
+            "pods",
+            pmd["name"],
+            namespace=pmd.get("namespace"),
+            tenant=pmd.get("tenant"),
+            preconditions={"uid": pmd["uid"]},
+        )
+    except ApiError as e:
+        exp.deletion_observed(key, object_key(pod))
+        if e.code == 404:
+            return None
+        recorder.warning(owner, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")
+        return e
+    recorder.normal(owner, "SuccessfulDelete", f"Deleted pod: {pmd['name']}")
+    return None

@@ -28,7 +28,7 @@ from typing import Any
 from ctl.client.aio import ApiError
 from ctl.client.informer import SharedInformers, by_controller, by_namespace
 from ctl.controllers.base import Controller, split_key
-from ctl.controllers.ownership import Expectations, claim
+from ctl.controllers.ownership import Expectations, claim, delete_owned_pod
 from ctl.controllers.podutil import deletion_rank, is_active, is_available, is_ready, selector_of
 from ctl.types import meta
 from ctl.types.meta import object_key
@@ -244,23 +244,8 @@ class ReplicaSetController(Controller):
         return done, None
 
     async def _delete_pod(self, key: str, rs: dict[str, Any], pod: dict[str, Any]) -> str | None:
-        pmd = pod["metadata"]
-        try:
-            await self.client.delete(
-                "pods",
-                pmd["name"],
-                namespace=pmd.get("namespace"),
-                tenant=pmd.get("tenant"),
-                preconditions={"uid": pmd["uid"]},
-            )
-        except ApiError as e:
-            self.exp.deletion_observed(key, object_key(pod))
-            if e.code == 404:
-                return None
-            self.recorder.warning(rs, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")
-            return str(e)
-        self.recorder.normal(rs, "SuccessfulDelete", f"Deleted pod: {pmd['name']}")
-        return None
+        err = await delete_owned_pod(self.client, self.exp, self.recorder, key, rs, pod)
+        return None if err is None else str(err)
 
     # ------------------------------------------------------------------ status
     async def _update_status(

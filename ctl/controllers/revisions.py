@@ -27,7 +27,7 @@ from ctl.client.aio import ApiError
 from ctl.client.informer import SharedInformers, by_controller, by_namespace
 from ctl.controllers.base import Controller
 from ctl.controllers.deployment.util import template_hash
-from ctl.controllers.ownership import Expectations, claim
+from ctl.controllers.ownership import Expectations, claim, delete_owned_pod
 from ctl.controllers.podutil import is_ready, selector_of
 from ctl.types import meta
 from ctl.types.meta import object_key
@@ -260,24 +260,9 @@ class RevisionedController(Controller):
             return
         self.exp.expect_deletions(key, [object_key(p) for p in pods])
 
-        async def one(pod: dict[str, Any]) -> None:
-            pmd = pod["metadata"]
-            try:
-                await self.client.delete(
-                    "pods",
-                    pmd["name"],
-                    namespace=pmd.get("namespace"),
-                    tenant=pmd.get("tenant"),
-                    preconditions={"uid": pmd["uid"]},
-                )
-            except ApiError as e:
-                self.exp.deletion_observed(key, object_key(pod))
-                if e.code != 404:
-                    self.recorder.warning(owner, "FailedDelete", f"Error deleting pod {pmd['name']}: {e}")
-                return
-            self.recorder.normal(owner, "SuccessfulDelete", f"Deleted pod: {pmd['name']}")
-
-        await asyncio.gather(*(one(p) for p in pods))
+        await asyncio.gather(
+            *(delete_owned_pod(self.client, self.exp, self.recorder, key, owner, p) for p in pods)
+        )
 
     async def finish(
         self, owner: dict[str, Any], pods: list[dict[str, Any]], keep: set[str], new_status: dict[str, Any]
