@@ -33,6 +33,7 @@ from ctl.client.events import EventRecorder
 from ctl.client.informer import SharedInformer, SharedInformers
 from ctl.client.reportonce import ReportOnce, describe
 from ctl.types import meta
+from ctl.types.meta import object_key
 from ctl.util.tasks import cancel_and_wait
 
 log = logging.getLogger("centaurus.controllers")
@@ -173,6 +174,11 @@ class Controller:
     def setup(self, informers: SharedInformers) -> None:
         """Take the informers this controller reacts to (indexes, handlers) and set up its state."""
         raise NotImplementedError
+
+    def enqueue(self, obj: dict[str, Any]) -> None:
+        """Queue ``obj``'s key if it falls in this instance's hash range (active-active split)."""
+        if self.hash_range.owns(obj):
+            self.queue.add(object_key(obj))
 
     async def sync(self, key: str) -> float | None:
         """Reconcile one key; return a delay to look again after, or None."""

@@ -40,7 +40,6 @@ from ctl.controllers.job import finished
 from ctl.types import meta
 from ctl.types.cron import CronError, Schedule
 from ctl.types.jobtemplate import SCHEDULED_ANNOTATION, job_from_template
-from ctl.types.meta import object_key
 
 MAX_MISSED = 100
 
@@ -82,12 +81,8 @@ class CronJobController(Controller):
         self.cronjobs.add_handler(self._on_cronjob)
         self.jobs.add_handler(self._on_job)
 
-    def _enqueue(self, cj: dict[str, Any]) -> None:
-        if self.hash_range.owns(cj):
-            self.queue.add(object_key(cj))
-
     def _on_cronjob(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        self._enqueue(obj)
+        self.enqueue(obj)
 
     def _on_job(self, typ: str, job: dict[str, Any], old: dict[str, Any] | None) -> None:
         ref = meta.controller_of(job)
@@ -95,7 +90,7 @@ class CronJobController(Controller):
             return
         cj = self.cronjobs.get_key(meta.sibling_key(job, ref["name"]))
         if cj is not None and cj["metadata"]["uid"] == ref.get("uid"):
-            self._enqueue(cj)
+            self.enqueue(cj)
 
     async def sync(self, key: str) -> float | None:
         cj = self.cronjobs.get_key(key)

@@ -30,7 +30,6 @@ from ctl.client.informer import SharedInformers, by_namespace
 from ctl.controllers.base import Controller, split_key
 from ctl.types import meta
 from ctl.types.disruption import DISRUPTED_TTL, budget_status, pod_ready
-from ctl.types.meta import object_key
 
 
 def _counted_state(pod: dict[str, Any]) -> tuple[Any, ...]:
@@ -56,19 +55,15 @@ class DisruptionController(Controller):
         self.pdbs.add_handler(self._on_pdb)
         self.pods.add_handler(self._on_pod)
 
-    def _enqueue(self, pdb: dict[str, Any]) -> None:
-        if self.hash_range.owns(pdb):
-            self.queue.add(object_key(pdb))
-
     def _on_pdb(self, typ: str, pdb: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ != "DELETED":
-            self._enqueue(pdb)
+            self.enqueue(pdb)
 
     def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "MODIFIED" and old is not None and _counted_state(pod) == _counted_state(old):
             return
         for pdb in self.pdbs.by_index("ns", by_namespace(pod)[0]):
-            self._enqueue(pdb)
+            self.enqueue(pdb)
 
     async def sync(self, key: str) -> float | None:
         pdb = self.pdbs.get_key(key)

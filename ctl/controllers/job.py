@@ -164,15 +164,11 @@ class JobController(Controller):
         self.pods.add_handler(self._on_pod)
 
     # ------------------------------------------------------------------ events
-    def _enqueue(self, job: dict[str, Any]) -> None:
-        if self.hash_range.owns(job):
-            self.queue.add(object_key(job))
-
     def _on_job(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED":
             self.exp.delete(object_key(obj))
             self._failures.pop(object_key(obj), None)
-        self._enqueue(obj)
+        self.enqueue(obj)
 
     def _job_of(self, pod: dict[str, Any]) -> dict[str, Any] | None:
         ref = meta.controller_of(pod)
@@ -197,7 +193,7 @@ class JobController(Controller):
             pod["metadata"].get("deletionTimestamp") and not (old or pod)["metadata"].get("deletionTimestamp")
         ):
             self.exp.deletion_observed(k, object_key(pod))
-        self._enqueue(job)
+        self.enqueue(job)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> float | None:

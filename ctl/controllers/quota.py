@@ -37,7 +37,6 @@ from typing import Any
 from ctl.client.aio import ApiError
 from ctl.client.informer import SharedInformer, SharedInformers, by_namespace
 from ctl.controllers.base import Controller, split_key
-from ctl.types.meta import object_key
 from ctl.types.quota_accounting import counted_kind, counts, pod_requests, quota_status, tracked
 
 
@@ -63,29 +62,25 @@ class ResourceQuotaController(Controller):
         self.quotas.add_handler(self._on_quota)
         self.pods.add_handler(self._on_pod)
 
-    def _enqueue(self, quota: dict[str, Any]) -> None:
-        if self.hash_range.owns(quota):
-            self.queue.add(object_key(quota))
-
     def _on_quota(self, typ: str, quota: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ != "DELETED":
-            self._enqueue(quota)
+            self.enqueue(quota)
         if typ != "MODIFIED":  # count/resourcequotas of the namespace's other quotas moved
             for q in self.quotas.by_index("ns", by_namespace(quota)[0]):
                 if q is not quota:
-                    self._enqueue(q)
+                    self.enqueue(q)
 
     def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "MODIFIED" and not _usage_changed(pod, old):
             return
         for q in self.quotas.by_index("ns", by_namespace(pod)[0]):
-            self._enqueue(q)
+            self.enqueue(q)
 
     def _on_object(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "MODIFIED":
             return  # counts move only with creates and deletes
         for q in self.quotas.by_index("ns", by_namespace(obj)[0]):
-            self._enqueue(q)
+            self.enqueue(q)
 
     def _counted(self, resource: str) -> SharedInformer | None:
         """The informer of the kind ``resource`` counts, taken the first time a quota names it."""

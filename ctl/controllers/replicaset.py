@@ -56,15 +56,11 @@ class ReplicaSetController(Controller):
         self.pods.add_handler(self._on_pod)
 
     # ------------------------------------------------------------------ events
-    def _enqueue(self, rs: dict[str, Any]) -> None:
-        if self.hash_range.owns(rs):
-            self.queue.add(object_key(rs))
-
     def _on_rs(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED":
             self.exp.delete(object_key(obj))
             self.backoff.pop(object_key(obj), None)
-        self._enqueue(obj)
+        self.enqueue(obj)
 
     def _rs_for_ref(self, pod: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
         if ref is None or ref.get("kind") != "ReplicaSet":
@@ -94,15 +90,15 @@ class ReplicaSetController(Controller):
                     self.exp.deletion_observed(k, pkey)
                 else:
                     self.exp.creation_observed(k)
-                self._enqueue(rs)
+                self.enqueue(rs)
             elif ref is None:
                 for r in self._matching_rs(pod):
-                    self._enqueue(r)
+                    self.enqueue(r)
             return
         if typ == "DELETED":
             if rs is not None:
                 self.exp.deletion_observed(object_key(rs), pkey)
-                self._enqueue(rs)
+                self.enqueue(rs)
             return
         # MODIFIED
         old = old or pod
@@ -116,9 +112,9 @@ class ReplicaSetController(Controller):
         if (old_ref or {}).get("uid") != (ref or {}).get("uid"):
             old_rs = self._rs_for_ref(old, old_ref)
             if old_rs is not None:
-                self._enqueue(old_rs)
+                self.enqueue(old_rs)
         if rs is not None:
-            self._enqueue(rs)
+            self.enqueue(rs)
             mrs = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
             if mrs > 0 and is_ready(pod) and not is_ready(old):
                 self.queue.add_after(object_key(rs), mrs + 0.5)
@@ -126,7 +122,7 @@ class ReplicaSetController(Controller):
             pod["metadata"].get("labels") != old["metadata"].get("labels") or old_ref is not None
         ):
             for r in self._matching_rs(pod):
-                self._enqueue(r)
+                self.enqueue(r)
 
     # ------------------------------------------------------------------ sync
     async def sync(self, key: str) -> float | None:

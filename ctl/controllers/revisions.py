@@ -185,10 +185,6 @@ class RevisionedController(Controller):
         self.owners.add_handler(self._on_owner)
         self.pods.add_handler(self._on_pod)
 
-    def enqueue(self, owner: dict[str, Any]) -> None:
-        if self.hash_range.owns(owner):
-            self.queue.add(object_key(owner))
-
     def _on_owner(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
         if typ == "DELETED":
             self.exp.delete(object_key(obj))

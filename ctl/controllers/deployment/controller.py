@@ -21,7 +21,6 @@ from ctl.controllers.deployment.util import fenceposts, is_rolling
 from ctl.controllers.ownership import claim
 from ctl.controllers.podutil import selector_of
 from ctl.types import meta
-from ctl.types.meta import object_key
 
 
 class DeploymentController(RollingMixin, RecreateMixin):
@@ -40,12 +39,8 @@ class DeploymentController(RollingMixin, RecreateMixin):
         self.rs.add_handler(self._on_rs)
         self.pods.add_handler(self._on_pod)
 
-    def _enqueue(self, d: dict[str, Any]) -> None:
-        if self.hash_range.owns(d):
-            self.queue.add(object_key(d))
-
     def _on_deploy(self, typ: str, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
-        self._enqueue(obj)
+        self.enqueue(obj)
 
     def _deploy_for(self, obj: dict[str, Any], ref: dict[str, Any] | None) -> dict[str, Any] | None:
         if ref is None or ref.get("kind") != "Deployment":
@@ -59,19 +54,19 @@ class DeploymentController(RollingMixin, RecreateMixin):
         ref = meta.controller_of(rs)
         d = self._deploy_for(rs, ref)
         if d is not None:
-            self._enqueue(d)
+            self.enqueue(d)
         elif ref is None and typ != "DELETED":
             labels = rs["metadata"].get("labels") or {}
             for cand in self.deploys.by_index("ns", by_namespace(rs)[0]):
                 sel = selector_of(cand)
                 if sel is not None and sel.matches(labels):
-                    self._enqueue(cand)
+                    self.enqueue(cand)
         if old is not None:
             old_ref = meta.controller_of(old)
             if (old_ref or {}).get("uid") != (ref or {}).get("uid"):
                 od = self._deploy_for(old, old_ref)
                 if od is not None:
-                    self._enqueue(od)
+                    self.enqueue(od)
 
     def _on_pod(self, typ: str, pod: dict[str, Any], old: dict[str, Any] | None) -> None:
         # Recreate waits for the old pods to be gone.
@@ -85,7 +80,7 @@ class DeploymentController(RollingMixin, RecreateMixin):
             return
         d = self._deploy_for(rs, meta.controller_of(rs))
         if d is not None and not is_rolling(d):
-            self._enqueue(d)
+            self.enqueue(d)
 
     async def sync(self, key: str) -> float | None:
         d = self.deploys.get_key(key)
