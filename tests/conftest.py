@@ -11,7 +11,6 @@ tear down like Ctrl-C and, after the last finalizer, kills and reports any proce
 from __future__ import annotations
 
 import atexit
-import gc
 import os
 import sys
 from collections.abc import Iterator
@@ -39,9 +38,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """After every fixture's finalizer (trylast): kill and name the processes a fixture leaked."""
     leaked = reap_children()
-    # Collect what tests left unreferenced (libvirt test:/// connections among them) while
-    # their modules are alive: at interpreter exit their __del__ would print tracebacks.
-    gc.collect()
     if leaked:
         sys.stderr.write(
             "\nprocesses left running by the tests (now killed):\n  " + "\n  ".join(leaked) + "\n"
